@@ -1,0 +1,100 @@
+"""Server options: one typed record shared by the CLI, the config file and the embedding API."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Permission:
+    """An allow/deny pair of subject lists; empty allow means everything is allowed."""
+
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResponsePermission:
+    """allow_responses: how many replies (max_msgs) may be sent within expires seconds."""
+
+    max_msgs: int = 1
+    expires: float = 0.0  # seconds; 0 = no expiry
+
+
+@dataclass
+class Permissions:
+    publish: Permission | None = None
+    subscribe: Permission | None = None
+    allow_responses: ResponsePermission | None = None
+
+
+@dataclass
+class User:
+    username: str
+    password: str = ""  # plain text or a bcrypt hash ("$2a$...")
+    permissions: Permissions | None = None
+
+
+@dataclass
+class Options:
+    """Every option of the core server, named as in the reference's config file."""
+
+    server_name: str = ""
+    host: str = "0.0.0.0"
+    port: int = 4222  # 0 or -1 = pick a free port
+    client_advertise: str = ""
+    http_host: str = ""  # defaults to host
+    http_port: int = 0  # 0 = monitoring off; -1 = random
+    http_base_path: str = ""
+    pid_file: str = ""
+    ports_file_dir: str = ""
+    config_file: str = ""
+
+    # logging
+    debug: bool = False
+    trace: bool = False
+    trace_verbose: bool = False
+    logtime: bool = True
+    logtime_utc: bool = False
+    log_file: str = ""
+    syslog: bool = False
+    remote_syslog: str = ""
+    log_size_limit: int = 0
+    max_traced_msg_len: int = 0
+
+    # limits
+    max_payload: int = MB
+    max_control_line: int = 4096
+    max_connections: int = 64 * 1024
+    max_subscriptions: int = 0  # 0 = unlimited
+    max_pending: int = 64 * MB
+    write_deadline: float = 10.0  # seconds
+    ping_interval: float = 120.0  # seconds
+    ping_max: int = 2
+    auth_timeout: float = 0.0  # seconds; 0 = default (2s, or tls timeout)
+    lame_duck_duration: float = 120.0
+    lame_duck_grace_period: float = 10.0
+    no_header_support: bool = False
+    disable_sublist_cache: bool = False
+
+    # authentication / authorization
+    username: str = ""
+    password: str = ""
+    authorization: str = ""  # token
+    users: list[User] = field(default_factory=list)
+    no_auth_user: str = ""
+    default_permissions: Permissions | None = None
+
+    # features not built yet: set only to be refused clearly at start
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> Options:
+        return dataclasses.replace(self)
+
+    def merge(self, overrides: dict[str, Any]) -> Options:
+        """Return a copy with the given fields replaced (flags over config file)."""
+        return dataclasses.replace(self, **overrides)
