@@ -1,0 +1,420 @@
+"""One client connection: an ``asyncio.Protocol`` driving the sans-IO parser.
+
+No task and no await per message: bytes arrive in ``data_received``, the parser calls
+back into this object, routing appends frames to the receivers' output buffers, and the
+server flushes every touched connection once per loop turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from pynatsd.auth import ClientPermissions
+from pynatsd.protocol import errors as E
+from pynatsd.protocol.parser import Parser
+from pynatsd.protocol.subjects import is_valid_literal_subject
+
+if TYPE_CHECKING:
+    from pynatsd.server.server import NatsServer
+
+PING = b"PING\r\n"
+PONG = b"PONG\r\n"
+OK = b"+OK\r\n"
+
+
+class Subscription:
+    """A client's interest in a subject; ``max_msgs`` > 0 arms auto-unsubscribe."""
+
+    __slots__ = ("client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
+
+    def __init__(self, client: Client, subject: str, queue: str | None, sid: bytes) -> None:
+        self.client = client
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid.decode("utf-8", "replace")
+        self.sid_b = sid
+        self.max_msgs = 0
+        self.delivered = 0
+        self.closed = False
+
+
+class Client(asyncio.Protocol):
+    """Server side of one client connection."""
+
+    def __init__(self, server: NatsServer) -> None:
+        self.server = server
+        self.cid = server.next_cid()
+        self.transport: asyncio.Transport | None = None
+        self.parser = Parser(self, server.opts.max_payload, server.opts.max_control_line)
+        self.out = bytearray()
+        self.flagged = False
+        self.closed = False
+        self.subs: dict[bytes, Subscription] = {}
+        # CONNECT options, with the reference's defaults for a bare "CONNECT {}".
+        self.verbose = True
+        self.pedantic = True
+        self.echo = True
+        self.headers = False
+        self.no_responders = False
+        self.name = ""
+        self.lang = ""
+        self.version = ""
+        self.user = ""
+        self.connect_opts: dict[str, Any] = {}
+        self.connect_received = False
+        self.perms: ClientPermissions | None = None
+        self.host = ""
+        self.port = 0
+        self.start = time.time()
+        self.last_activity = self.start
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        self.pings_out = 0
+        self.rtt = 0.0
+        self._ping_sent_at = 0.0
+        self._ping_handle: asyncio.TimerHandle | None = None
+        self._auth_handle: asyncio.TimerHandle | None = None
+        self._deadline_handle: asyncio.TimerHandle | None = None
+        self.close_reason = ""
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are duck-typed
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.host, self.port = peer[0], peer[1]
+        srv = self.server
+        opts = srv.opts
+        transport.set_write_buffer_limits(high=min(opts.max_pending, 4 * 1024 * 1024))
+        self.transport.write(srv.info_line(self))
+        if not srv.register(self):
+            self.send_err(E.ERR_MAX_CONNECTIONS)
+            self.close("Maximum Connections Exceeded")
+            return
+        loop = srv.loop
+        if srv.auth.auth_required:
+            self.parser.auth_pending = True
+            self._auth_handle = loop.call_later(srv.auth_timeout(), self._auth_timeout)
+        if opts.ping_interval > 0:
+            self._ping_handle = loop.call_later(opts.ping_interval, self._ping_timer)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = self.server.now
+        try:
+            self.parser.feed(data)
+        except Exception:  # never let a bug in one connection reach the loop
+            self.server.log.exception("Error processing data from client %d", self.cid)
+            self.close("Internal Error")
+
+    def eof_received(self) -> bool | None:
+        self.close("Client Closed")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            self.close("Client Closed" if exc is None else "Read Error")
+        self._teardown()
+
+    def pause_writing(self) -> None:
+        deadline = self.server.opts.write_deadline
+        if deadline > 0 and self._deadline_handle is None:
+            self._deadline_handle = self.server.loop.call_later(deadline, self._write_deadline_expired)
+
+    def resume_writing(self) -> None:
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
+
+    # -- output ---------------------------------------------------------------------
+    def queue(self, data: bytes) -> None:
+        """Append to the output buffer and make sure a flush is scheduled."""
+        self.out += data
+        if not self.flagged:
+            self.flagged = True
+            self.server.dirty(self)
+
+    def flush(self) -> None:
+        """Write what is buffered: called by the server once per loop turn."""
+        self.flagged = False
+        t = self.transport
+        if self.closed or t is None or not self.out:
+            self.out.clear()
+            return
+        t.write(self.out)
+        self.out.clear()
+        if t.get_write_buffer_size() > self.server.opts.max_pending:
+            self.server.log.notice(
+                "%s - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
+                self.host,
+                self.cid,
+                self.server.opts.max_pending,
+            )
+            self.server.slow_consumers += 1
+            self.close("Slow Consumer (Pending Bytes)", flush=False)
+
+    def send_err(self, text: str) -> None:
+        self.queue(E.err_line(text))
+
+    def close(self, reason: str, flush: bool = True) -> None:
+        """Close the connection; buffered output is written first unless ``flush`` is False."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self.parser.dead = True
+        t = self.transport
+        if t is not None:
+            if flush and self.out:
+                t.write(self.out)
+            self.out.clear()
+            if flush:
+                t.close()
+            else:
+                t.abort()
+        self._teardown()
+
+    def _teardown(self) -> None:
+        for h in (self._ping_handle, self._auth_handle, self._deadline_handle):
+            if h is not None:
+                h.cancel()
+        self._ping_handle = self._auth_handle = self._deadline_handle = None
+        if self.subs:
+            sl = self.server.sublist
+            for sub in self.subs.values():
+                sub.closed = True
+                sl.remove(sub)
+            self.subs.clear()
+        self.server.unregister(self)
+
+    # -- timers ---------------------------------------------------------------------
+    def _auth_timeout(self) -> None:
+        self._auth_handle = None
+        if not self.closed and not self.connect_received:
+            self.send_err(E.ERR_AUTH_TIMEOUT)
+            self.close("Authentication Timeout")
+
+    def _ping_timer(self) -> None:
+        self._ping_handle = None
+        if self.closed:
+            return
+        opts = self.server.opts
+        if self.pings_out + 1 > opts.ping_max:
+            self.send_err(E.ERR_STALE_CONNECTION)
+            self.close("Stale Connection")
+            return
+        self.pings_out += 1
+        self._ping_sent_at = time.monotonic()
+        self.queue(PING)
+        self._ping_handle = self.server.loop.call_later(opts.ping_interval, self._ping_timer)
+
+    def _write_deadline_expired(self) -> None:
+        self._deadline_handle = None
+        if self.closed:
+            return
+        self.server.log.notice(
+            "%s - cid:%d - Slow Consumer Detected: WriteDeadline of %s exceeded",
+            self.host,
+            self.cid,
+            _fmt_duration(self.server.opts.write_deadline),
+        )
+        self.server.slow_consumers += 1
+        self.close("Slow Consumer (Write Deadline)", flush=False)
+
+    # -- parser callbacks -----------------------------------------------------------
+    def on_connect(self, arg: bytes) -> bool:
+        try:
+            o = json.loads(arg)
+            if not isinstance(o, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self.close("Protocol Violation")
+            return False
+        srv = self.server
+        self.connect_opts = o
+        self.verbose = bool(o.get("verbose", True))
+        self.pedantic = bool(o.get("pedantic", True))
+        self.echo = bool(o.get("echo", True))
+        self.headers = bool(o.get("headers", False)) and not srv.opts.no_header_support
+        self.no_responders = bool(o.get("no_responders", False))
+        self.name = str(o.get("name", "") or "")
+        self.lang = str(o.get("lang", "") or "")
+        self.version = str(o.get("version", "") or "")
+        proto = o.get("protocol", 0)
+        if self.no_responders and not self.headers:
+            self.send_err("no responders requires headers support")
+            self.close("Protocol Violation")
+            return False
+        if not isinstance(proto, int) or proto < 0 or proto > 1:
+            self.send_err("invalid client protocol")
+            self.close("Protocol Violation")
+            return False
+        if srv.auth.auth_required or srv.auth.has_no_auth_user:
+            result = srv.auth.authenticate(o)
+            if result is None:
+                self.auth_violation()
+                return False
+            self.user = result.user or ""
+            self.perms = ClientPermissions(result.permissions) if result.permissions else None
+        self.connect_received = True
+        self.parser.auth_pending = False
+        self.parser.headers_allowed = self.headers
+        if self._auth_handle is not None:
+            self._auth_handle.cancel()
+            self._auth_handle = None
+        if self.verbose:
+            self.queue(OK)
+        return True
+
+    def auth_violation(self) -> None:
+        self.server.log.error("%s - cid:%d - authentication error", self.host, self.cid)
+        self.server.auth_failures += 1
+        self.send_err(E.ERR_AUTH_VIOLATION)
+        self.close("Authentication Failure")
+
+    def on_auth_violation(self) -> None:
+        self.auth_violation()
+
+    def on_protocol_error(self, text: str | None) -> None:
+        if text is not None:
+            self.send_err(text)
+        self.close("Protocol Violation")
+
+    def on_ping(self) -> None:
+        self.queue(PONG)
+
+    def on_pong(self) -> None:
+        self.pings_out = 0
+        if self._ping_sent_at:
+            self.rtt = time.monotonic() - self._ping_sent_at
+
+    def on_info(self, arg: bytes) -> None:
+        """Clients do not send INFO; the reference ignores it from them."""
+
+    def on_err(self, arg: bytes) -> None:
+        """A client's -ERR is logged and the connection closed, as the reference does."""
+        self.close("Protocol Violation")
+
+    def on_sub(self, subject_b: bytes, queue_b: bytes | None, sid: bytes) -> None:
+        srv = self.server
+        subject = subject_b.decode("utf-8", "replace")
+        queue = queue_b.decode("utf-8", "replace") if queue_b is not None else None
+        perms = self.perms
+        if perms is not None and not perms.can_subscribe(subject, queue):
+            self.server.log.error(
+                "%s - cid:%d - Subscription Violation - User %r, Subject %r", self.host, self.cid, self.user, subject
+            )
+            self.send_err(E.permissions_subscribe(subject if queue is None else f"{subject} {queue}"))
+            return
+        max_subs = srv.opts.max_subscriptions
+        if max_subs > 0 and len(self.subs) >= max_subs:
+            self.send_err(E.ERR_MAX_SUBSCRIPTIONS)
+            return
+        if sid not in self.subs:
+            sub = Subscription(self, subject, queue, sid)
+            if not srv.sublist.insert(sub):
+                self.send_err(E.ERR_INVALID_SUBJECT)
+                return
+            self.subs[sid] = sub
+        if self.verbose:
+            self.queue(OK)
+
+    def on_unsub(self, sid: bytes, max_msgs: int) -> None:
+        sub = self.subs.get(sid)
+        if self.verbose:
+            self.queue(OK)
+        if sub is None:
+            return
+        if max_msgs > 0 and max_msgs > sub.delivered:
+            sub.max_msgs = max_msgs
+        else:
+            self.remove_sub(sub)
+
+    def remove_sub(self, sub: Subscription) -> None:
+        if sub.closed:
+            return
+        sub.closed = True
+        self.subs.pop(sub.sid_b, None)
+        self.server.sublist.remove(sub)
+
+    def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
+        self.in_msgs += 1
+        self.in_bytes += len(msg)
+        if self.pedantic and not _valid_pub(subject):
+            self.send_err(E.ERR_INVALID_PUB_SUBJECT)
+        perms = self.perms
+        if perms is not None and not perms.can_publish(subject.decode("utf-8", "replace")):
+            s = subject.decode("utf-8", "replace")
+            self.server.log.error(
+                "%s - cid:%d - Publish Violation - User %r, Subject %r", self.host, self.cid, self.user, s
+            )
+            self.send_err(E.permissions_publish(s))
+            return
+        if self.verbose:
+            self.queue(OK)
+        if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
+            self.send_no_responders(subject, reply)
+
+    def send_no_responders(self, subject: bytes, reply: bytes) -> None:
+        """Tell a requester nobody listens: a 503 status on its own reply subscription."""
+        r = self.server.sublist.match(reply)
+        for sub in r.psubs:
+            if sub.client is self:
+                hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
+                n = str(len(hdr)).encode()
+                self.queue(b"HMSG %b %b %b %b\r\n%b\r\n" % (reply, sub.sid_b, n, n, hdr))
+                return
+
+    # -- introspection ------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return {
+            "cid": self.cid,
+            "ip": self.host,
+            "port": self.port,
+            "name": self.name,
+            "lang": self.lang,
+            "version": self.version,
+            "subscriptions": len(self.subs),
+            "in_msgs": self.in_msgs,
+            "out_msgs": self.out_msgs,
+            "in_bytes": self.in_bytes,
+            "out_bytes": self.out_bytes,
+        }
+
+
+_valid_cache: dict[bytes, bool] = {}
+
+
+def _valid_pub(subject: bytes) -> bool:
+    """Pedantic publish-subject check, cached because it runs on every message."""
+    ok = _valid_cache.get(subject)
+    if ok is None:
+        ok = is_valid_literal_subject(subject.decode("utf-8", "replace"))
+        if len(_valid_cache) > 65536:
+            _valid_cache.clear()
+        _valid_cache[subject] = ok
+    return ok
+
+
+def pick_member(members: tuple[Subscription, ...], publisher: Client) -> Subscription | None:
+    """One live member of a queue group, at random, as the reference picks."""
+    n = len(members)
+    start = random.randrange(n) if n > 1 else 0
+    for i in range(n):
+        sub = members[(start + i) % n]
+        if sub.closed or (sub.client is publisher and not publisher.echo):
+            continue
+        return sub
+    return None
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds == int(seconds):
+        return f"{int(seconds)}s"
+    return f"{seconds}s"

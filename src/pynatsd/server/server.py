@@ -1,0 +1,416 @@
+"""The core server: listener, connection registry, routing and the per-turn flush."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.server.client import Client, Subscription, pick_member
+from pynatsd.server.logging import ServerLogger
+from pynatsd.server.options import Options
+from pynatsd.server.sublist import Sublist
+from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
+
+if TYPE_CHECKING:
+    from pynatsd.monitor.http import MonitorServer
+
+DEFAULT_AUTH_TIMEOUT = 2.0
+
+
+def new_server_id() -> str:
+    """An id shaped like the reference's (56 base32 characters, starting with N)."""
+    raw = base64.b32encode(secrets.token_bytes(35)).decode().rstrip("=")
+    return ("N" + raw)[:56]
+
+
+class NatsServer:
+    """Everything that lives for the life of one server, bound to one event loop."""
+
+    def __init__(self, opts: Options, log: ServerLogger | None = None) -> None:
+        self.opts = opts
+        self.log = log or ServerLogger(
+            debug=opts.debug, trace=opts.trace, logtime=opts.logtime, utc=opts.logtime_utc, path=opts.log_file
+        )
+        self.server_id = new_server_id()
+        self.server_name = opts.server_name or self.server_id
+        self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
+        self.auth = Authenticator(opts)
+        self.clients: dict[int, Client] = {}
+        self._cid = 0
+        self._dirty: list[Client] = []
+        self._flush_scheduled = False
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
+        self._listener: asyncio.AbstractServer | None = None
+        self.monitor: MonitorServer | None = None
+        self.port = 0
+        self.http_port = 0
+        self.start_time = time.time()
+        self.now = time.time()
+        self._housekeeping: asyncio.TimerHandle | None = None
+        self.ready = asyncio.Event()
+        self.shutdown_event = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.lame_duck = False
+        self.config_time = time.time()
+        # statistics
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        self.slow_consumers = 0
+        self.auth_failures = 0
+        self.total_connections = 0
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.ready = asyncio.Event()
+        self.shutdown_event = asyncio.Event()
+        self.stopped = asyncio.Event()
+        opts = self.opts
+        if opts.unsupported:
+            key, feature = next(iter(opts.unsupported.items()))
+            raise UnsupportedFeature(f"{feature} is not supported by pynatsd yet (option {key!r})")
+        log = self.log
+        log.notice("Starting nats-server")
+        log.notice("  Version:  %s (pynatsd %s)", REFERENCE_VERSION, __version__)
+        log.notice("  Python:   %s", sys.version.split()[0])
+        log.notice("  Name:     %s", self.server_name)
+        log.notice("  ID:       %s", self.server_id)
+        if opts.config_file:
+            log.notice("Using configuration file: %s", opts.config_file)
+        if opts.http_port:
+            from pynatsd.monitor.http import MonitorServer
+
+            self.monitor = MonitorServer(self)
+            self.http_port = await self.monitor.start()
+            log.notice("Starting http monitor on %s:%d", self.monitor.host, self.http_port)
+        port = opts.port if opts.port > 0 else 0
+        self._listener = await self.loop.create_server(
+            lambda: Client(self), host=opts.host or None, port=port, reuse_address=True, backlog=1024
+        )
+        sock = self._listener.sockets[0]
+        self.port = sock.getsockname()[1]
+        for s in self._listener.sockets:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        log.notice("Listening for client connections on %s:%d", opts.host or "0.0.0.0", self.port)
+        if opts.pid_file:
+            with open(opts.pid_file, "w") as f:
+                f.write(str(os.getpid()))
+        if opts.ports_file_dir:
+            self._write_ports_file()
+        log.notice("Server is ready")
+        self._tick()
+        self.ready.set()
+
+    def _tick(self) -> None:
+        self.now = time.time()
+        self._housekeeping = self.loop.call_later(0.5, self._tick)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, flush and close every client, release files."""
+        if self.shutdown_event.is_set():
+            return
+        self.shutdown_event.set()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        self._flush_all()
+        for c in list(self.clients.values()):
+            c.close("Server Shutdown")
+        if self._listener is not None:
+            try:
+                await asyncio.wait_for(self._listener.wait_closed(), 2.0)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+            self._listener = None
+        if self.monitor is not None:
+            await self.monitor.stop()
+            self.monitor = None
+        for path in (self.opts.pid_file, self._ports_file_path()):
+            if path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        self.log.notice("Server Exiting..")
+        self.stopped.set()
+
+    def _ports_file_path(self) -> str:
+        d = self.opts.ports_file_dir
+        if not d:
+            return ""
+        exe = os.path.basename(sys.argv[0]) or "pynatsd"
+        return os.path.join(d, f"{exe}_{os.getpid()}.ports")
+
+    def _write_ports_file(self) -> None:
+        host = self.opts.host if self.opts.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        ports: dict[str, Any] = {"nats": [f"nats://{host}:{self.port}"]}
+        if self.http_port:
+            ports["monitoring"] = [f"http://{host}:{self.http_port}"]
+        with open(self._ports_file_path(), "w") as f:
+            json.dump(ports, f)
+
+    async def enter_lame_duck(self) -> None:
+        """Stop accepting, tell clients, then close them spread over lame_duck_duration."""
+        if self.lame_duck:
+            return
+        self.lame_duck = True
+        opts = self.opts
+        self.log.notice("Entering lame duck mode, stop accepting new clients")
+        if self._listener is not None:
+            self._listener.close()
+        for c in list(self.clients.values()):
+            c.queue(self.info_line(c, ldm=True))
+        self._flush_all()
+        grace = min(opts.lame_duck_grace_period, opts.lame_duck_duration)
+        await asyncio.sleep(grace)
+        clients = list(self.clients.values())
+        if clients:
+            spread = max(opts.lame_duck_duration - grace, 0.0) / len(clients)
+            for c in clients:
+                c.close("Server Shutdown")
+                if spread:
+                    await asyncio.sleep(min(spread, 1.0))
+        await self.shutdown()
+
+    def reload(self, new: Options) -> None:
+        """Apply auth, permissions and limits from a new option set to live connections."""
+        old = self.opts
+        new.port, new.host, new.http_port = old.port, old.host, old.http_port
+        self.opts = new
+        self.auth = Authenticator(new)
+        self.config_time = time.time()
+        self.log.debug_on, self.log.trace_on = new.debug, new.trace
+        for c in list(self.clients.values()):
+            c.parser.max_payload = new.max_payload
+            c.parser.max_control_line = new.max_control_line
+            if not c.connect_received:
+                continue
+            if self.auth.auth_required or self.auth.has_no_auth_user:
+                result = self.auth.authenticate(c.connect_opts)
+                if result is None:
+                    c.auth_violation()
+                    continue
+                c.perms = ClientPermissions(result.permissions) if result.permissions else None
+            else:
+                c.perms = None
+        self.log.notice("Reloaded server configuration")
+
+    # -- registry -------------------------------------------------------------------
+    def next_cid(self) -> int:
+        self._cid += 1
+        return self._cid
+
+    def register(self, c: Client) -> bool:
+        if len(self.clients) >= self.opts.max_connections:
+            return False
+        self.clients[c.cid] = c
+        self.total_connections += 1
+        return True
+
+    def unregister(self, c: Client) -> None:
+        self.clients.pop(c.cid, None)
+
+    def auth_timeout(self) -> float:
+        return self.opts.auth_timeout if self.opts.auth_timeout > 0 else DEFAULT_AUTH_TIMEOUT
+
+    def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
+        opts = self.opts
+        d: dict[str, Any] = {
+            "server_id": self.server_id,
+            "server_name": self.server_name,
+            "version": REFERENCE_VERSION,
+            "pynatsd_version": __version__,
+            "proto": PROTO,
+            "go": "python" + sys.version.split()[0],
+            "host": opts.host or "0.0.0.0",
+            "port": self.port,
+            "headers": not opts.no_header_support,
+        }
+        if self.auth.auth_required:
+            d["auth_required"] = True
+        d["max_payload"] = opts.max_payload
+        if c is not None:
+            d["client_id"] = c.cid
+            d["client_ip"] = c.host
+        if ldm:
+            d["ldm"] = True
+        return d
+
+    def info_line(self, c: Client | None = None, ldm: bool = False) -> bytes:
+        return b"INFO " + json.dumps(self.info(c, ldm), separators=(",", ":")).encode() + b" \r\n"
+
+    # -- routing --------------------------------------------------------------------
+    def dirty(self, c: Client) -> None:
+        self._dirty.append(c)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        self._flush_scheduled = False
+        dirty = self._dirty
+        if not dirty:
+            return
+        self._dirty = []
+        for c in dirty:
+            c.flush()
+
+    def deliver(
+        self, pub: Client, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes
+    ) -> bool:
+        """Route one message to every interested subscriber; False when nobody was."""
+        self.in_msgs += 1
+        n = len(msg)
+        self.in_bytes += n
+        r = self.sublist.match(subject)
+        psubs = r.psubs
+        qsubs = r.qsubs
+        if not psubs and not qsubs:
+            return False
+        # Frame tails are built once per message and shared by every receiver.
+        mid = b" " + reply + b" " if reply else b" "
+        if hdr < 0:
+            tail = mid + size + b"\r\n" + msg + b"\r\n"
+            tail_plain = tail
+        else:
+            tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
+            tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
+        echo = pub.echo
+        delivered = 0
+        dirty = self._dirty
+        for sub in psubs:
+            c = sub.client
+            if sub.closed or (c is pub and not echo):
+                continue
+            if hdr >= 0 and c.headers:
+                c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
+            else:
+                c.out += b"MSG " + subject + b" " + sub.sid_b + tail_plain
+            if not c.flagged:
+                c.flagged = True
+                dirty.append(c)
+            delivered += 1
+            c.out_msgs += 1
+            c.out_bytes += n
+            sub.delivered += 1
+            if sub.max_msgs and sub.delivered >= sub.max_msgs:
+                c.remove_sub(sub)
+            if reply and c.perms is not None:
+                c.perms.track_reply(reply.decode("utf-8", "replace"))
+        for members in qsubs:
+            sub2 = pick_member(members, pub)
+            if sub2 is None:
+                continue
+            c = sub2.client
+            if hdr >= 0 and c.headers:
+                c.out += b"HMSG " + subject + b" " + sub2.sid_b + tail
+            else:
+                c.out += b"MSG " + subject + b" " + sub2.sid_b + tail_plain
+            if not c.flagged:
+                c.flagged = True
+                dirty.append(c)
+            delivered += 1
+            c.out_msgs += 1
+            c.out_bytes += n
+            sub2.delivered += 1
+            if sub2.max_msgs and sub2.delivered >= sub2.max_msgs:
+                c.remove_sub(sub2)
+            if reply and c.perms is not None:
+                c.perms.track_reply(reply.decode("utf-8", "replace"))
+        if delivered:
+            self.out_msgs += delivered
+            self.out_bytes += n * delivered
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush_all)
+        return delivered > 0
+
+    # -- monitoring -----------------------------------------------------------------
+    def varz(self) -> dict[str, Any]:
+        opts = self.opts
+        now = time.time()
+        return {
+            "server_id": self.server_id,
+            "server_name": self.server_name,
+            "version": REFERENCE_VERSION,
+            "pynatsd_version": __version__,
+            "proto": PROTO,
+            "go": "python" + sys.version.split()[0],
+            "host": opts.host or "0.0.0.0",
+            "port": self.port,
+            "auth_required": self.auth.auth_required or None,
+            "max_connections": opts.max_connections,
+            "ping_interval": int(opts.ping_interval * 1e9),
+            "ping_max": opts.ping_max,
+            "http_host": opts.http_host or opts.host or "0.0.0.0",
+            "http_port": self.http_port,
+            "http_base_path": opts.http_base_path,
+            "https_port": 0,
+            "auth_timeout": self.auth_timeout(),
+            "max_control_line": opts.max_control_line,
+            "max_payload": opts.max_payload,
+            "max_pending": opts.max_pending,
+            "write_deadline": int(opts.write_deadline * 1e9),
+            "start": _rfc3339(self.start_time),
+            "now": _rfc3339(now),
+            "uptime": _uptime(now - self.start_time),
+            "mem": _rss_bytes(),
+            "cores": os.cpu_count() or 1,
+            "gomaxprocs": 1,
+            "cpu": 0,
+            "connections": len(self.clients),
+            "total_connections": self.total_connections,
+            "routes": 0,
+            "remotes": 0,
+            "leafnodes": 0,
+            "in_msgs": self.in_msgs,
+            "out_msgs": self.out_msgs,
+            "in_bytes": self.in_bytes,
+            "out_bytes": self.out_bytes,
+            "slow_consumers": self.slow_consumers,
+            "subscriptions": self.sublist.count,
+            "config_load_time": _rfc3339(self.config_time),
+            "system_account": "",
+        }
+
+
+class UnsupportedFeature(Exception):
+    """An option names a feature pynatsd does not implement yet."""
+
+
+def _rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
+
+
+def _uptime(seconds: float) -> str:
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    out = ""
+    if d:
+        out += f"{d}d"
+    if d or h:
+        out += f"{h}h"
+    if d or h or m:
+        out += f"{m}m"
+    return out + f"{s}s"
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
