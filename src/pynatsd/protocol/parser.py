@@ -123,7 +123,9 @@ class Parser:
             return
         buf = self._buf + data if self._buf else data
         self._buf = b""
-        pos = 0
+        pos = 0 if self._need >= 0 or self.auth_pending else self._bulk(buf)
+        if self.dead:
+            return
         end = len(buf)
         h = self._h
         on_pub = h.on_pub
@@ -193,6 +195,55 @@ class Parser:
             if not self._line(buf[pos:line_end], buf, nl):
                 return
             pos = nl + 1
+
+    def _bulk(self, buf: bytes) -> int:
+        """Consume leading well-formed ``PUB``/``PING``/``PONG`` frames; return bytes used.
+
+        One C-level ``split`` on CRLF replaces a find and a slice per message. A frame is
+        taken here only when it is unambiguous: its payload part has exactly the
+        declared size (so the CRLF after it really ends it). Anything else stops the
+        bulk pass and the byte-exact loop in :meth:`feed` takes over.
+        """
+        parts = buf.split(b"\r\n")
+        last = len(parts) - 1  # parts[last] is an unterminated remainder
+        i = 0
+        pos = 0
+        on_pub = self._h.on_pub
+        max_payload = self.max_payload
+        while i < last:
+            line = parts[i]
+            if line[:4] == b"PUB ":
+                if i + 1 >= last:
+                    break
+                args = line[4:].split()
+                n = len(args)
+                if n == 2:
+                    subject, size_tok = args
+                    reply = None
+                elif n == 3:
+                    subject, reply, size_tok = args
+                else:
+                    break
+                msg = parts[i + 1]
+                size = len(msg)
+                if size > max_payload or not size_tok.isdigit() or int(size_tok) != size:
+                    break
+                on_pub(subject, reply, -1, size_tok, msg)
+                pos += len(line) + size + 4
+                i += 2
+                if self.dead:
+                    break
+            elif line == b"PING":
+                self._h.on_ping()
+                pos += 6
+                i += 1
+            elif line == b"PONG":
+                self._h.on_pong()
+                pos += 6
+                i += 1
+            else:
+                break
+        return pos
 
     def _fail(self, text: str | None) -> None:
         self.dead = True

@@ -65,6 +65,7 @@ class Client(asyncio.Protocol):
         self.version = ""
         self.user = ""
         self.connect_opts: dict[str, Any] = {}
+        self.pub_checks = True  # pedantic, verbose or permissions: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
         self.host = ""
@@ -145,10 +146,11 @@ class Client(asyncio.Protocol):
         self.flagged = False
         t = self.transport
         if self.closed or t is None or not self.out:
-            self.out.clear()
+            self.out = bytearray()
             return
-        t.write(self.out)
-        self.out.clear()
+        # Hand the buffer over: the transport may keep a view of it until written.
+        data, self.out = self.out, bytearray()
+        t.write(data)
         if t.get_write_buffer_size() > self.server.opts.max_pending:
             self.server.log.notice(
                 "%s - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
@@ -173,7 +175,7 @@ class Client(asyncio.Protocol):
         if t is not None:
             if flush and self.out:
                 t.write(self.out)
-            self.out.clear()
+            self.out = bytearray()
             if flush:
                 t.close()
             else:
@@ -263,6 +265,7 @@ class Client(asyncio.Protocol):
             self.user = result.user or ""
             self.perms = ClientPermissions(result.permissions) if result.permissions else None
         self.connect_received = True
+        self.pub_checks = self.pedantic or self.verbose or self.perms is not None
         self.parser.auth_pending = False
         self.parser.headers_allowed = self.headers
         if self._auth_handle is not None:
@@ -346,6 +349,13 @@ class Client(asyncio.Protocol):
     def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
         self.in_msgs += 1
         self.in_bytes += len(msg)
+        if self.pub_checks and not self._check_pub(subject):
+            return
+        if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
+            self.send_no_responders(subject, reply)
+
+    def _check_pub(self, subject: bytes) -> bool:
+        """Pedantic subject check, publish permissions and verbose +OK, in the reference's order."""
         if self.pedantic and not _valid_pub(subject):
             self.send_err(E.ERR_INVALID_PUB_SUBJECT)
         perms = self.perms
@@ -355,11 +365,10 @@ class Client(asyncio.Protocol):
                 "%s - cid:%d - Publish Violation - User %r, Subject %r", self.host, self.cid, self.user, s
             )
             self.send_err(E.permissions_publish(s))
-            return
+            return False
         if self.verbose:
             self.queue(OK)
-        if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
-            self.send_no_responders(subject, reply)
+        return True
 
     def send_no_responders(self, subject: bytes, reply: bytes) -> None:
         """Tell a requester nobody listens: a 503 status on its own reply subscription."""

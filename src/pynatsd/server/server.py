@@ -42,6 +42,7 @@ class NatsServer:
         self.server_id = new_server_id()
         self.server_name = opts.server_name or self.server_id
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
+        self._match_cache = self.sublist.cache_dict()
         self.auth = Authenticator(opts)
         self.clients: dict[int, Client] = {}
         self._cid = 0
@@ -60,11 +61,8 @@ class NatsServer:
         self.stopped = asyncio.Event()
         self.lame_duck = False
         self.config_time = time.time()
-        # statistics
-        self.in_msgs = 0
-        self.in_bytes = 0
-        self.out_msgs = 0
-        self.out_bytes = 0
+        # statistics; message counters live on the connections (see totals())
+        self._closed_totals = (0, 0, 0, 0)
         self.slow_consumers = 0
         self.auth_failures = 0
         self.total_connections = 0
@@ -219,7 +217,9 @@ class NatsServer:
         return True
 
     def unregister(self, c: Client) -> None:
-        self.clients.pop(c.cid, None)
+        if self.clients.pop(c.cid, None) is not None:
+            im, ib, om, ob = self._closed_totals
+            self._closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
 
     def auth_timeout(self) -> float:
         return self.opts.auth_timeout if self.opts.auth_timeout > 0 else DEFAULT_AUTH_TIMEOUT
@@ -269,29 +269,25 @@ class NatsServer:
     def deliver(
         self, pub: Client, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes
     ) -> bool:
-        """Route one message to every interested subscriber; False when nobody was."""
-        self.in_msgs += 1
-        n = len(msg)
-        self.in_bytes += n
-        r = self.sublist.match(subject)
-        psubs = r.psubs
-        qsubs = r.qsubs
-        if not psubs and not qsubs:
+        """Route one message to every interested subscriber; False when nobody got it."""
+        r = self._match_cache.get(subject)
+        if r is None:
+            r = self.sublist.match(subject)
+        if not r.any:
             return False
+        n = len(msg)
         # Frame tails are built once per message and shared by every receiver.
         mid = b" " + reply + b" " if reply else b" "
         if hdr < 0:
-            tail = mid + size + b"\r\n" + msg + b"\r\n"
-            tail_plain = tail
+            tail = tail_plain = mid + size + b"\r\n" + msg + b"\r\n"
         else:
             tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
             tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
-        echo = pub.echo
         delivered = 0
         dirty = self._dirty
-        for sub in psubs:
+        for sub in r.psubs:
             c = sub.client
-            if sub.closed or (c is pub and not echo):
+            if sub.closed or (c is pub and not pub.echo):
                 continue
             if hdr >= 0 and c.headers:
                 c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
@@ -304,42 +300,55 @@ class NatsServer:
             c.out_msgs += 1
             c.out_bytes += n
             sub.delivered += 1
-            if sub.max_msgs and sub.delivered >= sub.max_msgs:
-                c.remove_sub(sub)
-            if reply and c.perms is not None:
-                c.perms.track_reply(reply.decode("utf-8", "replace"))
-        for members in qsubs:
-            sub2 = pick_member(members, pub)
-            if sub2 is None:
+            if sub.max_msgs or c.perms is not None:
+                self._after_delivery(sub, reply)
+        for members in r.qsubs:
+            sub = pick_member(members, pub)
+            if sub is None:
                 continue
-            c = sub2.client
+            c = sub.client
             if hdr >= 0 and c.headers:
-                c.out += b"HMSG " + subject + b" " + sub2.sid_b + tail
+                c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
             else:
-                c.out += b"MSG " + subject + b" " + sub2.sid_b + tail_plain
+                c.out += b"MSG " + subject + b" " + sub.sid_b + tail_plain
             if not c.flagged:
                 c.flagged = True
                 dirty.append(c)
             delivered += 1
             c.out_msgs += 1
             c.out_bytes += n
-            sub2.delivered += 1
-            if sub2.max_msgs and sub2.delivered >= sub2.max_msgs:
-                c.remove_sub(sub2)
-            if reply and c.perms is not None:
-                c.perms.track_reply(reply.decode("utf-8", "replace"))
-        if delivered:
-            self.out_msgs += delivered
-            self.out_bytes += n * delivered
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.loop.call_soon(self._flush_all)
+            sub.delivered += 1
+            if sub.max_msgs or c.perms is not None:
+                self._after_delivery(sub, reply)
+        if delivered and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_all)
         return delivered > 0
+
+    @staticmethod
+    def _after_delivery(sub: Subscription, reply: bytes | None) -> None:
+        """Auto-unsubscribe and response permissions: rare, so kept off the hot path."""
+        c = sub.client
+        if sub.max_msgs and sub.delivered >= sub.max_msgs:
+            c.remove_sub(sub)
+        if reply and c.perms is not None:
+            c.perms.track_reply(reply.decode("utf-8", "replace"))
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """in_msgs, in_bytes, out_msgs, out_bytes over live and closed connections."""
+        im, ib, om, ob = self._closed_totals
+        for c in self.clients.values():
+            im += c.in_msgs
+            ib += c.in_bytes
+            om += c.out_msgs
+            ob += c.out_bytes
+        return im, ib, om, ob
 
     # -- monitoring -----------------------------------------------------------------
     def varz(self) -> dict[str, Any]:
         opts = self.opts
         now = time.time()
+        in_msgs, in_bytes, out_msgs, out_bytes = self.totals()
         return {
             "server_id": self.server_id,
             "server_name": self.server_name,
@@ -374,10 +383,10 @@ class NatsServer:
             "routes": 0,
             "remotes": 0,
             "leafnodes": 0,
-            "in_msgs": self.in_msgs,
-            "out_msgs": self.out_msgs,
-            "in_bytes": self.in_bytes,
-            "out_bytes": self.out_bytes,
+            "in_msgs": in_msgs,
+            "out_msgs": out_msgs,
+            "in_bytes": in_bytes,
+            "out_bytes": out_bytes,
             "slow_consumers": self.slow_consumers,
             "subscriptions": self.sublist.count,
             "config_load_time": _rfc3339(self.config_time),

@@ -42,14 +42,15 @@ class _Node(Generic[S]):
 class MatchResult(Generic[S]):
     """Plain subscribers, and one tuple of members per matching queue group."""
 
-    __slots__ = ("psubs", "qsubs")
+    __slots__ = ("any", "psubs", "qsubs")
 
     def __init__(self, psubs: tuple[S, ...], qsubs: tuple[tuple[S, ...], ...]) -> None:
         self.psubs = psubs
         self.qsubs = qsubs
+        self.any = bool(psubs or qsubs)  # a plain attribute: no __bool__ call per message
 
     def __bool__(self) -> bool:
-        return bool(self.psubs or self.qsubs)
+        return self.any
 
 
 class Sublist(Generic[S]):
@@ -214,6 +215,15 @@ class Sublist(Generic[S]):
                 stack.append(node.pwc)
             if node.fwc is not None:
                 stack.append(node.fwc)
+
+    def cache_dict(self) -> dict[bytes, MatchResult[S]]:
+        """The live cache, for callers that look up before calling :meth:`match`.
+
+        Only ever mutated in place, so a reference taken once stays valid.
+        """
+        if self._cache is None:
+            return {}
+        return self._cache
 
     def cache_size(self) -> int:
         return len(self._cache) if self._cache is not None else 0
