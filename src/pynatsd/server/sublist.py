@@ -185,15 +185,22 @@ class Sublist(Generic[S]):
     def _collect(
         self, node: _Node[S], tokens: list[str], i: int, psubs: list[S], qmap: dict[str, list[S]]
     ) -> None:
-        n = len(tokens)
+        """Walk the trie in the reference's order: ``>``, then ``*`` branches, then literals,
+        except at the last token where the literal comes before ``*``."""
+        last = len(tokens) - 1
         while True:
-            if node.fwc is not None and i < n:
+            if node.fwc is not None:
                 _add(node.fwc, psubs, qmap)
-            if i == n:
-                _add(node, psubs, qmap)
+            pwc = node.pwc
+            if i == last:
+                lit = node.children.get(tokens[i])
+                if lit is not None:
+                    _add(lit, psubs, qmap)
+                if pwc is not None:
+                    _add(pwc, psubs, qmap)
                 return
-            if node.pwc is not None:
-                self._collect(node.pwc, tokens, i + 1, psubs, qmap)
+            if pwc is not None:
+                self._collect(pwc, tokens, i + 1, psubs, qmap)
             nxt = node.children.get(tokens[i])
             if nxt is None:
                 return
