@@ -57,7 +57,9 @@ class MonitorServer:
 
     async def _root(self, request: web.Request) -> web.Response:
         links = "".join(f'<a href="{self.base}/{e}">{e}</a><br/>' for e in _ENDPOINTS)
-        return web.Response(text=f"<html><body><h1>pynatsd</h1>{links}</body></html>", content_type="text/html")
+        return web.Response(
+            text=f"<html><body><h1>pynatsd</h1>{links}</body></html>", content_type="text/html"
+        )
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return self._json({"status": "ok"}, request)

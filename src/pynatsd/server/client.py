@@ -311,7 +311,11 @@ class Client(asyncio.Protocol):
         perms = self.perms
         if perms is not None and not perms.can_subscribe(subject, queue):
             self.server.log.error(
-                "%s - cid:%d - Subscription Violation - User %r, Subject %r", self.host, self.cid, self.user, subject
+                "%s - cid:%d - Subscription Violation - User %r, Subject %r",
+                self.host,
+                self.cid,
+                self.user,
+                subject,
             )
             self.send_err(E.permissions_subscribe(subject if queue is None else f"{subject} {queue}"))
             return
@@ -427,3 +431,77 @@ def _fmt_duration(seconds: float) -> str:
     if seconds == int(seconds):
         return f"{int(seconds)}s"
     return f"{seconds}s"
+
+
+class TracingClient(Client):
+    """A client that logs every protocol operation (``-V`` / ``trace``) and lifecycle event.
+
+    A subclass rather than checks in :class:`Client`, so that the untraced hot path pays
+    nothing for tracing being possible.
+    """
+
+    def _tag(self) -> str:
+        return f"{self.host}:{self.port} - cid:{self.cid}"
+
+    def _in(self, op: str, arg: bytes | str = b"") -> None:
+        text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg
+        limit = self.server.opts.max_traced_msg_len
+        if limit > 0 and len(text) > limit:
+            text = text[:limit] + "..."
+        self.server.log.trace("%s - <<- [%s]", self._tag(), f"{op} {text}".rstrip())
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.log.debug("%s - Client connection created", self._tag())
+
+    def _teardown(self) -> None:
+        if not getattr(self, "_traced_close", False):
+            self._traced_close = True
+            self.server.log.debug("%s - Client connection closed: %s", self._tag(), self.close_reason)
+        super()._teardown()
+
+    def queue(self, data: bytes) -> None:
+        text = data.decode("utf-8", "replace").rstrip("\r\n")
+        self.server.log.trace("%s - ->> [%s]", self._tag(), text.split("\r\n", 1)[0])
+        super().queue(data)
+
+    def on_connect(self, arg: bytes) -> bool:
+        self._in("CONNECT", _hide_password(arg))
+        return super().on_connect(arg)
+
+    def on_sub(self, subject_b: bytes, queue_b: bytes | None, sid: bytes) -> None:
+        self._in("SUB", b" ".join(x for x in (subject_b, queue_b, sid) if x is not None))
+        super().on_sub(subject_b, queue_b, sid)
+
+    def on_unsub(self, sid: bytes, max_msgs: int) -> None:
+        self._in("UNSUB", sid + (b" %d" % max_msgs if max_msgs >= 0 else b""))
+        super().on_unsub(sid, max_msgs)
+
+    def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
+        op = "PUB" if hdr < 0 else "HPUB"
+        parts = [subject] + ([reply] if reply else []) + ([str(hdr).encode()] if hdr >= 0 else []) + [size]
+        self._in(op, b" ".join(parts))
+        self._in("MSG_PAYLOAD:", repr(msg.decode("utf-8", "replace")))
+        super().on_pub(subject, reply, hdr, size, msg)
+
+    def on_ping(self) -> None:
+        self._in("PING")
+        super().on_ping()
+
+    def on_pong(self) -> None:
+        self._in("PONG")
+        super().on_pong()
+
+
+def _hide_password(arg: bytes) -> bytes:
+    """CONNECT as traced: passwords and tokens masked, as the reference does."""
+    try:
+        o = json.loads(arg)
+    except ValueError:
+        return arg
+    if isinstance(o, dict):
+        for k in ("pass", "auth_token"):
+            if k in o:
+                o[k] = "[REDACTED]"
+        return json.dumps(o, separators=(",", ":")).encode()
+    return arg

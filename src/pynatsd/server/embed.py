@@ -25,7 +25,9 @@ class Server:
     (``port=0`` or ``-1`` picks a free port; keywords override the file).
     """
 
-    def __init__(self, options: Options | None = None, *, config_file: str | None = None, **fields: Any) -> None:
+    def __init__(
+        self, options: Options | None = None, *, config_file: str | None = None, **fields: Any
+    ) -> None:
         if config_file:
             from pynatsd.config.loader import load_config
 
@@ -126,7 +128,9 @@ class Server:
     def __enter__(self) -> Server:
         return self.start_in_thread()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
-from pynatsd.server.client import Client, Subscription, pick_member
+from pynatsd.server.client import Client, Subscription, TracingClient, pick_member
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.options import Options
 from pynatsd.server.sublist import Sublist
@@ -92,8 +92,9 @@ class NatsServer:
             self.http_port = await self.monitor.start()
             log.notice("Starting http monitor on %s:%d", self.monitor.host, self.http_port)
         port = opts.port if opts.port > 0 else 0
+        factory = TracingClient if (opts.trace or opts.debug) else Client
         self._listener = await self.loop.create_server(
-            lambda: Client(self), host=opts.host or None, port=port, reuse_address=True, backlog=1024
+            lambda: factory(self), host=opts.host or None, port=port, reuse_address=True, backlog=1024
         )
         sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
