@@ -60,6 +60,17 @@ _OPS = (b"PUB", b"PING", b"PONG", b"HPUB", b"SUB", b"UNSUB", b"CONNECT", b"INFO"
 _NEEDS_SPACE = frozenset((b"PUB", b"HPUB", b"SUB", b"UNSUB", b"-ERR"))
 
 
+_UNLIMITED = frozenset((b"PING", b"PONG"))
+
+
+def _op_len(head: bytes) -> int:
+    """Length of the operation name and its separator, which the line limit does not count."""
+    for op in (b"CONNECT", b"UNSUB", b"HPUB", b"INFO", b"-ERR", b"PUB", b"SUB"):
+        if head.startswith(op):
+            return len(op) + 1
+    return 0
+
+
 def parse_size(tok: bytes) -> int:
     """The reference's size rule: 1-9 ASCII digits, anything else is -1."""
     if not tok or len(tok) > MAX_SIZE_DIGITS or not tok.isdigit():
@@ -101,6 +112,7 @@ class Parser:
         "headers_allowed",
         "max_control_line",
         "max_payload",
+        "paused",
     )
 
     def __init__(self, handler: ParserHandler, max_payload: int = 1024 * 1024, max_control_line: int = 4096):
@@ -111,6 +123,9 @@ class Parser:
         self.auth_pending = False
         self.headers_allowed = True
         self.dead = False
+        # Set by the handler while it decides a CONNECT asynchronously (bcrypt): input is
+        # kept, not parsed, until :meth:`resume`.
+        self.paused = False
         # Pending message state: when _need >= 0 we wait for _need payload bytes + CRLF.
         self._need = -1
         self._subject = b""
@@ -118,8 +133,22 @@ class Parser:
         self._hdr = -1
         self._size_tok = b""
 
+    @property
+    def _max_pub_line(self) -> int:
+        """Longest ``PUB ...`` line the fast paths take; longer ones get the exact check."""
+        return self.max_control_line + 4
+
+    def resume(self) -> None:
+        """Continue with the input kept while paused."""
+        self.paused = False
+        data, self._buf = self._buf, b""
+        self.feed(data)
+
     def feed(self, data: bytes) -> None:
         if self.dead:
+            return
+        if self.paused:
+            self._buf += data
             return
         buf = self._buf + data if self._buf else data
         self._buf = b""
@@ -154,15 +183,19 @@ class Parser:
                     self.dead = True
                     h.on_auth_violation()
                     return
-                if not _prefix_viable(rest[:8]):
+                head = rest[:8].upper()
+                if not _prefix_viable(head):
                     return self._fail(ERR_UNKNOWN_OP)
-                if len(rest) > self.max_control_line:
+                if head[:4] in _UNLIMITED or head[:3] == b"+OK":
+                    # The reference skips the rest of these lines unread: keep only the name.
+                    rest = rest[:4]
+                elif len(rest) > self.max_control_line + _op_len(head):
                     return self._fail(ERR_MAX_CONTROL_LINE)
                 self._buf = rest
                 return
             line_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
             # Fast path: the overwhelmingly common "PUB subject [reply] size".
-            if buf.startswith(b"PUB ", pos) and not self.auth_pending:
+            if buf.startswith(b"PUB ", pos) and not self.auth_pending and line_end - pos <= self._max_pub_line:
                 args = buf[pos + 4 : line_end].split()
                 n = len(args)
                 if n == 2:
@@ -195,6 +228,9 @@ class Parser:
             if not self._line(buf[pos:line_end], buf, nl):
                 return
             pos = nl + 1
+            if self.paused:
+                self._buf = buf[pos:]
+                return
 
     def _bulk(self, buf: bytes) -> int:
         """Consume leading well-formed ``PUB``/``PING``/``PONG`` frames; return bytes used.
@@ -210,10 +246,11 @@ class Parser:
         pos = 0
         on_pub = self._h.on_pub
         max_payload = self.max_payload
+        max_line = self._max_pub_line
         while i < last:
             line = parts[i]
             if line[:4] == b"PUB ":
-                if i + 1 >= last:
+                if i + 1 >= last or len(line) > max_line:
                     break
                 args = line[4:].split()
                 n = len(args)
@@ -257,10 +294,11 @@ class Parser:
             self.dead = True
             h.on_auth_violation()
             return False
-        if len(line) > self.max_control_line:
-            self._fail(ERR_MAX_CONTROL_LINE)
-            return False
         head = line[:8].upper()
+        if len(line) > self.max_control_line + _op_len(head) and head[:4] not in _UNLIMITED:
+            if head[:3] != b"+OK":
+                self._fail(ERR_MAX_CONTROL_LINE)
+                return False
         c = head[:1]
         if c == b"P":
             if head.startswith(b"PING"):
@@ -352,6 +390,8 @@ class Parser:
         if hdr >= 0 and not self.headers_allowed:
             self._fail(None)
             return False
+        if hdr == 0:
+            hdr = -1  # the reference delivers an empty header block as a plain MSG
         self._subject, self._reply, self._hdr, self._size_tok = subject, reply, hdr, size_tok
         self._need = size
         return True

@@ -13,7 +13,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from pynatsd.auth import ClientPermissions
+from pynatsd.auth import AuthResult, ClientPermissions
 from pynatsd.protocol import errors as E
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
@@ -50,6 +50,7 @@ class Client(asyncio.Protocol):
         self.cid = server.next_cid()
         self.transport: asyncio.Transport | None = None
         self.parser = Parser(self, server.opts.max_payload, server.opts.max_control_line)
+        self.parser.headers_allowed = False  # until CONNECT asks for headers
         self.out = bytearray()
         self.flagged = False
         self.closed = False
@@ -233,37 +234,64 @@ class Client(asyncio.Protocol):
     def on_connect(self, arg: bytes) -> bool:
         try:
             o = json.loads(arg)
-            if not isinstance(o, dict):
-                raise ValueError("not an object")
         except ValueError:
+            o = None
+        if arg.strip() == b"null":
+            o = {}
+        if not isinstance(o, dict) or not _connect_types_ok(o):
             self.close("Protocol Violation")
             return False
         srv = self.server
-        self.connect_opts = o
-        self.verbose = bool(o.get("verbose", True))
-        self.pedantic = bool(o.get("pedantic", True))
-        self.echo = bool(o.get("echo", True))
-        self.headers = bool(o.get("headers", False)) and not srv.opts.no_header_support
-        self.no_responders = bool(o.get("no_responders", False))
-        self.name = str(o.get("name", "") or "")
-        self.lang = str(o.get("lang", "") or "")
-        self.version = str(o.get("version", "") or "")
+        # Fields merge onto the current options, as the reference decodes onto them.
+        self.connect_opts = {**self.connect_opts, **o}
+        self.verbose = bool(o.get("verbose", self.verbose))
+        self.pedantic = bool(o.get("pedantic", self.pedantic))
+        self.echo = bool(o.get("echo", self.echo))
+        self.headers = bool(o.get("headers", self.headers)) and not srv.opts.no_header_support
+        self.no_responders = bool(o.get("no_responders", self.no_responders))
+        self.name = str(o.get("name", self.name) or "")
+        self.lang = str(o.get("lang", self.lang) or "")
+        self.version = str(o.get("version", self.version) or "")
         proto = o.get("protocol", 0)
+        if proto < 0 or proto > 1:
+            self.send_err("invalid client protocol")
+            self.close("Protocol Violation")
+            return False
         if self.no_responders and not self.headers:
             self.send_err("no responders requires headers support")
             self.close("Protocol Violation")
             return False
-        if not isinstance(proto, int) or proto < 0 or proto > 1:
-            self.send_err("invalid client protocol")
-            self.close("Protocol Violation")
-            return False
-        if srv.auth.auth_required or srv.auth.has_no_auth_user:
-            result = srv.auth.authenticate(o)
-            if result is None:
-                self.auth_violation()
-                return False
-            self.user = result.user or ""
-            self.perms = ClientPermissions(result.permissions) if result.permissions else None
+        auth = srv.auth
+        if auth.auth_required or auth.has_no_auth_user:
+            # Decided off the parser: bcrypt may run on a worker thread meanwhile.
+            self.parser.paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts))
+            task.add_done_callback(self._connect_authenticated)
+            return True
+        self._connect_done()
+        return True
+
+    def _connect_authenticated(self, task: asyncio.Task[AuthResult | None]) -> None:
+        if self.closed:
+            return
+        result = None if task.cancelled() or task.exception() else task.result()
+        if result is None:
+            self.auth_violation()
+            return
+        self.user = result.user or ""
+        self.perms = ClientPermissions(result.permissions) if result.permissions else None
+        self._connect_done()
+        if self.transport is not None:
+            self.transport.resume_reading()
+        try:
+            self.parser.resume()
+        except Exception:
+            self.server.log.exception("Error processing data from client %d", self.cid)
+            self.close("Internal Error")
+
+    def _connect_done(self) -> None:
         self.connect_received = True
         self.pub_checks = self.pedantic or self.verbose or self.perms is not None
         self.parser.auth_pending = False
@@ -273,7 +301,6 @@ class Client(asyncio.Protocol):
             self._auth_handle = None
         if self.verbose:
             self.queue(OK)
-        return True
 
     def auth_violation(self) -> None:
         self.server.log.error("%s - cid:%d - authentication error", self.host, self.cid)
@@ -399,6 +426,34 @@ class Client(asyncio.Protocol):
             "in_bytes": self.in_bytes,
             "out_bytes": self.out_bytes,
         }
+
+
+# CONNECT fields whose JSON type the reference enforces (a wrong type closes silently).
+_CONNECT_TYPES: dict[str, tuple[type, ...]] = {
+    "verbose": (bool,),
+    "pedantic": (bool,),
+    "echo": (bool,),
+    "headers": (bool,),
+    "no_responders": (bool,),
+    "tls_required": (bool,),
+    "name": (str,),
+    "lang": (str,),
+    "version": (str,),
+    "user": (str,),
+    "pass": (str,),
+    "auth_token": (str,),
+    "protocol": (int,),
+}
+
+
+def _connect_types_ok(o: dict[str, Any]) -> bool:
+    for key, types in _CONNECT_TYPES.items():
+        v = o.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, types) or (types == (int,) and isinstance(v, bool)):
+            return False
+    return True
 
 
 _valid_cache: dict[bytes, bool] = {}

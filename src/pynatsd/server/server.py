@@ -22,9 +22,6 @@ from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 if TYPE_CHECKING:
     from pynatsd.monitor.http import MonitorServer
 
-DEFAULT_AUTH_TIMEOUT = 2.0
-
-
 def new_server_id() -> str:
     """An id shaped like the reference's (56 base32 characters, starting with N)."""
     raw = base64.b32encode(secrets.token_bytes(35)).decode().rstrip("=")
@@ -223,7 +220,7 @@ class NatsServer:
             self._closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
 
     def auth_timeout(self) -> float:
-        return self.opts.auth_timeout if self.opts.auth_timeout > 0 else DEFAULT_AUTH_TIMEOUT
+        return self.auth.auth_timeout
 
     def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
         opts = self.opts
@@ -238,7 +235,7 @@ class NatsServer:
             "port": self.port,
             "headers": not opts.no_header_support,
         }
-        if self.auth.auth_required:
+        if self.auth.advertise_auth_required:
             d["auth_required"] = True
         d["max_payload"] = opts.max_payload
         if c is not None:
@@ -290,6 +287,8 @@ class NatsServer:
             c = sub.client
             if sub.closed or (c is pub and not pub.echo):
                 continue
+            if c.perms is not None and not c.perms.can_receive(subject.decode("utf-8", "replace"), sub.queue):
+                continue
             if hdr >= 0 and c.headers:
                 c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
             else:
@@ -308,6 +307,8 @@ class NatsServer:
             if sub is None:
                 continue
             c = sub.client
+            if c.perms is not None and not c.perms.can_receive(subject.decode("utf-8", "replace"), sub.queue):
+                continue
             if hdr >= 0 and c.headers:
                 c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
             else:
