@@ -209,7 +209,8 @@ class _Lexer:
         self.start = self.pos
         self.ilstart = self.lstart
 
-    def _error(self, msg: str) -> None:
+    def _error(self, msg: str) -> _State | None:
+        """Queue an error token and stop: the tokens() loop ends at the first error."""
         self.queue.append(_Token(_Kind.ERROR, msg, self.line, self.pos - self.lstart))
         return None
 
@@ -658,7 +659,7 @@ class _Lexer:
             self._ignore()
             return self._map_end
         return self._error(
-            f"Expected a map value terminator \",\" or a map terminator \"}}\", but got '{_show(c)}' instead."
+            f'Expected a map value terminator "," or a map terminator "}}", but got \'{_show(c)}\' instead.'
         )
 
     def _map_end(self) -> _State | None:
@@ -1017,14 +1018,20 @@ class _Parser:
         # Like the reference, every include path is joined to the including file's
         # directory, even one that starts with '/'.
         base = os.path.dirname(self.filename)
-        path = os.path.normpath(os.path.join(base, target.lstrip("/\\"))) if target else (base or ".")
-        real = os.path.realpath(path)
-        if real in self.include_stack:
-            raise ConfigError.at(pos, f"error parsing include file '{target}', include cycle through {path}")
+        path = os.path.normpath(os.path.join(base, target.lstrip("/"))) if target else (base or ".")
         try:
+            real = os.path.realpath(path)
+            if real in self.include_stack:
+                raise ConfigError.at(
+                    pos, f"error parsing include file '{target}', include cycle through {path}"
+                )
             text = _read_text(path)
         except OSError as exc:
-            raise ConfigError.at(pos, f"error parsing include file '{target}', open {path}: {_os_reason(exc)}")
+            raise ConfigError.at(
+                pos, f"error parsing include file '{target}', open {path}: {_os_reason(exc)}"
+            )
+        except ValueError:  # e.g. a NUL in the name
+            raise ConfigError.at(pos, f"error parsing include file '{target}', open {path}: invalid argument")
         included = _Parser(text, path, (*self.include_stack, real), self.env_depth).parse()
         if frame.entries is None:  # pragma: no cover - the lexer only allows include as a key
             raise ConfigError.at(pos, "include is only allowed where a key is expected")
@@ -1085,9 +1092,12 @@ def parse_file(path: str | os.PathLike[str]) -> ConfigMap:
     name = os.fspath(path)
     try:
         text = _read_text(name)
+        real = os.path.realpath(name)
     except OSError as exc:
         raise ConfigError.at(Position(name), f"error opening config file: open {name}: {_os_reason(exc)}")
-    return _Parser(text, name, (os.path.realpath(name),), 0).parse()
+    except ValueError:
+        raise ConfigError.at(Position(name), f"error opening config file: open {name}: invalid argument")
+    return _Parser(text, name, (real,), 0).parse()
 
 
 def unwrap(value: Node | Mapping[str, Node] | list[Node] | Scalar) -> Any:
