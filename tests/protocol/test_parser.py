@@ -120,7 +120,14 @@ def test_max_payload_and_control_line() -> None:
 
 
 def test_malformed_arguments_close_without_text() -> None:
-    for line in (b"PUB a\r\n", b"PUB a b c d\r\n", b"SUB a\r\n", b"UNSUB 1 2 3\r\n", b"HPUB a 5 3\r\n", b"PUB \r\n"):
+    for line in (
+        b"PUB a\r\n",
+        b"PUB a b c d\r\n",
+        b"SUB a\r\n",
+        b"UNSUB 1 2 3\r\n",
+        b"HPUB a 5 3\r\n",
+        b"PUB \r\n",
+    ):
         assert parse(line) == [("protocol_error", None)], line
 
 
@@ -157,8 +164,12 @@ def test_fuzz_random_bytes_never_raise(chunks: list[bytes]) -> None:
         assert rec.events[-1][0] == "protocol_error"
 
 
-_tokens = st.sampled_from([b"PUB ", b"SUB ", b"HPUB ", b"UNSUB ", b"PING", b"PONG", b"CONNECT ", b"foo", b"*", b">"])
-_pieces = st.one_of(_tokens, st.sampled_from([b" ", b"\t", b"\r\n", b"\n", b"\r", b"0", b"5", b"12"]), st.binary(max_size=8))
+_tokens = st.sampled_from(
+    [b"PUB ", b"SUB ", b"HPUB ", b"UNSUB ", b"PING", b"PONG", b"CONNECT ", b"foo", b"*", b">"]
+)
+_pieces = st.one_of(
+    _tokens, st.sampled_from([b" ", b"\t", b"\r\n", b"\n", b"\r", b"0", b"5", b"12"]), st.binary(max_size=8)
+)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -166,7 +177,9 @@ _pieces = st.one_of(_tokens, st.sampled_from([b" ", b"\t", b"\r\n", b"\n", b"\r"
 def test_fuzz_protocol_like_input_same_result_however_split(pieces: list[bytes], step: int) -> None:
     data = b"".join(pieces)
     whole = parse(data, max_payload=64, max_control_line=128)
-    split = parse(*[data[i : i + step] for i in range(0, len(data), step)], max_payload=64, max_control_line=128)
+    split = parse(
+        *[data[i : i + step] for i in range(0, len(data), step)], max_payload=64, max_control_line=128
+    )
     # A split can only report an error earlier (an unfinished op is checked as it arrives),
     # never accept something different.
     if whole and whole[-1][0] == "protocol_error":

@@ -85,6 +85,7 @@ async def test_no_responders(server: pynatsd.Server) -> None:
 
 async def test_request_timeout_when_responder_silent(server: pynatsd.Server) -> None:
     nc = await nats.connect(server.client_url)
+
     async def ignore(msg) -> None:  # type: ignore[no-untyped-def]
         return None
 

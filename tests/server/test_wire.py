@@ -31,7 +31,9 @@ async def test_verbose_and_pedantic_are_default(raw: Raw) -> None:
 
 
 async def test_pub_sub_reply_and_wildcards(raw: Raw) -> None:
-    out = await raw.roundtrip(QUIET + b"SUB > 1\r\nSUB *.> 2\r\nSUB a.* 3\r\nSUB a.b.c 4\r\nPUB a.b r.1 3\r\nabc\r\n")
+    out = await raw.roundtrip(
+        QUIET + b"SUB > 1\r\nSUB *.> 2\r\nSUB a.* 3\r\nSUB a.b.c 4\r\nPUB a.b r.1 3\r\nabc\r\n"
+    )
     assert out == b"MSG a.b 1 r.1 3\r\nabc\r\nMSG a.b 2 r.1 3\r\nabc\r\nMSG a.b 3 r.1 3\r\nabc\r\n"
 
 
@@ -164,7 +166,11 @@ async def test_split_frames_at_every_boundary(server: pynatsd.Server) -> None:
     pub = await Raw.connect(server.port)
     await pub.roundtrip(QUIET)
     hdr = b"NATS/1.0\r\n\r\n"
-    data = b"PUB s.a 5\r\nab\r\nc\r\nHPUB s.b %d %d\r\n%bxy\r\nPUB s.c r 0\r\n\r\n" % (len(hdr), len(hdr) + 2, hdr)
+    data = b"PUB s.a 5\r\nab\r\nc\r\nHPUB s.b %d %d\r\n%bxy\r\nPUB s.c r 0\r\n\r\n" % (
+        len(hdr),
+        len(hdr) + 2,
+        hdr,
+    )
     for i in range(len(data)):
         pub.writer.write(data[:i])
         await pub.writer.drain()

@@ -194,13 +194,15 @@ def parse_flags(argv: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_options(flags: dict[str, Any]) -> Options:
+def build_options(flags: dict[str, Any], warnings: list[str] | None = None) -> Options:
     """Config file first, then the flags over it, as the reference merges them."""
     cfg = flags.get("config_file")
     if cfg:
-        from pynatsd.config.loader import load_config
+        from pynatsd.config.loader import load_config_with_warnings
 
-        opts = load_config(cfg)
+        opts, issues = load_config_with_warnings(cfg)
+        if warnings is not None:
+            warnings.extend(str(i) for i in issues)
     else:
         opts = Options()
     for dest, value in flags.items():
@@ -292,20 +294,24 @@ def main(argv: list[str] | None = None) -> None:
     if flags.get("signal"):
         send_signal(flags["signal"])
         return
+    warnings: list[str] = []
     try:
-        opts = build_options(flags)
+        opts = build_options(flags, warnings)
     except Exception as e:  # config errors carry file:line in their text
         _fail(str(e))
     if flags.get("check_config"):
+        if warnings:
+            # The reference's -t treats warnings as failures too.
+            _fail("\n".join(warnings))
         if opts.unsupported:
             key, feature = next(iter(opts.unsupported.items()))
             _fail(f"{feature} is not supported by pynatsd yet (option {key!r})")
         print(f"pynatsd: configuration file {opts.config_file} is valid")
         return
-    run(opts, flags)
+    run(opts, flags, warnings)
 
 
-def run(opts: Options, flags: dict[str, Any] | None = None) -> None:
+def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] | None = None) -> None:
     """Run a server in the foreground until SIGINT/SIGTERM."""
     from pynatsd.server.embed import _new_loop
     from pynatsd.server.server import NatsServer, UnsupportedFeature
@@ -313,6 +319,8 @@ def run(opts: Options, flags: dict[str, Any] | None = None) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     srv = NatsServer(opts)
+    for w in warnings or []:
+        srv.log.warn("%s", w)
 
     def reload() -> None:
         if not opts.config_file:

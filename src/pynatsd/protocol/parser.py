@@ -195,7 +195,11 @@ class Parser:
                 return
             line_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
             # Fast path: the overwhelmingly common "PUB subject [reply] size".
-            if buf.startswith(b"PUB ", pos) and not self.auth_pending and line_end - pos <= self._max_pub_line:
+            if (
+                buf.startswith(b"PUB ", pos)
+                and not self.auth_pending
+                and line_end - pos <= self._max_pub_line
+            ):
                 args = buf[pos + 4 : line_end].split()
                 n = len(args)
                 if n == 2:
@@ -295,10 +299,10 @@ class Parser:
             h.on_auth_violation()
             return False
         head = line[:8].upper()
-        if len(line) > self.max_control_line + _op_len(head) and head[:4] not in _UNLIMITED:
-            if head[:3] != b"+OK":
-                self._fail(ERR_MAX_CONTROL_LINE)
-                return False
+        limited = head[:4] not in _UNLIMITED and head[:3] != b"+OK"
+        if limited and len(line) > self.max_control_line + _op_len(head):
+            self._fail(ERR_MAX_CONTROL_LINE)
+            return False
         c = head[:1]
         if c == b"P":
             if head.startswith(b"PING"):

@@ -22,6 +22,7 @@ from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 if TYPE_CHECKING:
     from pynatsd.monitor.http import MonitorServer
 
+
 def new_server_id() -> str:
     """An id shaped like the reference's (56 base32 characters, starting with N)."""
     raw = base64.b32encode(secrets.token_bytes(35)).decode().rstrip("=")
@@ -303,25 +304,27 @@ class NatsServer:
             if sub.max_msgs or c.perms is not None:
                 self._after_delivery(sub, reply)
         for members in r.qsubs:
-            sub = pick_member(members, pub)
-            if sub is None:
+            qsub = pick_member(members, pub)
+            if qsub is None:
                 continue
-            c = sub.client
-            if c.perms is not None and not c.perms.can_receive(subject.decode("utf-8", "replace"), sub.queue):
+            c = qsub.client
+            if c.perms is not None and not c.perms.can_receive(
+                subject.decode("utf-8", "replace"), qsub.queue
+            ):
                 continue
             if hdr >= 0 and c.headers:
-                c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
+                c.out += b"HMSG " + subject + b" " + qsub.sid_b + tail
             else:
-                c.out += b"MSG " + subject + b" " + sub.sid_b + tail_plain
+                c.out += b"MSG " + subject + b" " + qsub.sid_b + tail_plain
             if not c.flagged:
                 c.flagged = True
                 dirty.append(c)
             delivered += 1
             c.out_msgs += 1
             c.out_bytes += n
-            sub.delivered += 1
-            if sub.max_msgs or c.perms is not None:
-                self._after_delivery(sub, reply)
+            qsub.delivered += 1
+            if qsub.max_msgs or c.perms is not None:
+                self._after_delivery(qsub, reply)
         if delivered and not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush_all)
