@@ -146,7 +146,9 @@ class NatsServer:
         d = self.opts.ports_file_dir
         if not d:
             return ""
-        exe = os.path.basename(sys.argv[0]) or "pynatsd"
+        exe = os.path.basename(sys.argv[0]).removesuffix(".py")
+        if exe in ("", "__main__", "-c"):
+            exe = "pynatsd"  # python -m pynatsd, or embedded
         return os.path.join(d, f"{exe}_{os.getpid()}.ports")
 
     def _write_ports_file(self) -> None:
