@@ -1,0 +1,119 @@
+"""Broadcast pub/sub: every subscriber of a subject gets its own copy of every message.
+
+Use it when several independent services (a dashboard, a logger, an alerter) all need to
+see the same events. Core NATS keeps nothing: a message published while nobody listens is
+simply gone, which this script also shows.
+
+    python examples/core/broadcast.py [--server nats://127.0.0.1:4222]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+SUBJECT = "news.weather"
+SUBSCRIBERS = ("dashboard", "logger", "alerts")
+MESSAGES = [f"update {i}" for i in range(1, 6)]
+TIMEOUT = 10.0
+
+
+def check(ok: bool, what: str) -> bool:
+    """Print one expectation; the script exits non-zero if any is false."""
+    print(f"[{'ok' if ok else 'FAIL'}] {what}")
+    return ok
+
+
+async def connect(url: str, name: str) -> Client:
+    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
+
+    async def on_error(e: Exception) -> None:
+        print(f"{name}: nats error: {e!r}", file=sys.stderr)
+
+    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
+
+
+async def run(url: str) -> int:
+    publisher = await connect(url, "publisher")
+
+    # Nobody is subscribed yet, so the server drops this one (at-most-once delivery).
+    await publisher.publish(SUBJECT, b"update 0")
+    await publisher.flush()  # the server has routed it (to no one) once flush returns
+    print("published 'update 0' before anyone subscribed")
+
+    received: dict[str, list[str]] = {name: [] for name in SUBSCRIBERS}
+    all_in = asyncio.Event()
+
+    def collector(name: str) -> Callable[[Msg], Awaitable[None]]:
+        async def on_msg(msg: Msg) -> None:
+            received[name].append(msg.data.decode())
+            if all(len(got) >= len(MESSAGES) for got in received.values()):
+                all_in.set()
+
+        return on_msg
+
+    subscribers = []
+    for name in SUBSCRIBERS:  # one connection each, as if they were separate services
+        nc = await connect(url, name)
+        await nc.subscribe(SUBJECT, cb=collector(name))
+        await nc.flush()  # the subscription is registered on the server once flush returns
+        subscribers.append(nc)
+
+    for text in MESSAGES:
+        await publisher.publish(SUBJECT, text.encode())
+    await publisher.flush()
+    print(f"published {len(MESSAGES)} messages to {len(SUBSCRIBERS)} subscribers")
+
+    try:
+        await asyncio.wait_for(all_in.wait(), TIMEOUT)
+    except TimeoutError:
+        print(f"timed out after {TIMEOUT}s waiting for the subscribers")
+    for nc in subscribers:
+        await nc.drain()  # handle anything still buffered, then close
+    await publisher.close()
+
+    for name, got in received.items():
+        print(f"{name} received: {', '.join(got)}")
+    checks = [
+        check(
+            all(got[-len(MESSAGES) :] == MESSAGES for got in received.values()),
+            f"each of the {len(SUBSCRIBERS)} subscribers received all {len(MESSAGES)} messages, in publish order",
+        ),
+        check(
+            all("update 0" not in got for got in received.values()),
+            "the message published before anyone subscribed reached no one",
+        ),
+    ]
+    return 0 if all(checks) else 1
+
+
+async def amain(server: str | None) -> int:
+    if server:
+        return await run(server)
+    import pynatsd  # only needed when no --server is given
+
+    async with pynatsd.Server() as srv:
+        print(f"started an embedded pynatsd at {srv.client_url}")
+        return await run(srv.client_url)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Broadcast pub/sub with nats-py.")
+    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(amain(args.server))
+    except nats.errors.NoServersError:
+        print(f"could not connect to {args.server}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
