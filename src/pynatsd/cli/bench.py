@@ -10,7 +10,9 @@ so this speaks the raw protocol over sockets instead:
 * subscribers never parse messages: payloads are drawn from an alphabet without ``\\n``, so the
   byte string ``\\nMSG `` occurs exactly once per delivered frame and ``bytearray.count`` (C
   speed) over each large ``recv_into`` buffer counts them; a few carried-over bytes make the
-  count exact across ``recv`` boundaries;
+  count exact across ``recv`` boundaries. From ``WALK_FROM_SIZE`` up, scanning every payload byte
+  costs more than a little Python per frame, so large messages are counted by reading each header
+  and jumping over the payload instead;
 * publishers and subscribers are separate processes so the GIL does not cap the load.
 
 Rates are measured from the first to the last message seen by each subscriber, and from the
@@ -24,8 +26,10 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -58,6 +62,8 @@ POLL_SECONDS = 0.1
 CONNECT_TIMEOUT = 10.0
 MAX_SUBJECTS = 100_000
 MB = 1_000_000
+# From this payload size, walking headers costs less than scanning payloads for markers.
+WALK_FROM_SIZE = 2048
 
 
 class BenchError(Exception):
@@ -67,46 +73,29 @@ class BenchError(Exception):
 # --------------------------------------------------------------------------- frame counting
 
 
-class FrameCounter:
-    """Counts ``MSG`` frames in a stream received in arbitrary pieces, without parsing it.
+class StreamCounter:
+    """Counts ``MSG`` frames in a subscriber's stream, received in arbitrary pieces.
 
-    The receive buffer is preceded by the last ``KEEP`` bytes of the previous piece, so a marker
-    split across two ``recv`` calls is still seen whole; counting starts where a marker would end
-    inside the new bytes, so none is counted twice. The carry is seeded with ``\\n`` because the
-    stream starts right after the ``PONG\\r\\n`` of the handshake.
+    ``recv`` reads straight into a preallocated buffer, ``count(n)`` then inspects the ``n`` new
+    bytes. In the drain phase ``count_until_pong`` also reports the ``PONG`` that ends the stream.
     """
 
-    KEEP = max(len(MSG_MARKER), len(PONG_MARKER)) - 1
-    _MSG_FROM = KEEP - len(MSG_MARKER) + 1
+    KEEP = 0
 
     def __init__(self, bufsize: int = RECV_BUFFER) -> None:
         self.bufsize = bufsize
         self.buf = bytearray(self.KEEP + bufsize)
-        self.buf[: self.KEEP] = b"\0" * (self.KEEP - 1) + b"\n"
         self.view = memoryview(self.buf)[self.KEEP :]
 
     def recv(self, sock: socket.socket) -> int:
-        """Receive straight into the buffer behind the carry; returns the byte count (0 = EOF)."""
+        """One ``recv_into``; returns the byte count (0 = EOF)."""
         return sock.recv_into(self.view)
 
     def count(self, n: int) -> int:
-        """Count the frames that start in the ``n`` bytes just received."""
-        keep = self.KEEP
-        end = keep + n
-        buf = self.buf
-        found = buf.count(MSG_MARKER, self._MSG_FROM, end)
-        buf[:keep] = buf[end - keep : end]
-        return found
+        raise NotImplementedError
 
     def count_until_pong(self, n: int) -> tuple[int, bool]:
-        """Like ``count``, but stop at a ``PONG`` and say whether one was seen."""
-        keep = self.KEEP
-        end = keep + n
-        buf = self.buf
-        pos = buf.find(PONG_MARKER, 0, end)
-        if pos < 0:
-            return self.count(n), False
-        return buf.count(MSG_MARKER, self._MSG_FROM, pos), True
+        raise NotImplementedError
 
     def _chunks(self, data: bytes) -> Iterator[int]:
         for start in range(0, len(data), self.bufsize):
@@ -127,6 +116,101 @@ class FrameCounter:
             if pong:
                 return total, True
         return total, False
+
+
+class MarkerCounter(StreamCounter):
+    """Counts frames with one C-speed ``bytearray.count`` per read, never parsing them.
+
+    Payloads come from ``PAYLOAD_ALPHABET`` (no ``\\n``), so ``\\nMSG `` occurs exactly once per
+    frame. The buffer is preceded by the last ``KEEP`` bytes of the previous read, so a marker
+    split across reads is still seen whole, and counting starts where a marker would end inside
+    the new bytes, so none is counted twice. The carry is seeded with ``\\n`` because the stream
+    starts right after the ``PONG\\r\\n`` of the handshake.
+    """
+
+    KEEP = max(len(MSG_MARKER), len(PONG_MARKER)) - 1
+    _MSG_FROM = KEEP - len(MSG_MARKER) + 1
+
+    def __init__(self, bufsize: int = RECV_BUFFER) -> None:
+        super().__init__(bufsize)
+        self.buf[: self.KEEP] = b"\0" * (self.KEEP - 1) + b"\n"
+
+    def count(self, n: int) -> int:
+        keep = self.KEEP
+        end = keep + n
+        buf = self.buf
+        found = buf.count(MSG_MARKER, self._MSG_FROM, end)
+        buf[:keep] = buf[end - keep : end]
+        return found
+
+    def count_until_pong(self, n: int) -> tuple[int, bool]:
+        end = self.KEEP + n
+        pos = self.buf.find(PONG_MARKER, 0, end)
+        if pos < 0:
+            return self.count(n), False
+        return self.buf.count(MSG_MARKER, self._MSG_FROM, pos), True
+
+
+class FrameWalker(StreamCounter):
+    """Counts frames by reading each header and jumping over its payload.
+
+    That is a few Python operations per frame instead of a scan of every payload byte, so it is
+    the cheaper choice for large payloads (see ``WALK_FROM_SIZE``), and it works for any payload.
+    A header split across reads is carried over; a payload split across reads is skipped.
+    """
+
+    def __init__(self, bufsize: int = RECV_BUFFER) -> None:
+        super().__init__(bufsize)
+        self.skip = 0
+        self.partial = bytearray()
+
+    def count(self, n: int) -> int:
+        return self._walk(n, stop_at_pong=False)[0]
+
+    def count_until_pong(self, n: int) -> tuple[int, bool]:
+        return self._walk(n, stop_at_pong=True)
+
+    def _walk(self, n: int, stop_at_pong: bool) -> tuple[int, bool]:
+        buf = self.buf
+        i = self.skip
+        if i >= n:
+            self.skip = i - n
+            return 0, False
+        self.skip = 0
+        found = 0
+        if self.partial:
+            j = buf.find(b"\n", i, n)
+            if j < 0:
+                self.partial += buf[i:n]
+                return 0, False
+            line = bytes(self.partial + buf[i:j])
+            self.partial.clear()
+            i = j + 1
+            if line.startswith(b"MSG "):
+                found = 1
+                i += int(line[line.rfind(b" ") + 1 :]) + 2
+            elif stop_at_pong and line.startswith(b"PONG"):
+                return 0, True
+        while i < n:
+            j = buf.find(b"\n", i, n)
+            if j < 0:
+                self.partial += buf[i:n]
+                break
+            if buf.startswith(b"MSG ", i):
+                found += 1
+                i = j + 3 + int(buf[buf.rfind(b" ", i, j) + 1 : j])
+            elif stop_at_pong and buf.startswith(b"PONG", i):
+                return found, True
+            else:  # PING, +OK, INFO: nothing to count
+                i = j + 1
+        if i > n:
+            self.skip = i - n
+        return found, False
+
+
+def frame_counter(size: int, bufsize: int = RECV_BUFFER) -> StreamCounter:
+    """The cheaper counter for this payload size."""
+    return FrameWalker(bufsize) if size >= WALK_FROM_SIZE else MarkerCounter(bufsize)
 
 
 def make_payload(size: int) -> bytes:
@@ -291,8 +375,13 @@ class _Signals:
     deadline: float
 
 
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _worker(role: str, idx: int, sig: _Signals, target: Callable[..., dict[str, Any]], *args: Any) -> None:
     """Process entry point: report ready/result/error through the queue, never raise."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked: undo the coordinator's handler
 
     def ready() -> None:
         sig.results.put((role, idx, "ready", None))
@@ -334,6 +423,9 @@ def _publisher(
     conn = RawConn.open(endpoint, name, deadline)
     sock = conn.sock
     try:
+        max_payload = int(conn.info.get("max_payload", size))
+        if size > max_payload:
+            raise BenchError(f"--size {size} exceeds the server's max_payload of {max_payload}")
         ready()
         _wait_go(sig)
         outstanding = 0
@@ -376,7 +468,7 @@ def _subscriber(
     deadline = sig.deadline
     conn = RawConn.open(endpoint, name, deadline, subs=((subject, 1),))
     sock = conn.sock
-    counter = FrameCounter()
+    counter = frame_counter(size)
     try:
         count = counter.feed(conn.take_buffered())
         first = last = last_seen = time.monotonic_ns() if count else 0
@@ -575,9 +667,15 @@ class _Coordinator:
         self.pending: dict[tuple[str, int], list[tuple[str, Any]]] = {}
 
     def __enter__(self) -> _Coordinator:
+        # A SIGTERM to the coordinator must still reach __exit__, or the workers outlive it.
+        self._old_sigterm: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
         self.sig.stop.set()
         self.sig.go.set()
         self.sig.pubs_done.set()
@@ -855,7 +953,14 @@ def _common(func: Callable[..., None]) -> Callable[..., None]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def bench() -> None:
-    """Benchmark a server with a raw-protocol, multi-process load generator."""
+    """Benchmark a server with a raw-protocol, multi-process load generator.
+
+    \b
+    pub      publishers only: the server's ingest rate
+    pubsub   publishers -> subscribers (add --subjects K for a wildcard spread)
+    fanout   every message to each of N subscribers
+    request  sequential request-reply round trips: latency percentiles
+    """
 
 
 @bench.command("pub")

@@ -21,6 +21,7 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 if TYPE_CHECKING:
     from pynatsd.server.server import NatsServer
 
+STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
 OK = b"+OK\r\n"
@@ -84,6 +85,10 @@ class Client(asyncio.Protocol):
         self._auth_handle: asyncio.TimerHandle | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self.close_reason = ""
+        self.stalled = False  # our transport is above its high-water mark
+        self._stalled_producers: set[Client] | None = None
+        self._reading_paused = False
+        self._stall_handle: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,14 +130,49 @@ class Client(asyncio.Protocol):
         self._teardown()
 
     def pause_writing(self) -> None:
+        self.stalled = True
         deadline = self.server.opts.write_deadline
         if deadline > 0 and self._deadline_handle is None:
             self._deadline_handle = self.server.loop.call_later(deadline, self._write_deadline_expired)
 
     def resume_writing(self) -> None:
+        self.stalled = False
         if self._deadline_handle is not None:
             self._deadline_handle.cancel()
             self._deadline_handle = None
+        self._release_producers()
+
+    # -- fast producer stall ---------------------------------------------------------
+    # A publisher feeding a receiver whose socket is backed up stops being read until
+    # that receiver drains (or STALL_MAX passes): TCP then slows the publisher down, as
+    # the reference stalls fast producers, instead of the receiver's buffer growing
+    # until it is cut as a slow consumer.
+    def stall(self, consumer: Client) -> None:
+        waiters = consumer._stalled_producers
+        if waiters is None:
+            waiters = consumer._stalled_producers = set()
+        waiters.add(self)
+        if self._reading_paused or self.closed or self.transport is None:
+            return
+        self._reading_paused = True
+        self.transport.pause_reading()
+        self._stall_handle = self.server.loop.call_later(STALL_MAX, self.unstall)
+
+    def unstall(self) -> None:
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self.closed and self.transport is not None:
+                self.transport.resume_reading()
+
+    def _release_producers(self) -> None:
+        waiters = self._stalled_producers
+        if waiters:
+            self._stalled_producers = None
+            for producer in waiters:
+                producer.unstall()
 
     # -- output ---------------------------------------------------------------------
     def queue(self, data: bytes) -> None:
@@ -184,10 +224,11 @@ class Client(asyncio.Protocol):
         self._teardown()
 
     def _teardown(self) -> None:
-        for h in (self._ping_handle, self._auth_handle, self._deadline_handle):
+        for h in (self._ping_handle, self._auth_handle, self._deadline_handle, self._stall_handle):
             if h is not None:
                 h.cancel()
-        self._ping_handle = self._auth_handle = self._deadline_handle = None
+        self._ping_handle = self._auth_handle = self._deadline_handle = self._stall_handle = None
+        self._release_producers()
         if self.subs:
             sl = self.server.sublist
             for sub in self.subs.values():

@@ -299,6 +299,8 @@ class NatsServer:
             if not c.flagged:
                 c.flagged = True
                 dirty.append(c)
+            if c.stalled and c is not pub:
+                pub.stall(c)
             delivered += 1
             c.out_msgs += 1
             c.out_bytes += n
@@ -321,6 +323,8 @@ class NatsServer:
             if not c.flagged:
                 c.flagged = True
                 dirty.append(c)
+            if c.stalled and c is not pub:
+                pub.stall(c)
             delivered += 1
             c.out_msgs += 1
             c.out_bytes += n

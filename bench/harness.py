@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Benchmark pynatsd against the reference nats-server with identical ``pynats bench`` runs.
+
+The servers run one after the other, never together: the machine has two cores, and a server
+competing with the other for CPU would skew both columns. Each scenario is a separate
+``pynats bench ... --json`` process so a hung or crashed run cannot take the harness with it.
+
+    python bench/harness.py              # full run, both servers
+    python bench/harness.py --quick      # small counts, a smoke test
+    python bench/harness.py --servers reference --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+READY_LINE = "Server is ready"
+SERVER_NAMES = ("reference", "pynatsd")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number to compare: where it lives in the bench JSON, and which direction is better."""
+
+    label: str
+    path: tuple[str, ...]
+    higher_is_better: bool = True
+    fmt: str = "{:,.0f}"
+
+
+SUB_RATE = (
+    Metric("sub msgs/s", ("sub", "msgs_per_sec")),
+    Metric("sub MB/s", ("sub", "mb_per_sec"), fmt="{:,.1f}"),
+)
+PUB_RATE = (
+    Metric("pub msgs/s", ("pub", "msgs_per_sec")),
+    Metric("pub MB/s", ("pub", "mb_per_sec"), fmt="{:,.1f}"),
+)
+LATENCY = (
+    Metric("req/s", ("requests", "msgs_per_sec")),
+    Metric("p50 µs", ("latency", "p50_us"), higher_is_better=False, fmt="{:,.1f}"),
+    Metric("p90 µs", ("latency", "p90_us"), higher_is_better=False, fmt="{:,.1f}"),
+    Metric("p99 µs", ("latency", "p99_us"), higher_is_better=False, fmt="{:,.1f}"),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    command: str
+    args: tuple[str, ...]
+    msgs: int
+    quick_msgs: int
+    metrics: tuple[Metric, ...]
+
+    def argv(self, quick: bool) -> list[str]:
+        return [self.command, *self.args, "--msgs", str(self.quick_msgs if quick else self.msgs)]
+
+
+SCENARIOS = (
+    Scenario("pub", "pub", ("--size", "128"), 5_000_000, 200_000, PUB_RATE),
+    Scenario("pubsub", "pubsub", ("--size", "128"), 2_000_000, 100_000, SUB_RATE),
+    Scenario("pubsub-16k", "pubsub", ("--size", "16384"), 100_000, 5_000, SUB_RATE),
+    Scenario("spread-100", "pubsub", ("--size", "128", "--subjects", "100"), 2_000_000, 100_000, SUB_RATE),
+    Scenario("fanout-4", "fanout", ("--size", "128", "--subs", "4"), 1_000_000, 50_000, SUB_RATE),
+    Scenario("request", "request", ("--size", "128"), 20_000, 2_000, LATENCY),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def child_env() -> dict[str, str]:
+    """Make ``pynatsd`` importable from this checkout whether or not it is installed."""
+    env = dict(os.environ)
+    src = str(REPO / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+class ServerProcess:
+    """A server on a free 127.0.0.1 port, considered up once it logs the readiness line."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.argv = [*argv, "-a", "127.0.0.1", "-p", str(self.port)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ready = threading.Event()
+        self.log: collections.deque[str] = collections.deque(maxlen=50)
+        self.version = "?"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def _drain(self, stream: Any) -> None:
+        # Keep reading to the end: a server blocked on a full stderr pipe would stall mid-benchmark.
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip()
+            self.log.append(line)
+            if READY_LINE in line:
+                self.ready.set()
+
+    def start(self, timeout: float) -> None:
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+        )
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(0.05):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}:\n" + self.tail())
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{self.name} did not log {READY_LINE!r} within {timeout:.0f}s:\n" + self.tail()
+                )
+        self.version = self._info_version()
+
+    def _info_version(self) -> str:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                data = b""
+                while b"\r\n" not in data and len(data) < 65536:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            info = json.loads(data.split(b"\r\n", 1)[0][5:])
+            return str(info.get("pynatsd_version") or info.get("version", "?"))
+        except (OSError, ValueError):
+            return "?"
+
+    def cpu_seconds(self) -> float | None:
+        """User+system CPU the server has used so far (Linux /proc), to relate rates to cost."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(list(self.log)[-lines:])
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def server_argv(name: str, reference: str | None) -> list[str]:
+    if name == "pynatsd":
+        return [sys.executable, "-m", "pynatsd"]
+    binary = reference or shutil.which(
+        "nats-server", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
+    if not binary:
+        raise RuntimeError("nats-server not found: pass --reference PATH")
+    return [binary]
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
+def run_bench(url: str, scenario: Scenario, quick: bool, timeout: float) -> dict[str, Any]:
+    """One ``pynats bench`` run; failures come back as a result with ``ok`` false."""
+    argv = [sys.executable, "-m", "pynatsd.cli.pynats", "-s", url, "bench", *scenario.argv(quick)]
+    argv += ["--timeout", str(timeout), "--json"]
+    # Its own process group, so a timeout or Ctrl-C also takes down the bench's worker processes.
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        return {"ok": False, "errors": [f"pynats bench did not finish within {timeout + 30:.0f}s"]}
+    except BaseException:
+        kill_group(proc)
+        raise
+    try:
+        result: dict[str, Any] = json.loads(stdout)
+    except ValueError:
+        err = (stderr or stdout).strip().splitlines()[-5:]
+        return {
+            "ok": False,
+            "errors": [f"pynats bench exited with code {proc.returncode}: " + " | ".join(err)],
+        }
+    return result
+
+
+def metric_value(result: dict[str, Any] | None, metric: Metric) -> float | None:
+    node: Any = result
+    for key in metric.path:
+        if not isinstance(node, dict) or node.get(key) is None:
+            return None
+        node = node[key]
+    return float(node) if isinstance(node, int | float) else None
+
+
+def pick_median(runs: list[dict[str, Any]], metric: Metric) -> dict[str, Any]:
+    """With ``--runs`` > 1, report the run whose headline metric is the median."""
+    good = [r for r in runs if r.get("ok") and metric_value(r, metric) is not None]
+    if not good:
+        return runs[-1]
+    ordered = sorted(good, key=lambda r: metric_value(r, metric) or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+@dataclass
+class ServerRun:
+    name: str
+    version: str = "?"
+    error: str | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def bench_server(
+    name: str, argv: list[str], scenarios: list[Scenario], args: argparse.Namespace, console: Console
+) -> ServerRun:
+    run = ServerRun(name)
+    server = ServerProcess(name, argv)
+    try:
+        console.print(f"[bold]{name}[/bold]: starting {' '.join(server.argv)}", highlight=False)
+        server.start(args.ready_timeout)
+        run.version = server.version
+        for scenario in scenarios:
+            for i in range(args.runs):
+                if not server.alive():
+                    raise RuntimeError(
+                        f"{name} died (exit code {server.proc and server.proc.returncode}):\n{server.tail()}"
+                    )
+                started = time.monotonic()
+                cpu_before = server.cpu_seconds()
+                result = run_bench(server.url, scenario, args.quick, args.timeout)
+                cpu_after = server.cpu_seconds()
+                if cpu_before is not None and cpu_after is not None:
+                    result["server_cpu_seconds"] = round(cpu_after - cpu_before, 3)
+                run.runs.setdefault(scenario.name, []).append(result)
+                status = (
+                    "ok" if result.get("ok") else "[red]FAILED[/red] " + "; ".join(result.get("errors", []))
+                )
+                headline = metric_value(result, scenario.metrics[0])
+                shown = scenario.metrics[0].fmt.format(headline) if headline is not None else "-"
+                console.print(
+                    f"  {scenario.name:<12} run {i + 1}/{args.runs}: {scenario.metrics[0].label} {shown}"
+                    f"  ({time.monotonic() - started:.1f}s, server CPU {result.get('server_cpu_seconds', '?')}s) {status}",
+                    highlight=False,
+                )
+            run.results[scenario.name] = pick_median(run.runs[scenario.name], scenario.metrics[0])
+        if not server.alive():
+            raise RuntimeError(f"{name} died at the end of the run:\n{server.tail()}")
+    except RuntimeError as exc:
+        run.error = str(exc)
+        console.print(f"[red]{name}: {exc}[/red]", highlight=False)
+    finally:
+        server.stop()
+    return run
+
+
+def ratio_text(ref: float | None, ours: float | None, metric: Metric) -> str:
+    if ref is None or ours is None or ref == 0:
+        return "-"
+    ratio = ours / ref
+    good = ratio >= 1 if metric.higher_is_better else ratio <= 1
+    return f"[{'green' if good else 'yellow'}]{ratio:.2f}[/]"
+
+
+def cell(run: ServerRun | None, scenario: Scenario, metric: Metric) -> tuple[str, float | None]:
+    if run is None:
+        return "not run", None
+    result = run.results.get(scenario.name)
+    if result is None:
+        return ("[red]error[/red]" if run.error else "pending"), None
+    if not result.get("ok"):
+        return "[red]failed[/red]", None
+    value = metric_value(result, metric)
+    return (metric.fmt.format(value) if value is not None else "-"), value
+
+
+def render(runs: dict[str, ServerRun], scenarios: list[Scenario], console: Console) -> None:
+    ref, ours = runs.get("reference"), runs.get("pynatsd")
+    table = Table(
+        title="pynatsd vs reference", caption="ratio = pynatsd / reference (for latency, lower is better)"
+    )
+    table.add_column("scenario")
+    table.add_column("metric")
+    table.add_column(f"reference {ref.version if ref else ''}".strip(), justify="right")
+    table.add_column(f"pynatsd {ours.version if ours else ''}".strip(), justify="right")
+    table.add_column("ratio", justify="right")
+    for scenario in scenarios:
+        for j, metric in enumerate(scenario.metrics):
+            ref_text, ref_value = cell(ref, scenario, metric)
+            our_text, our_value = cell(ours, scenario, metric)
+            table.add_row(
+                scenario.name if j == 0 else "",
+                metric.label,
+                ref_text,
+                our_text,
+                ratio_text(ref_value, our_value, metric),
+                end_section=j == len(scenario.metrics) - 1,
+            )
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small message counts (a smoke test, not figures)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="write every result to PATH")
+    parser.add_argument(
+        "--servers", default=",".join(SERVER_NAMES), help="comma-separated subset of: reference,pynatsd"
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="comma-separated subset of: " + ",".join(s.name for s in SCENARIOS)
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs per scenario; the median run is reported")
+    parser.add_argument(
+        "--reference", metavar="PATH", help="nats-server binary (default: next to python, then PATH)"
+    )
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per bench run")
+    parser.add_argument(
+        "--ready-timeout", type=float, default=30.0, help="seconds to wait for a server to be ready"
+    )
+    args = parser.parse_args(argv)
+
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SERVER_NAMES] + [
+        n for n in wanted if n not in {s.name for s in SCENARIOS}
+    ]
+    if unknown or args.runs < 1 or not names:
+        parser.error(f"unknown or invalid: {', '.join(unknown) or '--runs/--servers'}")
+    scenarios = [s for s in SCENARIOS if not wanted or s.name in wanted]
+
+    # Turn SIGTERM/SIGHUP into an exception so the finally blocks stop the servers.
+    def terminate(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
+
+    console = Console()
+    runs: dict[str, ServerRun] = {}
+    for name in SERVER_NAMES:  # reference first, then pynatsd, never both at once
+        if name not in names:
+            continue
+        try:
+            argv_ = server_argv(name, args.reference)
+        except RuntimeError as exc:
+            runs[name] = ServerRun(name, error=str(exc))
+            console.print(f"[red]{name}: {exc}[/red]")
+            continue
+        runs[name] = bench_server(name, argv_, scenarios, args, console)
+
+    render(runs, scenarios, console)
+    failed = [
+        f"{run.name}/{scenario}: {'; '.join(result.get('errors', []))}"
+        for run in runs.values()
+        for scenario, result in run.results.items()
+        if not result.get("ok")
+    ] + [f"{run.name}: {' | '.join(run.error.splitlines())[:400]}" for run in runs.values() if run.error]
+    for line in failed:
+        console.print(f"[red]error:[/red] {line}", highlight=False)
+
+    if args.json:
+        doc = {
+            "quick": args.quick,
+            "runs_per_scenario": args.runs,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "scenarios": {s.name: {"command": s.argv(args.quick)} for s in scenarios},
+            "servers": {
+                run.name: {
+                    "version": run.version,
+                    "error": run.error,
+                    "results": run.results,
+                    "all_runs": run.runs,
+                }
+                for run in runs.values()
+            },
+        }
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        console.print(f"results written to {args.json}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
