@@ -133,11 +133,6 @@ class Parser:
         self._hdr = -1
         self._size_tok = b""
 
-    @property
-    def _max_pub_line(self) -> int:
-        """Longest ``PUB ...`` line the fast paths take; longer ones get the exact check."""
-        return self.max_control_line + 4
-
     def resume(self) -> None:
         """Continue with the input kept while paused."""
         self.paused = False
@@ -152,7 +147,7 @@ class Parser:
             return
         buf = self._buf + data if self._buf else data
         self._buf = b""
-        pos = 0 if self._need >= 0 or self.auth_pending else self._bulk(buf)
+        pos = 0 if self._need >= 0 or self.auth_pending else self._bulk(buf, 0)
         if self.dead:
             return
         end = len(buf)
@@ -160,6 +155,8 @@ class Parser:
         on_pub = h.on_pub
         find = buf.find
         max_payload = self.max_payload
+        max_pub_line = self.max_control_line + 4
+        carried = self._need >= 0  # a message split over the previous read
         while pos < end:
             need = self._need
             if need >= 0:
@@ -175,6 +172,13 @@ class Parser:
                 self._need = -1
                 on_pub(self._subject, self._reply, self._hdr, self._size_tok, buf[pos:stop])
                 pos = stop + 2
+                if carried:
+                    # The rest of this read is most likely whole frames again.
+                    carried = False
+                    if not self.dead and not self.auth_pending:
+                        pos += self._bulk(buf, pos)
+                    if self.dead:
+                        return
                 continue
             nl = find(b"\n", pos)
             if nl < 0:
@@ -198,7 +202,7 @@ class Parser:
             if (
                 buf.startswith(b"PUB ", pos)
                 and not self.auth_pending
-                and line_end - pos <= self._max_pub_line
+                and line_end - pos <= max_pub_line
             ):
                 args = buf[pos + 4 : line_end].split()
                 n = len(args)
@@ -236,7 +240,7 @@ class Parser:
                 self._buf = buf[pos:]
                 return
 
-    def _bulk(self, buf: bytes) -> int:
+    def _bulk(self, buf: bytes, start: int) -> int:
         """Consume leading well-formed ``PUB``/``PING``/``PONG`` frames; return bytes used.
 
         One C-level ``split`` on CRLF replaces a find and a slice per message. A frame is
@@ -244,13 +248,13 @@ class Parser:
         declared size (so the CRLF after it really ends it). Anything else stops the
         bulk pass and the byte-exact loop in :meth:`feed` takes over.
         """
-        parts = buf.split(b"\r\n")
+        parts = (buf[start:] if start else buf).split(b"\r\n")
         last = len(parts) - 1  # parts[last] is an unterminated remainder
         i = 0
         pos = 0
         on_pub = self._h.on_pub
         max_payload = self.max_payload
-        max_line = self._max_pub_line
+        max_line = self.max_control_line + 4  # longer PUB lines get the exact check
         while i < last:
             line = parts[i]
             if line[:4] == b"PUB ":
