@@ -77,6 +77,7 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("pub", "pub", ("--size", "128"), 5_000_000, 200_000, PUB_RATE),
+    Scenario("pubsub-16", "pubsub", ("--size", "16"), 2_000_000, 100_000, SUB_RATE),
     Scenario("pubsub", "pubsub", ("--size", "128"), 2_000_000, 100_000, SUB_RATE),
     Scenario("pubsub-16k", "pubsub", ("--size", "16384"), 100_000, 5_000, SUB_RATE),
     Scenario("spread-100", "pubsub", ("--size", "128", "--subjects", "100"), 2_000_000, 100_000, SUB_RATE),
