@@ -70,12 +70,21 @@ def running(*args: str) -> Iterator[Proc]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pynatsd", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pynatsd", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_go_style_flags() -> None:
     f = parse_flags(["-p", "5", "--addr=1.2.3.4", "-DV", "-sl", "reload=1", "-n", "x", "--http_port", "8"])
-    assert f == {"port": 5, "host": "1.2.3.4", "debug_trace": True, "signal": "reload=1", "server_name": "x", "http_port": 8}
+    assert f == {
+        "port": 5,
+        "host": "1.2.3.4",
+        "debug_trace": True,
+        "signal": "reload=1",
+        "server_name": "x",
+        "http_port": 8,
+    }
     assert parse_flags(["-port", "7", "-T=false"]) == {"port": 7, "logtime": False}
     with pytest.raises(UsageError, match="flag provided but not defined: -nope"):
         parse_flags(["-nope"])
@@ -133,7 +142,18 @@ def test_unbuilt_feature_in_config_fails(tmp_path: Path) -> None:
 def test_log_lines_pid_and_ports_files(tmp_path: Path) -> None:
     port, http = free_port(), free_port()
     pid_file = tmp_path / "p.pid"
-    with running("-a", "127.0.0.1", "-p", str(port), "-m", str(http), "-P", str(pid_file), "--ports_file_dir", str(tmp_path)) as proc:
+    with running(
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        str(http),
+        "-P",
+        str(pid_file),
+        "--ports_file_dir",
+        str(tmp_path),
+    ) as proc:
         text = "".join(proc.lines)
         assert f"Listening for client connections on 127.0.0.1:{port}" in text
         assert f"Starting http monitor on 127.0.0.1:{http}" in text
@@ -168,7 +188,9 @@ def test_random_port_and_sigterm() -> None:
 def test_reload_changes_auth_without_dropping_connections(tmp_path: Path) -> None:
     port = free_port()
     conf = tmp_path / "r.conf"
-    conf.write_text(f'port: {port}\nhost: 127.0.0.1\nauthorization {{ users: [ {{user: a, password: pa}} ] }}\n')
+    conf.write_text(
+        f"port: {port}\nhost: 127.0.0.1\nauthorization {{ users: [ {{user: a, password: pa}} ] }}\n"
+    )
     with running("-c", str(conf)) as proc:
 
         async def scenario() -> None:
@@ -201,3 +223,25 @@ def test_trace_logs_protocol() -> None:
         asyncio.run(talk())
         proc.wait_for("<<- [SUB tr 1]")
         proc.wait_for("Client connection closed")
+
+
+def test_signal_reopen_log_file(tmp_path: Path) -> None:
+    log = tmp_path / "p.log"
+    pid_file = tmp_path / "p.pid"
+    # with -l the log goes to the file, so poll the file (with a deadline) instead of stderr
+    proc = Proc("-a", "127.0.0.1", "-p", "-1", "-l", str(log), "-P", str(pid_file))
+    try:
+        deadline = time.monotonic() + 20
+        while "Server is ready" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and proc.p.poll() is None
+            time.sleep(0.05)
+        rotated = tmp_path / "p.log.1"
+        log.rename(rotated)
+        assert run_cli("-sl", f"reopen={pid_file}").returncode == 0
+        assert run_cli("-sl", f"ldm={pid_file}").returncode == 0
+        while "lame duck" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline + 20, "no lame duck line in the reopened log"
+            time.sleep(0.05)
+        assert "Server is ready" in rotated.read_text()
+    finally:
+        proc.stop()

@@ -101,3 +101,39 @@ async def test_many_clients_churn() -> None:
         for c in clients[1::2]:
             await c.close()
         await pub.close()
+
+
+async def test_write_deadline_cuts_a_consumer_that_stops_reading() -> None:
+    async with pynatsd.Server(write_deadline=0.3, max_pending=512 * 1024 * 1024) as srv:
+        stuck = await Raw.connect(srv.port)
+        await stuck.roundtrip(QUIET + b"SUB w 1\r\n")
+        stuck.writer.transport.pause_reading()  # type: ignore[attr-defined]
+        pub = await Raw.connect(srv.port)
+        await pub.roundtrip(QUIET)
+        frame = b"PUB w 65536\r\n" + b"y" * 65536 + b"\r\n"
+        sent = 0
+        while srv.server.slow_consumers == 0 and sent < 5000:
+            await pub.roundtrip(frame * 16)
+            sent += 16
+        assert srv.server.slow_consumers == 1
+        assert await pub.roundtrip(b"PUB w 0\r\n\r\n") == b""  # the publisher goes on
+        stuck.writer.transport.resume_reading()  # type: ignore[attr-defined]
+        await stuck.read_to_close()
+        await pub.close()
+        await stuck.close()
+
+
+async def test_lame_duck_mode() -> None:
+    async with pynatsd.Server(lame_duck_duration=0.2, lame_duck_grace_period=0.05) as srv:
+        r = await Raw.connect(srv.port)
+        await r.roundtrip(QUIET)
+        task = asyncio.get_running_loop().create_task(srv.server.enter_lame_duck())
+        info = await r.read_until(b"\r\n")
+        assert info.startswith(b"INFO ") and b'"ldm":true' in info
+        assert await r.read_to_close() == b""
+        await asyncio.wait_for(task, 10)
+        try:
+            late = await Raw.connect(srv.port)
+        except OSError:
+            return  # refused: the listener is gone
+        assert await late.read_to_close() == b""  # pragma: no cover - depends on OS timing
