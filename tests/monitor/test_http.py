@@ -34,7 +34,16 @@ async def test_healthz_and_varz() -> None:
         assert v["in_msgs"] == 1 and v["out_msgs"] == 1
         assert v["in_bytes"] == 5 and v["out_bytes"] == 5
         assert v["max_payload"] == 1024 * 1024
-        for key in ("server_id", "start", "now", "uptime", "mem", "cores", "slow_consumers", "total_connections"):
+        for key in (
+            "server_id",
+            "start",
+            "now",
+            "uptime",
+            "mem",
+            "cores",
+            "slow_consumers",
+            "total_connections",
+        ):
             assert key in v
         _, ctype, body = await _get(srv.http_url + "/varz?callback=cb")
         assert body.startswith("cb(") and ctype.startswith("application/javascript")

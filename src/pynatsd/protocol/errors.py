@@ -18,14 +18,6 @@ ERR_NO_HEADERS = "Headers Not Supported"  # HPUB on a connection that did not as
 ERR_INVALID_CONNECT = "Invalid Connect"  # placeholder wording, replaced by the catalogue
 
 
-def permissions_publish(subject: str) -> str:
-    return f'Permissions Violation for Publish to "{subject}"'
-
-
-def permissions_subscribe(subject: str) -> str:
-    return f'Permissions Violation for Subscription to "{subject}"'
-
-
 def err_line(text: str) -> bytes:
     """Frame an error as the reference does: ``-ERR 'text'\\r\\n``."""
     return b"-ERR '" + text.encode() + b"'\r\n"

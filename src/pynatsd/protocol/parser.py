@@ -199,11 +199,7 @@ class Parser:
                 return
             line_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
             # Fast path: the overwhelmingly common "PUB subject [reply] size".
-            if (
-                buf.startswith(b"PUB ", pos)
-                and not self.auth_pending
-                and line_end - pos <= max_pub_line
-            ):
+            if buf.startswith(b"PUB ", pos) and not self.auth_pending and line_end - pos <= max_pub_line:
                 args = buf[pos + 4 : line_end].split()
                 n = len(args)
                 if n == 2:

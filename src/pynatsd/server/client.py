@@ -13,7 +13,15 @@ import random
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from pynatsd.auth import AuthResult, ClientPermissions
+from pynatsd.auth import (
+    RESERVED_REPLY_PREFIXES,
+    SYSTEM_QUEUE_GROUP,
+    AuthResult,
+    ClientPermissions,
+    publish_violation,
+    reply_violation,
+    subscribe_violation,
+)
 from pynatsd.protocol import errors as E
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
@@ -21,6 +29,8 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 if TYPE_CHECKING:
     from pynatsd.server.server import NatsServer
 
+# Reply prefixes only the server itself may use (service imports, gateways, JetStream acks).
+_RESERVED_REPLIES = tuple(p.encode() for p in RESERVED_REPLY_PREFIXES)
 STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
@@ -106,8 +116,16 @@ class Client(asyncio.Protocol):
             self.close("Maximum Connections Exceeded")
             return
         loop = srv.loop
-        if srv.auth.auth_required:
+        auth = srv.auth
+        if auth.has_no_auth_user:
+            # Until CONNECT says otherwise, the connection acts as the no_auth_user.
+            result = auth.authenticate({})
+            if result is not None and result.permissions is not None:
+                self.perms = ClientPermissions(result.permissions)
+                self.pub_checks = True
+        elif auth.auth_required:
             self.parser.auth_pending = True
+        if auth.auth_required:
             self._auth_handle = loop.call_later(srv.auth_timeout(), self._auth_timeout)
         if opts.ping_interval > 0:
             self._ping_handle = loop.call_later(opts.ping_interval, self._ping_timer)
@@ -377,7 +395,7 @@ class Client(asyncio.Protocol):
         subject = subject_b.decode("utf-8", "replace")
         queue = queue_b.decode("utf-8", "replace") if queue_b is not None else None
         perms = self.perms
-        if perms is not None and not perms.can_subscribe(subject, queue):
+        if (perms is not None and not perms.can_subscribe(subject, queue)) or queue == SYSTEM_QUEUE_GROUP:
             self.server.log.error(
                 "%s - cid:%d - Subscription Violation - User %r, Subject %r",
                 self.host,
@@ -385,7 +403,7 @@ class Client(asyncio.Protocol):
                 self.user,
                 subject,
             )
-            self.send_err(E.permissions_subscribe(subject if queue is None else f"{subject} {queue}"))
+            self.send_err(subscribe_violation(subject, queue))
             return
         max_subs = srv.opts.max_subscriptions
         if max_subs > 0 and len(self.subs) >= max_subs:
@@ -423,6 +441,9 @@ class Client(asyncio.Protocol):
         self.in_bytes += len(msg)
         if self.pub_checks and not self._check_pub(subject):
             return
+        if reply is not None and reply.startswith(_RESERVED_REPLIES):
+            self.send_err(reply_violation(reply.decode("utf-8", "replace")))
+            return
         if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
             self.send_no_responders(subject, reply)
 
@@ -436,7 +457,7 @@ class Client(asyncio.Protocol):
             self.server.log.error(
                 "%s - cid:%d - Publish Violation - User %r, Subject %r", self.host, self.cid, self.user, s
             )
-            self.send_err(E.permissions_publish(s))
+            self.send_err(publish_violation(s))
             return False
         if self.verbose:
             self.queue(OK)
@@ -511,13 +532,16 @@ def _valid_pub(subject: bytes) -> bool:
     return ok
 
 
-def pick_member(members: tuple[Subscription, ...], publisher: Client) -> Subscription | None:
-    """One live member of a queue group, at random, as the reference picks."""
+def pick_member(members: tuple[Subscription, ...], publisher: Client, subject: bytes) -> Subscription | None:
+    """One member of a queue group that can take the message, at random, as the reference picks."""
     n = len(members)
     start = random.randrange(n) if n > 1 else 0
     for i in range(n):
         sub = members[(start + i) % n]
-        if sub.closed or (sub.client is publisher and not publisher.echo):
+        c = sub.client
+        if sub.closed or (c is publisher and not publisher.echo):
+            continue
+        if c.perms is not None and not c.perms.can_receive(subject.decode("utf-8", "replace"), sub.queue):
             continue
         return sub
     return None

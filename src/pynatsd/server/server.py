@@ -308,14 +308,10 @@ class NatsServer:
             if sub.max_msgs or c.perms is not None:
                 self._after_delivery(sub, reply)
         for members in r.qsubs:
-            qsub = pick_member(members, pub)
+            qsub = pick_member(members, pub, subject)
             if qsub is None:
                 continue
             c = qsub.client
-            if c.perms is not None and not c.perms.can_receive(
-                subject.decode("utf-8", "replace"), qsub.queue
-            ):
-                continue
             if hdr >= 0 and c.headers:
                 c.out += b"HMSG " + subject + b" " + qsub.sid_b + tail
             else:
