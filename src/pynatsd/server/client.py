@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from pynatsd.auth import (
@@ -37,12 +38,23 @@ PONG = b"PONG\r\n"
 OK = b"+OK\r\n"
 
 
+# An in-process subscriber's handler: (subscription, publisher, subject, reply, hdr, msg).
+MsgCallback = Callable[["Subscription", "Client", bytes, "bytes | None", int, bytes], None]
+
+
 class Subscription:
-    """A client's interest in a subject; ``max_msgs`` > 0 arms auto-unsubscribe."""
+    """A client's interest in a subject; ``max_msgs`` > 0 arms auto-unsubscribe.
 
-    __slots__ = ("client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
+    ``cb`` is set for in-process subscribers (JetStream): routing calls it instead of
+    writing a MSG frame.
+    """
 
-    def __init__(self, client: Client, subject: str, queue: str | None, sid: bytes) -> None:
+    __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
+
+    def __init__(
+        self, client: Client, subject: str, queue: str | None, sid: bytes, cb: MsgCallback | None = None
+    ) -> None:
+        self.cb = cb
         self.client = client
         self.subject = subject
         self.queue = queue

@@ -284,13 +284,24 @@ class NatsServer:
         else:
             tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
             tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
+        targets = r.psubs
+        if r.qsubs:
+            picked = [pick_member(members, pub, subject) for members in r.qsubs]
+            targets = targets + tuple(m for m in picked if m is not None)
         delivered = 0
         dirty = self._dirty
-        for sub in r.psubs:
+        for sub in targets:
             c = sub.client
             if sub.closed or (c is pub and not pub.echo):
                 continue
             if c.perms is not None and not c.perms.can_receive(subject.decode("utf-8", "replace"), sub.queue):
+                continue
+            cb = sub.cb
+            if cb is not None:
+                # An in-process subscriber (JetStream): handed the message, no frame.
+                sub.delivered += 1
+                delivered += 1
+                cb(sub, pub, subject, reply, hdr, msg)
                 continue
             if hdr >= 0 and c.headers:
                 c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
@@ -307,26 +318,6 @@ class NatsServer:
             sub.delivered += 1
             if sub.max_msgs or c.perms is not None:
                 self._after_delivery(sub, reply)
-        for members in r.qsubs:
-            qsub = pick_member(members, pub, subject)
-            if qsub is None:
-                continue
-            c = qsub.client
-            if hdr >= 0 and c.headers:
-                c.out += b"HMSG " + subject + b" " + qsub.sid_b + tail
-            else:
-                c.out += b"MSG " + subject + b" " + qsub.sid_b + tail_plain
-            if not c.flagged:
-                c.flagged = True
-                dirty.append(c)
-            if c.stalled and c is not pub:
-                pub.stall(c)
-            delivered += 1
-            c.out_msgs += 1
-            c.out_bytes += n
-            qsub.delivered += 1
-            if qsub.max_msgs or c.perms is not None:
-                self._after_delivery(qsub, reply)
         if delivered and not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush_all)
