@@ -16,7 +16,7 @@ from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.server.client import Client, Subscription, TracingClient, pick_member
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.options import Options
-from pynatsd.server.sublist import Sublist
+from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -284,6 +284,9 @@ class NatsServer:
         else:
             tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
             tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
+        heads = r.heads
+        if heads is None:
+            heads = r.heads = _frame_heads(r, subject)
         targets = r.psubs
         if r.qsubs:
             picked = [pick_member(members, pub, subject) for members in r.qsubs]
@@ -304,9 +307,9 @@ class NatsServer:
                 cb(sub, pub, subject, reply, hdr, msg)
                 continue
             if hdr >= 0 and c.headers:
-                c.out += b"HMSG " + subject + b" " + sub.sid_b + tail
+                c.out += b"H" + heads[sub] + tail
             else:
-                c.out += b"MSG " + subject + b" " + sub.sid_b + tail_plain
+                c.out += heads[sub] + tail_plain
             if not c.flagged:
                 c.flagged = True
                 dirty.append(c)
@@ -390,6 +393,15 @@ class NatsServer:
             "config_load_time": _rfc3339(self.config_time),
             "system_account": "",
         }
+
+
+def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
+    """``MSG <subject> <sid>`` for every subscriber of a match result (HMSG adds an H)."""
+    heads = {sub: b"MSG " + subject + b" " + sub.sid_b for sub in r.psubs}
+    for members in r.qsubs:
+        for sub in members:
+            heads[sub] = b"MSG " + subject + b" " + sub.sid_b
+    return heads
 
 
 class UnsupportedFeature(Exception):

@@ -42,12 +42,15 @@ class _Node(Generic[S]):
 class MatchResult(Generic[S]):
     """Plain subscribers, and one tuple of members per matching queue group."""
 
-    __slots__ = ("any", "psubs", "qsubs")
+    __slots__ = ("any", "heads", "psubs", "qsubs")
 
     def __init__(self, psubs: tuple[S, ...], qsubs: tuple[tuple[S, ...], ...]) -> None:
         self.psubs = psubs
         self.qsubs = qsubs
         self.any = bool(psubs or qsubs)  # a plain attribute: no __bool__ call per message
+        # Per-subscriber frame heads, built by the router on first use; a cached result
+        # is for one literal subject, so they stay valid as long as the result does.
+        self.heads: dict[S, bytes] | None = None
 
     def __bool__(self) -> bool:
         return self.any
