@@ -14,15 +14,12 @@ sub.messages``), and ``unsubscribe(limit=n)`` makes it end by itself after n mes
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
-import nats
-import nats.errors
+from _common import check, connect, exit_code, main
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -62,21 +59,6 @@ def bind_send_queue(nc: Client, subject: str, queue: asyncio.Queue[Any]) -> asyn
                 queue.task_done()
 
     return asyncio.create_task(pump())
-
-
-def check(ok: bool, what: str) -> bool:
-    """Print one expectation; the script exits non-zero if any is false."""
-    print(f"[{'ok' if ok else 'FAIL'}] {what}")
-    return ok
-
-
-async def connect(url: str, name: str) -> Client:
-    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
-
-    async def on_error(e: Exception) -> None:
-        print(f"{name}: nats error: {e!r}", file=sys.stderr)
-
-    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
 
 
 async def collect(sub: Subscription) -> list[Person]:
@@ -129,29 +111,8 @@ async def run(url: str) -> int:
             f"the async iterator yielded the same {len(people)} people and ended after its unsubscribe limit",
         ),
     ]
-    return 0 if all(checks) else 1
-
-
-async def amain(server: str | None) -> int:
-    if server:
-        return await run(server)
-    import pynatsd  # only needed when no --server is given
-
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Go-channel style bindings with asyncio queues and nats-py.")
-    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
-    args = parser.parse_args(argv)
-    try:
-        return asyncio.run(amain(args.server))
-    except nats.errors.NoServersError:
-        print(f"could not connect to {args.server}", file=sys.stderr)
-        return 2
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "Go-channel style bindings with asyncio queues and nats-py."))

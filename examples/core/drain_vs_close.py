@@ -14,36 +14,17 @@ handler would), and shutdown starts while all MESSAGES are already in the client
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import nats
-import nats.errors
-from nats.aio.client import Client
+from _common import check, connect, exit_code, main
 from nats.aio.msg import Msg
 
 MESSAGES = 50
 PAUSE_AFTER = 10
 TIMEOUT = 10.0
-
-
-def check(ok: bool, what: str) -> bool:
-    """Print one expectation; the script exits non-zero if any is false."""
-    print(f"[{'ok' if ok else 'FAIL'}] {what}")
-    return ok
-
-
-async def connect(url: str, name: str) -> Client:
-    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
-
-    async def on_error(e: Exception) -> None:
-        print(f"{name}: nats error: {e!r}", file=sys.stderr)
-
-    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
 
 
 @dataclass
@@ -113,29 +94,8 @@ async def run(url: str) -> int:
         ),
         check(drained.handled_after == MESSAGES, f"drain() handled all {MESSAGES} received messages"),
     ]
-    return 0 if all(checks) else 1
-
-
-async def amain(server: str | None) -> int:
-    if server:
-        return await run(server)
-    import pynatsd  # only needed when no --server is given
-
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="drain() versus close() with nats-py.")
-    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
-    args = parser.parse_args(argv)
-    try:
-        return asyncio.run(amain(args.server))
-    except nats.errors.NoServersError:
-        print(f"could not connect to {args.server}", file=sys.stderr)
-        return 2
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "drain() versus close() with nats-py."))

@@ -12,15 +12,13 @@ and Python services can exchange these messages.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
-import nats
-import nats.errors
+from _common import check, connect, exit_code, main, wait_for_event
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -73,21 +71,6 @@ class JsonConn:
         return await self.nc.subscribe(subject, cb=on_msg)
 
 
-def check(ok: bool, what: str) -> bool:
-    """Print one expectation; the script exits non-zero if any is false."""
-    print(f"[{'ok' if ok else 'FAIL'}] {what}")
-    return ok
-
-
-async def connect(url: str, name: str) -> Client:
-    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
-
-    async def on_error(e: Exception) -> None:
-        print(f"{name}: nats error: {e!r}", file=sys.stderr)
-
-    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
-
-
 async def run(url: str) -> int:
     people = [
         Person(name="derek", address="140 New Montgomery Street", age=22),
@@ -117,10 +100,7 @@ async def run(url: str) -> int:
     # connection arrive in order, so it has been dealt with once the second person is in.
     await pub_conn.nc.publish("hello", b'{"Name": "bob", "Address": "?", "Age": "twenty"}')
     await pub_conn.publish("hello", people[1])
-    try:
-        await asyncio.wait_for(both_in.wait(), TIMEOUT)
-    except TimeoutError:
-        print(f"timed out after {TIMEOUT}s waiting for the people")
+    await wait_for_event(both_in, TIMEOUT, "the people")
 
     greeting = await pub_conn.request("greet", people[0], Greeting)
     print(f"request -> reply: {greeting!r}")
@@ -138,31 +118,8 @@ async def run(url: str) -> int:
             "a JSON request got a typed JSON reply",
         ),
     ]
-    return 0 if all(checks) else 1
-
-
-async def amain(server: str | None) -> int:
-    if server:
-        return await run(server)
-    import pynatsd  # only needed when no --server is given
-
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="JSON-encoded messages (like Go's EncodedConn) with nats-py."
-    )
-    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
-    args = parser.parse_args(argv)
-    try:
-        return asyncio.run(amain(args.server))
-    except nats.errors.NoServersError:
-        print(f"could not connect to {args.server}", file=sys.stderr)
-        return 2
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "JSON-encoded messages (like Go's EncodedConn) with nats-py."))

@@ -10,14 +10,11 @@ to the pool.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
-import nats
-import nats.errors
-from nats.aio.client import Client
+from _common import check, connect, exit_code, main, wait_for_event
 from nats.aio.msg import Msg
 
 SUBJECT = "jobs.resize"
@@ -25,21 +22,6 @@ GROUP = "resizers"
 WORKERS = ("worker-1", "worker-2", "worker-3")
 JOBS = 60
 TIMEOUT = 10.0
-
-
-def check(ok: bool, what: str) -> bool:
-    """Print one expectation; the script exits non-zero if any is false."""
-    print(f"[{'ok' if ok else 'FAIL'}] {what}")
-    return ok
-
-
-async def connect(url: str, name: str) -> Client:
-    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
-
-    async def on_error(e: Exception) -> None:
-        print(f"{name}: nats error: {e!r}", file=sys.stderr)
-
-    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
 
 
 async def run(url: str) -> int:
@@ -79,10 +61,7 @@ async def run(url: str) -> int:
     await producer.flush()
     print(f"published {JOBS} jobs to queue group {GROUP!r} ({len(WORKERS)} workers) and one auditor")
 
-    try:
-        await asyncio.wait_for(all_in.wait(), TIMEOUT)
-    except TimeoutError:
-        print(f"timed out after {TIMEOUT}s waiting for the jobs")
+    await wait_for_event(all_in, TIMEOUT, "the jobs")
     for nc in consumers:
         await nc.drain()  # anything already delivered is handled (and counted) before closing
     await producer.close()
@@ -96,29 +75,8 @@ async def run(url: str) -> int:
         check(sorted(audited) == list(range(JOBS)), f"the auditor outside the group saw all {JOBS} jobs"),
         check(sum(1 for jobs in handled.values() if jobs) > 1, "the jobs were spread over several workers"),
     ]
-    return 0 if all(checks) else 1
-
-
-async def amain(server: str | None) -> int:
-    if server:
-        return await run(server)
-    import pynatsd  # only needed when no --server is given
-
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Queue groups (load-balanced workers) with nats-py.")
-    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
-    args = parser.parse_args(argv)
-    try:
-        return asyncio.run(amain(args.server))
-    except nats.errors.NoServersError:
-        print(f"could not connect to {args.server}", file=sys.stderr)
-        return 2
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "Queue groups (load-balanced workers) with nats-py."))

@@ -16,14 +16,13 @@ and loses the reply of another after doing it (the resend must not redo the work
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from collections import Counter
-from collections.abc import Sequence
 
 import nats
 import nats.errors
+from _common import check, connect, exit_code, main
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -35,21 +34,6 @@ LOSE_REPLY_FIRST_TIME = {9}  # the work is done but the first reply is lost -> t
 REQUEST_TIMEOUT = 2.0  # generous, so that only the simulated faults time out
 MAX_ATTEMPTS = 5
 RETRY_PAUSE = 0.1
-
-
-def check(ok: bool, what: str) -> bool:
-    """Print one expectation; the script exits non-zero if any is false."""
-    print(f"[{'ok' if ok else 'FAIL'}] {what}")
-    return ok
-
-
-async def connect(url: str, name: str) -> Client:
-    """Connect, giving up after two attempts (nats-py's default keeps trying for two minutes)."""
-
-    async def on_error(e: Exception) -> None:
-        print(f"{name}: nats error: {e!r}", file=sys.stderr)
-
-    return await nats.connect(url, name=name, max_reconnect_attempts=1, error_cb=on_error)
 
 
 class Consumer:
@@ -135,29 +119,8 @@ async def run(url: str) -> int:
             "the consumer did the work of each job exactly once (the resent duplicate was not redone)",
         ),
     ]
-    return 0 if all(checks) else 1
-
-
-async def amain(server: str | None) -> int:
-    if server:
-        return await run(server)
-    import pynatsd  # only needed when no --server is given
-
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Request-reply as an application-level ack, with nats-py.")
-    parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
-    args = parser.parse_args(argv)
-    try:
-        return asyncio.run(amain(args.server))
-    except nats.errors.NoServersError:
-        print(f"could not connect to {args.server}", file=sys.stderr)
-        return 2
+    return exit_code(checks)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "Request-reply as an application-level ack, with nats-py."))

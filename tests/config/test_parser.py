@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from pynatsd.config.parser import (
     parse_string,
     unwrap,
 )
+from tests.config.support import needs_reference, reference_test_config, write
 
 
 def p(text: str) -> Any:
@@ -430,12 +428,6 @@ def test_odd_variable_names() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def write(path: Path, text: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return str(path)
-
-
 @pytest.mark.parametrize(
     "form", ["include sub/a.conf", "include 'sub/a.conf'", 'include "sub/a.conf"', "INCLUDE sub/a.conf"]
 )
@@ -671,25 +663,7 @@ def test_deep_nesting_does_not_recurse() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def reference_binary() -> str | None:
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "nats-server"
-    return str(beside) if beside.exists() else None
-
-
-NATS_SERVER = reference_binary()
-needs_reference = pytest.mark.skipif(NATS_SERVER is None, reason="reference nats-server binary not found")
-
 _UNKNOWN = re.compile(r':(\d+):(\d+): unknown field "([^"]*)"')
-
-
-def reference_check(path: str) -> tuple[int, str]:
-    assert NATS_SERVER is not None
-    proc = subprocess.run([NATS_SERVER, "-t", "-c", path], capture_output=True, timeout=30, check=False)
-    out = (proc.stdout + proc.stderr).decode(errors="replace")
-    return proc.returncode, out
 
 
 # Each text uses only top-level keys the reference does not know, so when it parses the
@@ -737,7 +711,7 @@ SYNTAX_CASES = [
 @pytest.mark.parametrize("text", SYNTAX_CASES)
 def test_reference_agrees_on_syntax(tmp_path: Path, text: str) -> None:
     path = write(tmp_path / "syntax.conf", text)
-    rc, out = reference_check(path)
+    rc, out = reference_test_config(path)
     reference_positions = {(key, int(line), int(col)) for line, col, key in _UNKNOWN.findall(out)}
     reference_parsed = rc == 0 or bool(reference_positions)
     try:
@@ -763,7 +737,7 @@ def test_reference_agrees_on_includes_and_variables(tmp_path: Path) -> None:
     }
     for text, parses in cases.items():
         path = write(tmp_path / "main.conf", text)
-        rc, out = reference_check(path)
+        rc, out = reference_test_config(path)
         assert (rc == 0 or "unknown field" in out) == parses, out
         if parses:
             parse_file(path)

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -907,48 +907,70 @@ def _finish(result: BenchResult, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _common(func: Callable[..., None]) -> Callable[..., None]:
-    """The options every throughput scenario shares."""
-    options = [
-        click.option(
-            "-n",
-            "--msgs",
-            default=1_000_000,
-            show_default=True,
-            type=click.IntRange(1),
-            help="Messages to publish (split over publishers).",
-        ),
-        click.option(
-            "--size",
-            default=128,
-            show_default=True,
-            type=click.IntRange(0),
-            help="Payload bytes per message.",
-        ),
-        click.option(
-            "--subject", default="bench", show_default=True, help="Subject (base subject with --subjects)."
-        ),
-        click.option(
-            "--subjects",
-            default=1,
-            show_default=True,
-            type=click.IntRange(1, MAX_SUBJECTS),
-            help="Spread over SUBJECT.0..K-1; subscribers use SUBJECT.*",
-        ),
-        click.option(
-            "--timeout",
-            default=120.0,
-            show_default=True,
-            type=click.FloatRange(min=0.1),
-            help="Seconds before giving up.",
-        ),
-        click.option(
-            "--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def _options(*options: Callable[[_F], _F]) -> Callable[[_F], _F]:
+    """Stack click options into one decorator; ``--help`` lists them in the order given."""
+
+    def apply(func: _F) -> _F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def _size_option(help: str) -> Callable[[_F], _F]:
+    return click.option("--size", default=128, show_default=True, type=click.IntRange(0), help=help)
+
+
+_TIMEOUT_OPTION = click.option(
+    "--timeout",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds before giving up.",
+)
+_JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."
+)
+_PUBS_OPTION = click.option(
+    "--pubs", default=1, show_default=True, type=click.IntRange(1, 16), help="Publisher processes."
+)
+
+
+def _subs_option(default: int) -> Callable[[_F], _F]:
+    return click.option(
+        "--subs", default=default, show_default=True, type=click.IntRange(1, 16), help="Subscriber processes."
+    )
+
+
+# The options every throughput scenario shares (pub, pubsub, fanout: all ``run_pubsub``).
+_throughput_options = _options(
+    click.option(
+        "-n",
+        "--msgs",
+        default=1_000_000,
+        show_default=True,
+        type=click.IntRange(1),
+        help="Messages to publish (split over publishers).",
+    ),
+    _size_option("Payload bytes per message."),
+    click.option(
+        "--subject", default="bench", show_default=True, help="Subject (base subject with --subjects)."
+    ),
+    click.option(
+        "--subjects",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, MAX_SUBJECTS),
+        help="Spread over SUBJECT.0..K-1; subscribers use SUBJECT.*",
+    ),
+    _TIMEOUT_OPTION,
+    _JSON_OPTION,
+    _PUBS_OPTION,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -963,125 +985,41 @@ def bench() -> None:
     """
 
 
-@bench.command("pub")
-@_common
-@click.option("--pubs", default=1, show_default=True, type=click.IntRange(1, 16), help="Publisher processes.")
-@click.pass_context
-def bench_pub(
-    ctx: click.Context,
-    msgs: int,
-    size: int,
-    subject: str,
-    subjects: int,
-    timeout: float,
-    as_json: bool,
-    pubs: int,
-) -> None:
-    """Publish only (no subscribers): the server's ingest rate, measured at the publishers."""
-    result = run_pubsub(
-        _endpoint(ctx),
-        scenario="pub",
-        msgs=msgs,
-        size=size,
-        pubs=pubs,
-        subs=0,
-        subject=subject,
-        subjects=subjects,
-        timeout=timeout,
-    )
-    _finish(result, as_json)
+def _throughput_command(name: str, subs: int | None, help: str) -> click.Command:
+    """``bench NAME``: ``run_pubsub`` with the throughput options and ``--subs`` defaulting to
+    ``subs``, or with no subscribers at all when ``subs`` is None."""
+
+    @click.pass_context
+    def command(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
+        _finish(run_pubsub(_endpoint(ctx), scenario=name, **{"subs": 0, **params}), as_json)
+
+    if subs is not None:
+        command = _subs_option(subs)(command)
+    return bench.command(name, help=help)(_throughput_options(command))
 
 
-@bench.command("pubsub")
-@_common
-@click.option("--pubs", default=1, show_default=True, type=click.IntRange(1, 16), help="Publisher processes.")
-@click.option(
-    "--subs", default=1, show_default=True, type=click.IntRange(1, 16), help="Subscriber processes."
+bench_pub = _throughput_command(
+    "pub", None, "Publish only (no subscribers): the server's ingest rate, measured at the publishers."
 )
-@click.pass_context
-def bench_pubsub(
-    ctx: click.Context,
-    msgs: int,
-    size: int,
-    subject: str,
-    subjects: int,
-    timeout: float,
-    as_json: bool,
-    pubs: int,
-    subs: int,
-) -> None:
-    """Publishers to subscribers; rates measured from first to last message at the subscribers."""
-    result = run_pubsub(
-        _endpoint(ctx),
-        scenario="pubsub",
-        msgs=msgs,
-        size=size,
-        pubs=pubs,
-        subs=subs,
-        subject=subject,
-        subjects=subjects,
-        timeout=timeout,
-    )
-    _finish(result, as_json)
-
-
-@bench.command("fanout")
-@_common
-@click.option("--pubs", default=1, show_default=True, type=click.IntRange(1, 16), help="Publisher processes.")
-@click.option(
-    "--subs", default=4, show_default=True, type=click.IntRange(1, 16), help="Subscriber processes."
+bench_pubsub = _throughput_command(
+    "pubsub", 1, "Publishers to subscribers; rates measured from first to last message at the subscribers."
 )
-@click.pass_context
-def bench_fanout(
-    ctx: click.Context,
-    msgs: int,
-    size: int,
-    subject: str,
-    subjects: int,
-    timeout: float,
-    as_json: bool,
-    pubs: int,
-    subs: int,
-) -> None:
-    """Every message delivered to each of N subscribers."""
-    result = run_pubsub(
-        _endpoint(ctx),
-        scenario="fanout",
-        msgs=msgs,
-        size=size,
-        pubs=pubs,
-        subs=subs,
-        subject=subject,
-        subjects=subjects,
-        timeout=timeout,
-    )
-    _finish(result, as_json)
+bench_fanout = _throughput_command("fanout", 4, "Every message delivered to each of N subscribers.")
 
 
 @bench.command("request")
-@click.option(
-    "-n", "--msgs", default=10_000, show_default=True, type=click.IntRange(1), help="Sequential requests."
+@_options(
+    click.option(
+        "-n", "--msgs", default=10_000, show_default=True, type=click.IntRange(1), help="Sequential requests."
+    ),
+    _size_option("Payload bytes per request and reply."),
+    click.option(
+        "--subject", default="bench.req", show_default=True, help="Subject the responder listens on."
+    ),
+    _TIMEOUT_OPTION,
+    _JSON_OPTION,
 )
-@click.option(
-    "--size",
-    default=128,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Payload bytes per request and reply.",
-)
-@click.option("--subject", default="bench.req", show_default=True, help="Subject the responder listens on.")
-@click.option(
-    "--timeout",
-    default=120.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds before giving up.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py).")
 @click.pass_context
-def bench_request(
-    ctx: click.Context, msgs: int, size: int, subject: str, timeout: float, as_json: bool
-) -> None:
+def bench_request(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     """Request-reply latency: one requester, one responder, sequential round trips."""
-    result = run_request(_endpoint(ctx), msgs=msgs, size=size, subject=subject, timeout=timeout)
-    _finish(result, as_json)
+    _finish(run_request(_endpoint(ctx), **params), as_json)

@@ -12,9 +12,10 @@ rejected here (the reference accepts them and misbehaves later).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
@@ -138,20 +139,19 @@ def _q(text: str) -> str:
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
+# The reference's names for value types; bool before int, since a bool is an int.
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "float"),
+    (str, "string"),
+    (datetime, "datetime"),
+    (list, "array"),
+)
+
+
 def _kind(v: Value) -> str:
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, datetime):
-        return "datetime"
-    if isinstance(v, list):
-        return "array"
-    return "map"
+    return next((name for cls, name in _KINDS if isinstance(v, cls)), "map")
 
 
 def _wrong(node: Node, key: str, expected: str) -> _Invalid:
@@ -258,16 +258,22 @@ class _Loader:
     def run(self, config: ConfigMap) -> None:
         for key, node in config.items():
             handler = _TOP_LEVEL.get(key.lower())
-            try:
+            with self._collecting():
                 if handler is not None:
                     handler(self, key, node)
                 elif key.lower() in UNSUPPORTED_FEATURES:
                     self.opts.unsupported[key] = UNSUPPORTED_FEATURES[key.lower()]
                 elif not node.used_as_variable:
                     raise _Invalid(node.pos, f"unknown field {_q(key)}")
-            except _Invalid as exc:
-                self.errors.append(ConfigIssue(exc.pos, exc.reason))
         self._check_no_auth_user(config)
+
+    @contextlib.contextmanager
+    def _collecting(self) -> Iterator[None]:
+        """Record an ``_Invalid`` raised inside as an error, so the next key is still checked."""
+        try:
+            yield
+        except _Invalid as exc:
+            self.errors.append(ConfigIssue(exc.pos, exc.reason))
 
     def _unknown(self, key: str, node: Node, reason: str | None = None) -> None:
         if not node.used_as_variable:
@@ -372,7 +378,7 @@ class _Loader:
         defaults: Permissions | None = None
         for k, v in entries.items():
             low = k.lower()
-            try:
+            with self._collecting():
                 if low in ("user", "username"):
                     user = _str(v, k)
                 elif low in ("pass", "password"):
@@ -392,8 +398,6 @@ class _Loader:
                         self.opts.unsupported[f"{key}.{k}"] = "proxy-required connections"
                 else:
                     self._unknown(k, v)
-            except _Invalid as exc:
-                self.errors.append(ConfigIssue(exc.pos, exc.reason))
 
         if (user or password) and token:
             raise _Invalid(node.pos, "Cannot have a user/pass and token")
@@ -448,7 +452,7 @@ class _Loader:
             has_nkey = False
             for k, v in fields.items():
                 low = k.lower()
-                try:
+                with self._collecting():
                     if low in ("user", "username"):
                         user.username = _str(v, k)
                     elif low in ("pass", "password"):
@@ -466,8 +470,6 @@ class _Loader:
                             self.opts.unsupported[f"authorization.users.{k}"] = "proxy-required connections"
                     else:
                         self._unknown(k, v)
-                except _Invalid as exc:
-                    self.errors.append(ConfigIssue(exc.pos, exc.reason))
             if has_nkey:
                 if user.username or user.password:
                     raise _Invalid(entry.pos, "Nkey users do not take usernames or passwords")
@@ -489,7 +491,7 @@ class _Loader:
         perms = Permissions()
         for k, v in entries.items():
             low = k.lower()
-            try:
+            with self._collecting():
                 if low in ("pub", "publish", "import"):
                     perms.publish = self._subject_permission(v)
                 elif low in ("sub", "subscribe", "export"):
@@ -498,8 +500,6 @@ class _Loader:
                     perms.allow_responses = self._allow_responses(v)
                 else:
                     self._unknown(k, v, f"Unknown field {_q(k)} parsing permissions")
-            except _Invalid as exc:
-                self.errors.append(ConfigIssue(exc.pos, exc.reason))
         return perms
 
     def _subject_permission(self, node: Node) -> Permission | None:
@@ -512,7 +512,7 @@ class _Loader:
         perm = Permission()
         for k, v in entries.items():
             low = k.lower()
-            try:
+            with self._collecting():
                 if low == "allow":
                     perm.allow = _perm_subjects(v)
                 elif low == "deny":
@@ -523,8 +523,6 @@ class _Loader:
                         v,
                         f"Unknown field name {_q(k)} parsing subject permissions, only 'allow' or 'deny' are permitted",
                     )
-            except _Invalid as exc:
-                self.errors.append(ConfigIssue(exc.pos, exc.reason))
         return perm
 
     def _allow_responses(self, node: Node) -> ResponsePermission | None:

@@ -99,6 +99,16 @@ _State: TypeAlias = Callable[[], "_State | None"]
 _EOF = ""  # what _next() returns past the end of the input
 _NUMBER_SUFFIXES = frozenset("kKmMgGtTpPeE")
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+# What the first character of an include's value must not be (digits aside): "found ...".
+_NOT_AN_INCLUDE = {
+    "[": "start of an array",
+    "{": "start of a map",
+    "(": "start of a block",
+    "-": "start of a number",
+    "\\": "escape sequence",
+    "\n": "new line",
+    "\r": "new line",
+}
 
 
 def _is_space(c: str) -> bool:
@@ -120,6 +130,15 @@ def _is_nl(c: str) -> bool:
 
 def _is_digit(c: str) -> bool:
     return c.isdecimal()  # any Unicode decimal digit, like Go's unicode.IsDigit
+
+
+def _is_ws_or_nl(c: str) -> bool:
+    return _is_ws(c) or _is_nl(c)
+
+
+def _ends_number(c: str) -> bool:
+    """Whether ``c`` may follow a number (or a size) without making it a bare string."""
+    return _is_nl(c) or c == _EOF or c in ("}", ";", ",") or _is_ws(c)
 
 
 def _show(c: str) -> str:
@@ -232,40 +251,84 @@ class _Lexer:
         self._emit(_Kind.EOF)
         return None
 
+    # -- shared steps of the states --------------------------------------------------------
+
+    def _skip(self, blank: Callable[[str], bool]) -> str:
+        """Read the next character, dropping the ``blank`` ones before it from the token."""
+        c = self._next()
+        while blank(c):
+            self._ignore()
+            c = self._next()
+        return c
+
+    def _opens_comment(self, c: str) -> bool:
+        """Whether ``c``, just read, starts a ``#`` or ``//`` comment (the second ``/`` is read too).
+
+        After a lone ``/`` the character behind it is left unread; each state then treats
+        the ``/`` like one of its other characters, as the reference does.
+        """
+        if c == "#":
+            return True
+        if c == "/":
+            if self._next() == "/":
+                return True
+            self._backup()
+        return False
+
+    def _end_before(self, kind: _Kind) -> _State | None:
+        """The character just read ends the token: put it back, emit the token, return."""
+        self._backup()
+        self._emit(kind)
+        return self._pop()
+
+    def _emit_skipping_quote(self, kind: _Kind) -> None:
+        """Emit the token, which ends at the next character (its closing quote); drop that quote."""
+        self._emit(kind)
+        self._next()
+        self._ignore()
+
+    def _end_at_quote(self, kind: _Kind) -> _State | None:
+        """The closing quote was just read: emit the token before it, drop the quote, return."""
+        self._backup()
+        self._emit_skipping_quote(kind)
+        return self._pop()
+
+    def _bare_string(self) -> _State:
+        """Go on with the text read so far as a bare string."""
+        self.string_state = self._raw_string
+        return self._raw_string
+
     # -- top level and optional outer braces ----------------------------------------------
 
     def _top(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
+        return self._block_entry(self._skip(_is_space), self._top, self._top, self._top_value_end)
+
+    def _block_start(self) -> _State | None:
+        c = self._skip(_is_space)
+        if c == "}":
             self._ignore()
-            return self._top
+            return self._pop()
+        return self._block_entry(c, self._block_start, self._block_end, self._block_value_end)
+
+    def _block_entry(self, c: str, here: _State, after_block: _State, value_end: _State) -> _State | None:
+        """Where a key may start (top level or inside braces): a nested ``{``, a comment, a key."""
         if c == "{":
-            self._push(self._top)
+            self._push(after_block)
             self._ignore()
             return self._block_start
-        if c == "#":
-            return self._comment(self._top)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._top)
-            self._backup()
-            return self._eof_or_error()
-        if c == _EOF:
+        if self._opens_comment(c):
+            return self._comment(here)
+        if c == "/" or c == _EOF:
             return self._eof_or_error()
         self._backup()
-        self._push(self._top_value_end)
+        self._push(value_end)
         return self._key_start
 
     def _top_value_end(self) -> _State | None:
-        c = self._next()
-        if c == "#":
+        c = self._skip(_is_ws)
+        if self._opens_comment(c):
             return self._comment(self._top)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._top)
-            self._backup()
-            return self._top_value_end
-        if _is_ws(c):
+        if c == "/":  # a lone '/' is skipped
             return self._top_value_end
         if _is_nl(c) or c == _EOF or c in (";", ",", "}"):
             self._ignore()
@@ -274,41 +337,11 @@ class _Lexer:
             f"Expected a top-level value to end with a new line, comment or EOF, but got '{_show(c)}' instead."
         )
 
-    def _block_start(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
-            self._ignore()
-            return self._block_start
-        if c == "{":
-            self._push(self._block_end)
-            self._ignore()
-            return self._block_start
-        if c == "}":
-            self._ignore()
-            return self._pop()
-        if c == "#":
-            return self._comment(self._block_start)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._block_start)
-            self._backup()
-            return self._eof_or_error()
-        if c == _EOF:
-            return self._eof_or_error()
-        self._backup()
-        self._push(self._block_value_end)
-        return self._key_start
-
     def _block_value_end(self) -> _State | None:
-        c = self._next()
-        if c == "#":
+        c = self._skip(_is_ws)
+        if self._opens_comment(c):
             return self._comment(self._block_value_end)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._block_value_end)
-            self._backup()
-            return self._block_value_end
-        if _is_ws(c):
+        if c == "/":  # a lone '/' is skipped
             return self._block_value_end
         if _is_nl(c) or c in (";", ","):
             self._ignore()
@@ -321,15 +354,10 @@ class _Lexer:
         )
 
     def _block_end(self) -> _State | None:
-        c = self._next()
-        if c == "#":
+        c = self._skip(_is_ws_or_nl)
+        if self._opens_comment(c):
             return self._comment(self._block_start)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._block_start)
-            self._backup()
-            return self._block_end
-        if _is_nl(c) or _is_ws(c):
+        if c == "/":  # a lone '/' is skipped
             return self._block_end
         if c in (";", ","):
             self._ignore()
@@ -361,9 +389,7 @@ class _Lexer:
         def state() -> _State | None:
             c = self._peek()
             if c == quote:
-                self._emit(_Kind.KEY)
-                self._next()
-                self._ignore()
+                self._emit_skipping_quote(_Kind.KEY)
                 return self._key_end
             if c == _EOF:
                 return self._eof_or_error()
@@ -393,26 +419,24 @@ class _Lexer:
         return fallthrough
 
     def _key_end(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
-            self._ignore()
-            return self._key_end
-        if c in ("=", ":"):
-            self._ignore()
-            return self._value
+        c = self._skip(_is_space)
         if c == _EOF:
             self._emit(_Kind.EOF)
             return None
-        self._backup()
-        return self._value
+        return self._separator(c, self._value)
+
+    def _separator(self, c: str, value: _State) -> _State:
+        """``c`` was read after a key: an optional ``=`` or ``:`` (dropped), then the value."""
+        if c in ("=", ":"):
+            self._ignore()
+        else:
+            self._backup()
+        return value
 
     # -- include ---------------------------------------------------------------------------
 
     def _include_start(self) -> _State | None:
-        c = self._next()
-        if _is_ws(c):
-            self._ignore()
-            return self._include_start
+        self._skip(_is_ws)
         self._backup()
         return self._include_value
 
@@ -421,18 +445,9 @@ class _Lexer:
         if c == "'" or c == '"':
             self._ignore()
             return self._include_quoted(c)
-        if c == "[":
-            return self._error("Expected include value but found start of an array")
-        if c == "{":
-            return self._error("Expected include value but found start of a map")
-        if c == "(":
-            return self._error("Expected include value but found start of a block")
-        if _is_digit(c) or c == "-":
-            return self._error("Expected include value but found start of a number")
-        if c == "\\":
-            return self._error("Expected include value but found escape sequence")
-        if _is_nl(c):
-            return self._error("Expected include value but found new line")
+        found = "start of a number" if _is_digit(c) else _NOT_AN_INCLUDE.get(c)
+        if found is not None:
+            return self._error(f"Expected include value but found {found}")
         self._backup()
         return self._include_bare
 
@@ -442,11 +457,7 @@ class _Lexer:
         def state() -> _State | None:
             c = self._next()
             if c == quote:
-                self._backup()
-                self._emit(_Kind.INCLUDE)
-                self._next()
-                self._ignore()
-                return self._pop()
+                return self._end_at_quote(_Kind.INCLUDE)
             if c == _EOF:
                 return self._error(f"Unexpected EOF in {what}")
             return state
@@ -456,24 +467,15 @@ class _Lexer:
     def _include_bare(self) -> _State | None:
         c = self._next()
         if _is_nl(c) or c == _EOF or c in (";", "}") or _is_ws(c):
-            self._backup()
-            self._emit(_Kind.INCLUDE)
-            return self._pop()
+            return self._end_before(_Kind.INCLUDE)
         if c == "'":
-            self._backup()
-            self._emit(_Kind.INCLUDE)
-            self._next()
-            self._ignore()
-            return self._pop()
+            return self._end_at_quote(_Kind.INCLUDE)
         return self._include_bare
 
     # -- values ----------------------------------------------------------------------------
 
     def _value(self) -> _State | None:
-        c = self._next()
-        if _is_ws(c):
-            self._ignore()
-            return self._value
+        c = self._skip(_is_ws)
         if c == "[":
             self._ignore()
             self._emit(_Kind.ARRAY_START)
@@ -502,22 +504,13 @@ class _Lexer:
         if _is_nl(c):
             return self._error("Expected value but found new line")
         self._backup()
-        self.string_state = self._raw_string
-        return self._raw_string
+        return self._bare_string()
 
     def _array_value(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
-            self._ignore()
-            return self._array_value
-        if c == "#":
+        c = self._skip(_is_space)
+        if self._opens_comment(c):
             return self._comment(self._array_value)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._array_value)
-            self._backup()
-            return self._error("Unexpected array value terminator ','.")
-        if c == ",":
+        if c in (",", "/"):  # a lone '/' is taken for the ','
             return self._error("Unexpected array value terminator ','.")
         if c == "]":
             return self._array_end
@@ -526,19 +519,10 @@ class _Lexer:
         return self._value
 
     def _array_value_end(self) -> _State | None:
-        c = self._next()
-        if _is_ws(c):
-            self._ignore()
-            return self._array_value_end
-        if c == "#":
+        c = self._skip(_is_ws)
+        if self._opens_comment(c):
             return self._comment(self._array_value_end)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._array_value_end)
-            self._backup()
-            self._ignore()
-            return self._array_value
-        if c == "," or _is_nl(c):
+        if c in (",", "/") or _is_nl(c):  # a lone '/' ends the value like a ','
             self._ignore()
             return self._array_value
         if c == "]":
@@ -567,14 +551,11 @@ class _Lexer:
             self._next()
             self._ignore()
             return self._map_end
-        if c == "#":
+        if c == "#" or c == "/":
             self._next()
-            return self._comment(self._map_key_start)
-        if c == "/":
-            self._next()
-            if self._next() == "/":
+            if self._opens_comment(c):
                 return self._comment(self._map_key_start)
-            self._backup()  # a lone '/' is dropped and the key starts after it
+            # a lone '/' is dropped and the key starts after it
         elif c == "'" or c == '"':
             self._next()
             self._ignore()
@@ -593,9 +574,7 @@ class _Lexer:
             if c == _EOF:
                 return self._error(f"Unexpected EOF processing {what}.")
             if c == quote:
-                self._emit(_Kind.KEY)
-                self._next()
-                self._ignore()
+                self._emit_skipping_quote(_Kind.KEY)
                 return self._map_key_end
             self._next()
             return state
@@ -615,21 +594,10 @@ class _Lexer:
         return self._map_key
 
     def _map_key_end(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
-            self._ignore()
-            return self._map_key_end
-        if c in ("=", ":"):
-            self._ignore()
-            return self._map_value
-        self._backup()
-        return self._map_value
+        return self._separator(self._skip(_is_space), self._map_value)
 
     def _map_value(self) -> _State | None:
-        c = self._next()
-        if _is_space(c):
-            self._ignore()
-            return self._map_value
+        c = self._skip(_is_space)
         if c == ",":
             return self._error('Unexpected map value terminator ",".')
         if c == "}":
@@ -640,19 +608,10 @@ class _Lexer:
         return self._value
 
     def _map_value_end(self) -> _State | None:
-        c = self._next()
-        if _is_ws(c):
-            self._ignore()
-            return self._map_value_end
-        if c == "#":
+        c = self._skip(_is_ws)
+        if self._opens_comment(c):
             return self._comment(self._map_value_end)
-        if c == "/":
-            if self._next() == "/":
-                return self._comment(self._map_value_end)
-            self._backup()
-            self._ignore()
-            return self._map_key_start
-        if c in (";", ",") or _is_nl(c):
+        if c in (";", ",", "/") or _is_nl(c):  # a lone '/' ends the value like a ','
             self._ignore()
             return self._map_key_start
         if c == "}":
@@ -672,11 +631,7 @@ class _Lexer:
     def _sq_string(self) -> _State | None:
         c = self._next()
         if c == "'":
-            self._backup()
-            self._emit(_Kind.STRING)
-            self._next()
-            self._ignore()
-            return self._pop()
+            return self._end_at_quote(_Kind.STRING)
         if c == _EOF:
             return self._eof_or_error()
         return self._sq_string
@@ -687,11 +642,7 @@ class _Lexer:
             self._add_current_part()
             return self._escape
         if c == '"':
-            self._backup()
-            self._emit(_Kind.STRING)
-            self._next()
-            self._ignore()
-            return self._pop()
+            return self._end_at_quote(_Kind.STRING)
         if c == _EOF:
             return self._eof_or_error()
         return self._dq_string
@@ -715,11 +666,7 @@ class _Lexer:
                 self._emit(_Kind.STRING)
             return self._pop()
         if c == "'":
-            self._backup()
-            self._emit(_Kind.STRING)
-            self._next()
-            self._ignore()
-            return self._pop()
+            return self._end_at_quote(_Kind.STRING)
         return self._raw_string
 
     def _block_string(self) -> _State | None:
@@ -768,9 +715,7 @@ class _Lexer:
         digits = self.text[max(self.pos - 2, 0) : self.pos]
         if len(digits) != 2 or not all(d in "0123456789abcdefABCDEF" for d in digits):
             return self._error(f"Expected two hexadecimal digits after '\\x', but got '{digits}'")
-        self.parts.append(chr(int(digits, 16)))
-        self.start = self.pos
-        return self.string_state
+        return self._add_part(chr(int(digits, 16)))
 
     # -- numbers, dates and addresses ----------------------------------------------------------
 
@@ -786,29 +731,28 @@ class _Lexer:
             return self._date_after_year
         if _is_digit(c):
             return self._number
+        if not (c == "." or c in _NUMBER_SUFFIXES or _ends_number(c)):
+            # Not a number after all (e.g. "10s"): the rest is a bare string, and the
+            # character just read belongs to it even if it would end a string.
+            return self._bare_string()
+        return self._after_digits(c)
+
+    def _after_digits(self, c: str) -> _State | None:
+        """``c`` follows the digits of a number: a fraction, a size suffix, or the end."""
         if c == ".":
             return self._float_start
         if c in _NUMBER_SUFFIXES:
             return self._size_suffix
-        if not (_is_nl(c) or c == _EOF or c in ("}", ";", ",") or _is_ws(c)):
-            # Not a number after all (e.g. "10s"): the rest is a bare string, and the
-            # character just read belongs to it even if it would end a string.
-            self.string_state = self._raw_string
-            return self._raw_string
-        self._backup()
-        self._emit(_Kind.INTEGER)
-        return self._pop()
+        return self._end_before(_Kind.INTEGER)
 
     def _size_suffix(self) -> _State | None:
         c = self._next()
         if c in ("b", "B", "i", "I"):
             return self._size_suffix
+        if _ends_number(c):
+            return self._end_before(_Kind.INTEGER)
         self._backup()
-        if _is_nl(c) or c == _EOF or c in ("}", ";", ",") or _is_ws(c):
-            self._emit(_Kind.INTEGER)
-            return self._pop()
-        self.string_state = self._raw_string
-        return self._raw_string
+        return self._bare_string()
 
     def _date_after_year(self) -> _State | None:
         for want in "00-00T00:00:00Z":
@@ -833,13 +777,7 @@ class _Lexer:
         c = self._next()
         if _is_digit(c):
             return self._neg_number
-        if c == ".":
-            return self._float_start
-        if c in _NUMBER_SUFFIXES:
-            return self._size_suffix
-        self._backup()
-        self._emit(_Kind.INTEGER)
-        return self._pop()
+        return self._after_digits(c)
 
     def _float_start(self) -> _State | None:
         c = self._next()
@@ -853,17 +791,13 @@ class _Lexer:
             return self._float
         if c == ".":
             return self._ip_address  # "1.2.3" was not a float after all
-        self._backup()
-        self._emit(_Kind.FLOAT)
-        return self._pop()
+        return self._end_before(_Kind.FLOAT)
 
     def _ip_address(self) -> _State | None:
         c = self._next()
         if _is_digit(c) or c in (".", ":", "-"):
             return self._ip_address
-        self._backup()
-        self._emit(_Kind.STRING)
-        return self._pop()
+        return self._end_before(_Kind.STRING)
 
 
 # ---------------------------------------------------------------------------------------
