@@ -124,7 +124,7 @@ def test_check_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "feature"),
-    [(["-js"], "JetStream"), (["--tls"], "TLS"), (["--routes", "nats://x:1"], "clustering")],
+    [(["--tls"], "TLS"), (["--routes", "nats://x:1"], "clustering"), (["--profile", "6060"], "profiling")],
 )
 def test_unbuilt_features_fail_at_start(args: list[str], feature: str) -> None:
     out = run_cli("-p", str(free_port()), *args)

@@ -153,10 +153,19 @@ def test_no_system_account_is_accepted() -> None:
     load("no_sys_acc: false")
 
 
-def test_jetstream_false_is_accepted_and_anything_else_is_unsupported() -> None:
-    assert load("jetstream: false").unsupported == {}
-    assert load("jetstream: true").unsupported == {"jetstream": "JetStream"}
-    assert load("jetstream { store_dir: /tmp }").unsupported == {"jetstream": "JetStream"}
+def test_jetstream_settings() -> None:
+    assert load("jetstream: false").jetstream is False
+    assert load("jetstream: true").jetstream is True
+    assert load("jetstream: enabled").jetstream is True
+    assert load("jetstream: disabled").jetstream is False
+    o = load(
+        "jetstream { store_dir: /data, max_memory_store: 1GB, max_file_store: 10GB, sync_interval: always, domain: hub }"
+    )
+    assert (o.jetstream, o.store_dir, o.sync_always, o.jetstream_domain) == (True, "/data", True, "hub")
+    assert (o.jetstream_max_memory, o.jetstream_max_store) == (1024**3, 10 * 1024**3)
+    assert load('jetstream { sync_interval: "30s" }').sync_interval == 30.0
+    assert load("jetstream { key: s3cret }").unsupported == {"jetstream.key": "JetStream encryption at rest"}
+    assert load("store_dir: /x").store_dir == "/x"
 
 
 # ---------------------------------------------------------------------------------------

@@ -1023,3 +1023,7 @@ bench_fanout = _throughput_command("fanout", 4, "Every message delivered to each
 def bench_request(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     """Request-reply latency: one requester, one responder, sequential round trips."""
     _finish(run_request(_endpoint(ctx), **params), as_json)
+
+
+# JetStream scenarios live in their own module and register themselves on ``bench``.
+from pynatsd.cli import bench_js as _bench_js  # noqa: E402, F401

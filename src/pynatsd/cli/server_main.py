@@ -49,7 +49,7 @@ Logging Options:
         --log_size_limit <limit>     Logfile size limit (default: auto)
         --max_traced_msg_len <len>   Maximum printable length for traced messages (default: unlimited)
 
-JetStream Options (not supported yet):
+JetStream Options:
     -js, --jetstream                 Enable JetStream functionality
     -sd, --store_dir <dir>           Set the storage directory
 
@@ -118,8 +118,8 @@ _add("DV", "debug_trace", "bool")
 _add("DVV", "debug_trace_verbose", "bool")
 _add("log_size_limit", "log_size_limit", "size")
 _add("max_traced_msg_len", "max_traced_msg_len", "int")
-_add("js jetstream", "jetstream", "bool", "JetStream")
-_add("sd store_dir", "store_dir", "str", "JetStream")
+_add("js jetstream", "jetstream", "bool")
+_add("sd store_dir", "store_dir")
 _add("user", "username")
 _add("pass", "password")
 _add("auth", "authorization")

@@ -57,8 +57,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "gateway": "gateways (super-clusters)",
     "leaf": "leaf nodes",
     "leafnodes": "leaf nodes",
-    "jetstream": "JetStream",
-    "store_dir": "JetStream",
     "storedir": "JetStream",
     "default_js_domain": "JetStream domains",
     "websocket": "WebSocket",
@@ -322,8 +320,67 @@ class _Loader:
         _bool(node, key)  # pynatsd has no system account, so either value is already true
 
     def jetstream(self, key: str, node: Node) -> None:
-        if node.value is not False:  # "jetstream: false" asks for what we already do
-            self.opts.unsupported[key] = UNSUPPORTED_FEATURES["jetstream"]
+        """``jetstream: true|false|enabled|disabled`` or a block of JetStream settings."""
+        v = node.value
+        if isinstance(v, bool):
+            self.opts.jetstream = v
+            return
+        if isinstance(v, str):
+            low = v.lower()
+            if low not in ("enabled", "enable", "true", "disabled", "disable", "false"):
+                raise _Invalid(node.pos, f"Expected 'enabled' or 'disabled' for string value, got {_q(v)}")
+            self.opts.jetstream = low in ("enabled", "enable", "true")
+            return
+        if not isinstance(v, dict):
+            raise _Invalid(node.pos, f"Expected map, bool or string to define JetStream, got {_kind(v)}")
+        self.opts.jetstream = True
+        for k, child in v.items():
+            low = k.lower()
+            with self._collecting():
+                if low in ("store", "store_dir", "storedir"):
+                    self.opts.store_dir = _str(child, k)
+                elif low in ("max_memory_store", "max_mem_store", "max_mem"):
+                    self.opts.jetstream_max_memory = _int(child, k)
+                elif low in ("max_file_store", "max_file"):
+                    self.opts.jetstream_max_store = _int(child, k)
+                elif low == "domain":
+                    self.opts.jetstream_domain = _str(child, k)
+                elif low == "enabled":
+                    self.opts.jetstream = _bool(child, k)
+                elif low in ("sync", "sync_interval"):
+                    self._sync_interval(child, k)
+                elif low == "max_ack_pending":
+                    self.opts.jetstream_max_ack_pending = _int(child, k)
+                elif low == "strict":
+                    self.opts.jetstream_strict = _bool(child, k)
+                elif low in ("key", "ek", "cipher", "prev_key", "prev_ek"):
+                    self.opts.unsupported[f"{key}.{k}"] = "JetStream encryption at rest"
+                elif low in (
+                    "unique_tag",
+                    "max_outstanding_catchup",
+                    "max_buffered_msgs",
+                    "max_buffered_size",
+                    "request_queue_limit",
+                    "extension_hint",
+                    "limits",
+                    "tpm",
+                ):
+                    self.opts.unsupported[f"{key}.{k}"] = f"the JetStream setting {k!r}"
+                else:
+                    self._unknown(k, child)
+
+    def _sync_interval(self, node: Node, key: str) -> None:
+        """``sync_interval: always`` fsyncs before every PubAck; a duration sets the period."""
+        if isinstance(node.value, str) and node.value.lower() == "always":
+            self.opts.sync_always = True
+            return
+        ns = _duration_string(node, key)
+        if ns <= 0:
+            raise _Invalid(node.pos, f"{key} must be positive")
+        self.opts.sync_interval = ns / _NS
+
+    def store_dir(self, key: str, node: Node) -> None:
+        self.opts.store_dir = _str(node, key)
 
     def limit(self, key: str, node: Node, field: str, *, max_value: int | None = None) -> None:
         value = _non_negative(node, key)
@@ -667,6 +724,7 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "no_system": _Loader.no_system_account,
     "no_sys_acc": _Loader.no_system_account,
     "jetstream": _Loader.jetstream,
+    "store_dir": _Loader.store_dir,
 }
 
 

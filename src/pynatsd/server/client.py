@@ -78,6 +78,7 @@ class Client(asyncio.Protocol):
         self.flagged = False
         self.closed = False
         self.subs: dict[bytes, Subscription] = {}
+        self._isid = 0  # sids for in-process subscriptions owned by this client
         # CONNECT options, with the reference's defaults for a bare "CONNECT {}".
         self.verbose = True
         self.pedantic = True
@@ -563,6 +564,24 @@ def _fmt_duration(seconds: float) -> str:
     if seconds == int(seconds):
         return f"{int(seconds)}s"
     return f"{seconds}s"
+
+
+class InternalClient(Client):
+    """The server's own connection-less client: publisher of API replies and advisories,
+    owner of in-process subscriptions. It is never registered, flushed or closed."""
+
+    def __init__(self, server: NatsServer, name: str) -> None:
+        super().__init__(server)
+        self.name = name
+        self.headers = True
+        self.verbose = False
+        self.pedantic = False
+        self.pub_checks = False
+        self.connect_received = True
+        self.parser.dead = True
+
+    def queue(self, data: bytes) -> None:
+        """Nothing is ever written to an internal client."""
 
 
 class TracingClient(Client):

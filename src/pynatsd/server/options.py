@@ -89,6 +89,17 @@ class Options:
     no_auth_user: str = ""
     default_permissions: Permissions | None = None
 
+    # JetStream
+    jetstream: bool = False
+    store_dir: str = ""  # default: <tmp>/nats/jetstream, as the reference
+    jetstream_max_memory: int = -1  # -1 = a share of system memory, as the reference
+    jetstream_max_store: int = -1  # -1 = a share of the disk
+    sync_interval: float = 120.0  # seconds between background fsyncs of file streams
+    sync_always: bool = False  # fsync before every PubAck (group commit)
+    jetstream_domain: str = ""
+    jetstream_max_ack_pending: int = -1
+    jetstream_strict: bool = True
+
     # features not built yet: set only to be refused clearly at start
     unsupported: dict[str, str] = field(default_factory=dict)
 

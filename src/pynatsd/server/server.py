@@ -10,16 +10,25 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
-from pynatsd.server.client import Client, Subscription, TracingClient, pick_member
+from pynatsd.server.client import (
+    Client,
+    InternalClient,
+    MsgCallback,
+    Subscription,
+    TracingClient,
+    pick_member,
+)
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.options import Options
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 
 if TYPE_CHECKING:
+    from pynatsd.jetstream.manager import JetStream
     from pynatsd.monitor.http import MonitorServer
 
 
@@ -27,6 +36,9 @@ def new_server_id() -> str:
     """An id shaped like the reference's (56 base32 characters, starting with N)."""
     raw = base64.b32encode(secrets.token_bytes(35)).decode().rstrip("=")
     return ("N" + raw)[:56]
+
+
+JS_API_LEVEL = 5  # the JetStream API level of the reference version implemented
 
 
 class NatsServer:
@@ -44,6 +56,9 @@ class NatsServer:
         self.auth = Authenticator(opts)
         self.clients: dict[int, Client] = {}
         self._cid = 0
+        self.pre_flush: list[Callable[[], None]] = []
+        self.system_client = InternalClient(self, "$SYS")
+        self.jetstream: JetStream | None = None
         self._dirty: list[Client] = []
         self._flush_scheduled = False
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
@@ -89,6 +104,11 @@ class NatsServer:
             self.monitor = MonitorServer(self)
             self.http_port = await self.monitor.start()
             log.notice("Starting http monitor on %s:%d", self.monitor.host, self.http_port)
+        if opts.jetstream:
+            from pynatsd.jetstream.manager import JetStream
+
+            self.jetstream = JetStream(self)
+            self.jetstream.start()
         port = opts.port if opts.port > 0 else 0
         factory = TracingClient if (opts.trace or opts.debug) else Client
         self._listener = await self.loop.create_server(
@@ -133,6 +153,8 @@ class NatsServer:
         if self.monitor is not None:
             await self.monitor.stop()
             self.monitor = None
+        if self.jetstream is not None:
+            self.jetstream.shutdown()
         for path in (self.opts.pid_file, self._ports_file_path()):
             if path:
                 try:
@@ -241,9 +263,15 @@ class NatsServer:
         if self.auth.advertise_auth_required:
             d["auth_required"] = True
         d["max_payload"] = opts.max_payload
+        if self.jetstream is not None:
+            d["jetstream"] = True
+            if opts.jetstream_domain:
+                d["domain"] = opts.jetstream_domain
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
+        if self.jetstream is not None:
+            d["api_lvl"] = JS_API_LEVEL
         if ldm:
             d["ldm"] = True
         return d
@@ -260,12 +288,53 @@ class NatsServer:
 
     def _flush_all(self) -> None:
         self._flush_scheduled = False
+        # Stores first: a PubAck must not reach a client before its message reaches the OS.
+        for hook in self.pre_flush:
+            hook()
         dirty = self._dirty
         if not dirty:
             return
         self._dirty = []
         for c in dirty:
             c.flush()
+
+    def schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_all)
+
+    # -- in-process clients (JetStream) -------------------------------------------
+    def subscribe_internal(
+        self, subject: str, cb: MsgCallback, queue: str | None = None, client: Client | None = None
+    ) -> Subscription:
+        """Subscribe an in-process handler; it is called synchronously for each message."""
+        owner = client or self.system_client
+        owner._isid += 1
+        sub = Subscription(owner, subject, queue, b"%d" % owner._isid, cb)
+        if not self.sublist.insert(sub):
+            raise ValueError(f"invalid subject {subject!r}")
+        owner.subs[sub.sid_b] = sub
+        return sub
+
+    def unsubscribe_internal(self, sub: Subscription) -> None:
+        sub.client.remove_sub(sub)
+
+    def publish_internal(
+        self,
+        subject: str | bytes,
+        data: bytes,
+        reply: str | bytes | None = None,
+        hdr: bytes = b"",
+        client: Client | None = None,
+    ) -> bool:
+        """Publish from inside the server (API responses, PubAcks, advisories, deliveries)."""
+        subj = subject.encode() if isinstance(subject, str) else subject
+        rep = reply.encode() if isinstance(reply, str) else reply
+        msg = hdr + data if hdr else data
+        pub = client or self.system_client
+        pub.in_msgs += 1
+        pub.in_bytes += len(msg)
+        return self.deliver(pub, subj, rep or None, len(hdr) if hdr else -1, str(len(msg)).encode(), msg)
 
     def deliver(
         self, pub: Client, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes
