@@ -132,10 +132,9 @@ def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline
         n = counter.recv(sock)
         if not n:
             raise BenchError("the server closed the connection")
-        if b'"error"' in counter.view[:n]:
-            raise BenchError(
-                "a publish was refused: " + bytes(counter.view[:n]).decode(errors="replace")[:200]
-            )
+        chunk = bytes(counter.view[:n])  # a memoryview's "in" compares single bytes
+        if b'"error"' in chunk:
+            raise BenchError("a publish was refused: " + chunk.decode(errors="replace")[:200])
         acked += counter.count(n)
 
 

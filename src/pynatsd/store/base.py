@@ -10,7 +10,9 @@ Durability contract (file engine): when :meth:`MsgStore.store` returns, the mess
 the process; by the end of the current loop turn it is in the operating system (a
 ``kill -9`` cannot lose it). With ``sync_always``, :meth:`MsgStore.when_durable` runs its
 callback only once the message is on disk (group commit: one fsync for everything
-stored meanwhile). PubAcks are sent from that callback.
+stored meanwhile). PubAcks are sent from that callback. A file store schedules its own
+:meth:`MsgStore.flush` with ``loop.call_soon`` when a loop is running; outside a loop
+(tests, tools) the caller flushes, and ``when_durable`` syncs before returning.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class StoreState:
 
     msgs: int = 0
     bytes: int = 0
-    first_seq: int = 0
+    first_seq: int = 0  # 0 for a new store never written to (first_seq 1), as the reference
     first_ts: int = 0  # ns; 0 when empty
     last_seq: int = 0
     last_ts: int = 0
@@ -61,8 +63,16 @@ class StoreLimits:
 
 
 def msg_size(subject: str, hdr: bytes, data: bytes) -> int:
-    """Bytes a message counts for in ``state.bytes``, as the reference counts them."""
+    """Bytes a message counts for in ``state.bytes`` of a memory store, as the reference's
+    memory store counts them. File stores count more: see :func:`file_msg_size` and use
+    :meth:`MsgStore.msg_size` when the engine is not known."""
     return len(subject) + len(hdr) + len(data) + 16
+
+
+def file_msg_size(subject: str, hdr: bytes, data: bytes) -> int:
+    """``state.bytes`` per message of a file store: the reference's file record size (a
+    22-byte head, the 8-byte checksum, and a 4-byte header length when there are headers)."""
+    return len(subject) + len(data) + 30 + (len(hdr) + 4 if hdr else 0)
 
 
 class MsgStore(Protocol):
@@ -72,12 +82,18 @@ class MsgStore(Protocol):
         """Append a message; return ``(seq, ts_ns)``. Trims by the store's limits afterwards.
 
         ``ttl_ns`` > 0 is a per-message TTL (Nats-TTL); the message expires ``ttl_ns`` after
-        its timestamp, independently of ``max_age``.
+        its timestamp, independently of ``max_age``. ``ttl_ns`` < 0 is ``Nats-TTL: never``:
+        the message is exempt from ``max_age``.
         """
         ...
 
+    def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
+        """What the message would add to ``state.bytes`` in this engine (for discard-new)."""
+        ...
+
     def skip(self, seq: int) -> None:
-        """Move the next sequence to ``seq`` (first_seq, or after purge with a given seq)."""
+        """Move the next sequence to ``seq`` (first_seq, or after purge with a given seq).
+        Sequences skipped over in a non-empty store count as deleted."""
         ...
 
     def load(self, seq: int) -> StoredMsg | None:
@@ -104,9 +120,11 @@ class MsgStore(Protocol):
     def purge(self, subject: str = "", seq: int = 0, keep: int = 0) -> int:
         """Remove messages and return how many: all, or those matching ``subject``
         (wildcards allowed), only those with sequence < ``seq`` when ``seq`` > 0, and
-        leaving the newest ``keep`` (per matching subject set) when ``keep`` > 0. The
-        combinations follow the reference's STREAM.PURGE semantics. A full purge with no
-        subject moves first_seq past the last sequence (or to ``seq`` when given)."""
+        leaving the newest ``keep`` matching messages (counted over the whole filter, not
+        per subject) when ``keep`` > 0. The combinations follow the reference's
+        STREAM.PURGE semantics (its API rejects ``seq`` with ``keep``; here both bound).
+        A full purge with no subject moves first_seq past the last sequence; with ``seq``
+        it is :meth:`compact`, which past the end moves first_seq to ``seq``."""
         ...
 
     def compact(self, seq: int) -> int:
@@ -122,8 +140,7 @@ class MsgStore(Protocol):
         """Nanosecond timestamp of the next message to expire, or 0 when none will."""
         ...
 
-    def state(self, with_deleted: bool = False) -> StoreState:
-        ...
+    def state(self, with_deleted: bool = False) -> StoreState: ...
 
     def subjects(self, filter_subject: str = ">") -> dict[str, int]:
         """Message count per subject, for subjects matching ``filter_subject``."""
@@ -135,7 +152,8 @@ class MsgStore(Protocol):
         ...
 
     def sequences(self, start: int, filters: Sequence[str]) -> Iterable[int]:
-        """Sequences of existing messages ``>= start`` matching ``filters``, in order."""
+        """Sequences of existing messages ``>= start`` matching ``filters``, in order. Lazy:
+        the caller may remove messages while iterating."""
         ...
 
     def update_limits(self, limits: StoreLimits) -> None:

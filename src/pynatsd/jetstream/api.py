@@ -1,0 +1,386 @@
+"""The JetStream API: request-reply handlers on ``$JS.API.>``.
+
+One in-process subscription receives every API request; the subject's tokens select a
+handler, the body is decoded into a typed request (the reference's JSON rules), and the
+handler's Struct is encoded back with the reference's JSON conventions. Subjects the
+reference does not serve get no reply at all, as there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from pynatsd.jetstream import headers as H
+from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.config import check_update, validate_create, validate_name
+from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.protocol.subjects import subject_matches, subset_of
+from pynatsd.store.base import StoredMsg
+
+if TYPE_CHECKING:
+    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.jetstream.stream import Stream
+    from pynatsd.server.client import Client, Subscription
+
+Handler = Callable[[list[str], bytes], Any]
+
+
+class ApiRouter:
+    """Dispatches ``$JS.API`` requests to handlers and encodes their replies."""
+
+    def __init__(self, js: JetStream) -> None:
+        self.js = js
+        self.server = js.server
+        # (tokens after $JS.API, number of trailing name tokens) -> (handler, response type)
+        self.routes: dict[tuple[str, ...], tuple[Handler, type[Any]]] = {
+            ("INFO",): (self.account_info, S.AccountInfoResponse),
+            ("STREAM", "CREATE"): (self.stream_create, S.StreamCreateResponse),
+            ("STREAM", "UPDATE"): (self.stream_update, S.StreamUpdateResponse),
+            ("STREAM", "INFO"): (self.stream_info, S.StreamInfoResponse),
+            ("STREAM", "DELETE"): (self.stream_delete, S.StreamDeleteResponse),
+            ("STREAM", "PURGE"): (self.stream_purge, S.StreamPurgeResponse),
+            ("STREAM", "NAMES"): (self.stream_names, S.StreamNamesResponse),
+            ("STREAM", "LIST"): (self.stream_list, S.StreamListResponse),
+            ("STREAM", "MSG", "GET"): (self.msg_get, S.StreamMsgGetResponse),
+            ("STREAM", "MSG", "DELETE"): (self.msg_delete, S.StreamMsgDeleteResponse),
+        }
+        self._sub: Subscription | None = None
+
+    def start(self) -> None:
+        self._sub = self.server.subscribe_internal("$JS.API.>", self._on_request)
+
+    def stop(self) -> None:
+        if self._sub is not None:
+            self.server.unsubscribe_internal(self._sub)
+            self._sub = None
+
+    # -- dispatch -------------------------------------------------------------------
+    def _on_request(
+        self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
+    ) -> None:
+        tokens = subject.decode("utf-8", "replace").split(".")[2:]
+        data = msg[hdr:] if hdr > 0 else msg
+        if tokens[:2] == ["DIRECT", "GET"]:
+            self.direct_get(pub, tokens[2:], reply, data)
+            return
+        route, args = self._route(tokens)
+        if route is None or not reply:
+            return
+        handler, response_type = route
+        self.js.api_total += 1
+        try:
+            body = handler(args, data)
+        except ApiError as err:
+            self.js.api_errors += 1
+            body = S.encode(S.error_response(response_type, err))
+        self.js.respond(reply, body)
+
+    def _route(self, tokens: list[str]) -> tuple[tuple[Handler, type[Any]] | None, list[str]]:
+        for n in (3, 2, 1):
+            key = tuple(tokens[:n])
+            route = self.routes.get(key)
+            if route is None:
+                continue
+            args = tokens[n:]
+            takes_name = key not in (("INFO",), ("STREAM", "NAMES"), ("STREAM", "LIST"))
+            if (takes_name and len(args) != 1) or (not takes_name and args):
+                return None, []
+            return route, args
+        return None, []
+
+    def _stream(self, name: str) -> Stream:
+        stream = self.js.streams.get(name)
+        if stream is None:
+            raise api_error(JSErr.STREAM_NOT_FOUND)
+        return stream
+
+    # -- account ----------------------------------------------------------------------
+    def account_info(self, args: list[str], data: bytes) -> bytes:
+        js = self.js
+        mem, disk = js.usage()
+        reserved_mem = reserved_disk = 0
+        for s in js.streams.values():
+            if s.config.max_bytes > 0:
+                if s.config.storage == "memory":
+                    reserved_mem += s.config.max_bytes
+                else:
+                    reserved_disk += s.config.max_bytes
+        resp = S.AccountInfoResponse(
+            memory=mem,
+            storage=disk,
+            reserved_memory=reserved_mem,
+            reserved_storage=reserved_disk,
+            streams=len(js.streams),
+            consumers=sum(len(s.consumers) for s in js.streams.values()),
+            limits=S.AccountLimits(
+                max_memory=-1,
+                max_storage=-1,
+                max_streams=-1,
+                max_consumers=-1,
+                max_ack_pending=-1,
+                memory_max_stream_bytes=-1,
+                storage_max_stream_bytes=-1,
+                max_bytes_required=False,
+            ),
+            domain=self.server.opts.jetstream_domain,
+            api=S.ApiStats(level=S.API_LEVEL, total=js.api_total, errors=js.api_errors),
+        )
+        return S.encode(resp)
+
+    # -- streams ----------------------------------------------------------------------
+    def stream_info_struct(self, stream: Stream, *, listing: bool = False) -> S.StreamInfo:
+        cfg = stream.config if listing else S.with_dynamic_metadata(stream.config)
+        return S.StreamInfo(
+            config=cfg,
+            created=S.format_time(stream.created),
+            state=stream.state_struct(),
+            domain=self.server.opts.jetstream_domain,
+            ts=S.format_time(time.time_ns()),
+        )
+
+    def stream_create(self, args: list[str], data: bytes) -> bytes:
+        name = args[0]
+        req = S.decode_request(data, S.StreamConfigRequest)
+        if req.name != name:
+            raise api_error(JSErr.STREAM_MISMATCH)
+        cfg = validate_create(req, self.js)
+        existing = self.js.streams.get(name)
+        if existing is not None:
+            if _same_config(existing.config, cfg):
+                return self._info_response(S.StreamCreateResponse, existing, did_create=True)
+            raise api_error(JSErr.STREAM_NAME_EXIST)
+        for other in self.js.streams.values():
+            if _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
+                raise api_error(JSErr.STREAM_SUBJECT_OVERLAP)
+        stream = self.js.add_stream(cfg)
+        return self._info_response(S.StreamCreateResponse, stream, did_create=True)
+
+    def _info_response(self, cls: type[Any], stream: Stream, **extra: Any) -> bytes:
+        info = self.stream_info_struct(stream)
+        fields = msgspec.structs.asdict(info)
+        if cls is not S.StreamInfoResponse:
+            fields.pop("cluster", None)
+        return S.encode(cls(**fields, **extra))
+
+    def stream_update(self, args: list[str], data: bytes) -> bytes:
+        name = args[0]
+        req = S.decode_request(data, S.StreamConfigRequest)
+        if not req.name:
+            validate_name(req.name)
+        if req.name != name:
+            raise api_error(JSErr.STREAM_MISMATCH)
+        stream = self._stream(name)
+        cfg = validate_create(req, self.js, updating=True)
+        cfg = check_update(stream.config, cfg)
+        for other in self.js.streams.values():
+            if other is not stream and _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
+                raise api_error(JSErr.STREAM_SUBJECT_OVERLAP)
+        self.js.update_stream(stream, cfg)
+        return self._info_response(S.StreamUpdateResponse, stream)
+
+    def stream_info(self, args: list[str], data: bytes) -> bytes:
+        req = S.StreamInfoRequest()
+        if S.looks_like_object_or_array(data):
+            req = S.decode_request(data, S.StreamInfoRequest)
+        stream = self._stream(args[0])
+        info = self.stream_info_struct(stream)
+        state = stream.state_struct(deleted=req.deleted_details)
+        total = offset = limit = 0
+        if req.subjects_filter:
+            counts = stream.store.subjects(req.subjects_filter)
+            if counts:
+                total, offset, limit = len(counts), req.offset, S.SUBJECTS_PAGE_SIZE
+                items = sorted(counts.items())[req.offset : req.offset + S.SUBJECTS_PAGE_SIZE]
+                state.subjects = dict(items) or None
+        info.state = state
+        fields = msgspec.structs.asdict(info)
+        fields["cluster"] = S.ClusterInfo(leader=self.server.server_name)
+        return S.encode(S.StreamInfoResponse(total=total, offset=offset, limit=limit, **fields))
+
+    def stream_delete(self, args: list[str], data: bytes) -> bytes:
+        if not S.is_empty_request(data):
+            raise api_error(JSErr.NOT_EMPTY_REQUEST)
+        stream = self._stream(args[0])
+        self.js.delete_stream(stream)
+        return S.encode(S.StreamDeleteResponse(success=True))
+
+    def stream_purge(self, args: list[str], data: bytes) -> bytes:
+        req = S.StreamPurgeRequest()
+        if S.looks_like_object_or_array(data):
+            req = S.decode_request(data, S.StreamPurgeRequest)
+        stream = self._stream(args[0])
+        cfg = stream.config
+        if cfg.sealed:
+            raise api_error(JSErr.STREAM_SEALED)
+        if cfg.deny_purge:
+            raise api_error(JSErr.STREAM_PURGE_FAILED, err=Reason.PURGE_NOT_PERMITTED)
+        if req.seq and req.keep:
+            raise api_error(JSErr.BAD_REQUEST)
+        purged = stream.purge(subject=req.filter, seq=req.seq, keep=req.keep)
+        return S.encode(S.StreamPurgeResponse(success=True, purged=purged))
+
+    def _filtered(self, subject: str) -> list[Stream]:
+        streams = sorted(self.js.streams.values(), key=lambda s: s.name)
+        if subject:
+            streams = [s for s in streams if _subjects_overlap(s.config.subjects or [], [subject])]
+        return streams
+
+    def stream_names(self, args: list[str], data: bytes) -> bytes:
+        req = S.StreamNamesRequest()
+        if S.looks_like_object_or_array(data):
+            req = S.decode_request(data, S.StreamNamesRequest)
+        streams = self._filtered(req.subject)
+        offset = min(max(req.offset, 0), len(streams))
+        page = [s.name for s in streams[offset : offset + S.NAMES_PAGE_SIZE]]
+        return S.encode(
+            S.StreamNamesResponse(
+                total=len(streams), offset=offset, limit=S.NAMES_PAGE_SIZE, streams=page or None
+            )
+        )
+
+    def stream_list(self, args: list[str], data: bytes) -> bytes:
+        req = S.StreamListRequest()
+        if S.looks_like_object_or_array(data):
+            req = S.decode_request(data, S.StreamListRequest)
+        streams = self._filtered(req.subject)
+        offset = min(max(req.offset, 0), len(streams))
+        page = [self.stream_info_struct(s, listing=True) for s in streams[offset : offset + S.LIST_PAGE_SIZE]]
+        return S.encode(
+            S.StreamListResponse(total=len(streams), offset=offset, limit=S.LIST_PAGE_SIZE, streams=page)
+        )
+
+    # -- messages ---------------------------------------------------------------------
+    def msg_get(self, args: list[str], data: bytes) -> bytes:
+        req = S.decode_request(data, S.MsgGetRequest)
+        stream = self._stream(args[0])
+        if (
+            req.batch
+            or req.max_bytes
+            or req.multi_last
+            or req.up_to_seq
+            or req.up_to_time
+            or req.no_hdr
+            or (req.seq and req.last_by_subj)
+            or not (req.seq or req.last_by_subj or req.next_by_subj or req.start_time)
+        ):
+            raise api_error(JSErr.BAD_REQUEST)
+        sm = self._lookup(stream, req)
+        if sm is None:
+            raise api_error(JSErr.NO_MESSAGE_FOUND)
+        msg = S.StoredMsg(
+            subject=sm.subject, seq=sm.seq, hdrs=sm.hdr, data=sm.data, time=S.format_time(sm.ts)
+        )
+        return S.encode(S.StreamMsgGetResponse(message=msg))
+
+    @staticmethod
+    def _lookup(stream: Stream, req: S.MsgGetRequest) -> StoredMsg | None:
+        if req.start_time:
+            start_ns = S.parse_time(req.start_time)
+            for seq in stream.store.sequences(1, [req.next_by_subj] if req.next_by_subj else []):
+                sm = stream.store.load(seq)
+                if sm is not None and sm.ts >= start_ns:
+                    return sm
+            return None
+        if req.last_by_subj:
+            return stream.store.load_last(req.last_by_subj)
+        if req.next_by_subj:
+            return stream.store.load_next([req.next_by_subj], max(req.seq, 1))
+        return stream.store.load(req.seq)
+
+    def msg_delete(self, args: list[str], data: bytes) -> bytes:
+        if not data.strip():
+            raise api_error(JSErr.BAD_REQUEST)
+        req = S.decode_request(data, S.MsgDeleteRequest)
+        stream = self._stream(args[0])
+        cfg = stream.config
+        if cfg.sealed:
+            raise api_error(JSErr.STREAM_SEALED)
+        if cfg.deny_delete:
+            raise api_error(JSErr.STREAM_MSG_DELETE_FAILED, err=Reason.DELETE_NOT_PERMITTED)
+        st = stream.store.state()
+        if req.seq == 0 or req.seq < st.first_seq:
+            raise api_error(JSErr.STREAM_MSG_DELETE_FAILED, err=Reason.MSG_NOT_FOUND)
+        if req.seq > st.last_seq:
+            raise api_error(JSErr.STREAM_MSG_DELETE_FAILED, err=Reason.STORE_EOF)
+        if not stream.remove(req.seq, erase=not req.no_erase):
+            raise api_error(JSErr.SEQUENCE_NOT_FOUND, seq=req.seq)
+        return S.encode(S.StreamMsgDeleteResponse(success=True))
+
+    def direct_get(self, pub: Client, args: list[str], reply: bytes | None, data: bytes) -> None:
+        """A message straight from the store, as a message with headers (no JSON envelope)."""
+        if not args:
+            return
+        stream = self.js.streams.get(args[0])
+        if stream is None or not stream.config.allow_direct:
+            if reply and pub.no_responders and pub.headers:
+                self.js.respond(reply, b"", hdr=H.build_headers([], "503"))
+            return
+        if not reply:
+            return
+        self.js.api_total += 1
+        last_subject = ".".join(args[1:])
+        if last_subject:
+            sm = stream.store.load_last(last_subject) if not data.strip() else None
+            if data.strip():
+                self._direct_status(reply, "408 Bad Request")
+                return
+        else:
+            try:
+                req = msgspec.json.decode(data, type=S.MsgGetRequest) if data.strip() else None
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                self._direct_status(reply, "408 Malformed Request")
+                return
+            if req is None or not (req.seq or req.last_by_subj or req.next_by_subj or req.start_time):
+                self._direct_status(reply, "408 Empty Request")
+                return
+            if req.seq and req.last_by_subj:
+                self._direct_status(reply, "408 Bad Request")
+                return
+            sm = self._lookup(stream, req)
+        if sm is None:
+            self._direct_status(reply, "404 Message Not Found")
+            return
+        _, entries = H.parse_headers(sm.hdr)
+        entries += [
+            (H.STREAM, stream.name),
+            (H.SUBJECT, sm.subject),
+            (H.SEQUENCE, str(sm.seq)),
+            (H.TIME_STAMP, S.format_time(sm.ts)),
+        ]
+        self.js.respond(reply, sm.data, hdr=H.build_headers(entries))
+
+    def _direct_status(self, reply: bytes, status: str) -> None:
+        self.js.respond(reply, b"", hdr=H.build_headers([], status))
+
+
+def _subjects_overlap(a: list[str], b: list[str]) -> bool:
+    """True when some subject could be captured by a pattern of ``a`` and one of ``b``."""
+    for x in a:
+        for y in b:
+            if subject_matches(x, y) or subject_matches(y, x) or subset_of(x, y) or subset_of(y, x):
+                return True
+            if _wild_overlap(x, y):
+                return True
+    return False
+
+
+def _wild_overlap(x: str, y: str) -> bool:
+    xt, yt = x.split("."), y.split(".")
+    for i in range(max(len(xt), len(yt))):
+        a = xt[i] if i < len(xt) else None
+        b = yt[i] if i < len(yt) else None
+        if a == ">" or b == ">":
+            return a is not None and b is not None
+        if a is None or b is None:
+            return False
+        if a != b and a != "*" and b != "*":
+            return False
+    return True
+
+
+def _same_config(a: S.StreamConfig, b: S.StreamConfig) -> bool:
+    return msgspec.structs.asdict(a) == msgspec.structs.asdict(b)

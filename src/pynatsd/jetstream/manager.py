@@ -1,0 +1,220 @@
+"""JetStream for the server's single account: streams, their storage, limits and the API.
+
+JetStream is a layer over core NATS: the API is request-reply on ``$JS.API.*`` subjects
+served by in-process subscriptions, and streams capture their subjects through the same
+routing as any subscriber. This module owns the streams and their files; ``api.py``
+turns requests into calls here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.errors import ApiError, JSErr, api_error
+from pynatsd.jetstream.stream import Stream
+from pynatsd.store.base import MsgStore
+from pynatsd.store.file import FileStore
+from pynatsd.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from pynatsd.server.server import NatsServer
+
+ACCOUNT = "$G"
+
+
+def default_store_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), "nats", "jetstream")
+
+
+def _system_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+class JetStream:
+    """Streams of the account and the resources they may use."""
+
+    def __init__(self, server: NatsServer) -> None:
+        self.server = server
+        opts = server.opts
+        base = opts.store_dir or default_store_dir()
+        # The reference keeps everything under <store_dir>/jetstream.
+        self.root = Path(base) if Path(base).name == "jetstream" else Path(base) / "jetstream"
+        self.account_dir = self.root / ACCOUNT / "streams"
+        self.max_memory = (
+            opts.jetstream_max_memory if opts.jetstream_max_memory >= 0 else _system_memory() * 3 // 4
+        )
+        if opts.jetstream_max_store >= 0:
+            self.max_store = opts.jetstream_max_store
+        else:
+            self.account_dir.mkdir(parents=True, exist_ok=True)
+            self.max_store = shutil.disk_usage(self.account_dir).free * 3 // 4
+        self.streams: dict[str, Stream] = {}
+        self.api_total = 0
+        self.api_errors = 0
+        self._dirty: set[Stream] = set()
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        from pynatsd.jetstream.api import ApiRouter
+
+        self.account_dir.mkdir(parents=True, exist_ok=True)
+        log = self.server.log
+        log.notice("Starting JetStream")
+        log.notice("  Max Memory:      %s", _human(self.max_memory))
+        log.notice("  Max Storage:     %s", _human(self.max_store))
+        log.notice('  Store Directory: "%s"', self.root.parent)
+        self._recover()
+        self.server.pre_flush.append(self.flush)
+        self.api = ApiRouter(self)
+        self.api.start()
+        log.notice("Server is running with JetStream: %d streams recovered", len(self.streams))
+
+    def shutdown(self) -> None:
+        self.api.stop()
+        for stream in self.streams.values():
+            stream.stop()
+            stream.store.close()
+        self.streams.clear()
+
+    def flush(self) -> None:
+        """Hand stored messages to the OS before any PubAck of this turn is written."""
+        if self._dirty:
+            dirty, self._dirty = self._dirty, set()
+            for stream in dirty:
+                stream.store.flush()
+
+    def on_stream_changed(self, stream: Stream) -> None:
+        self._dirty.add(stream)
+        self.server.schedule_flush()
+
+    # -- replies ----------------------------------------------------------------------
+    def respond(self, reply: bytes | str, payload: bytes, hdr: bytes = b"") -> None:
+        self.server.publish_internal(reply, payload, hdr=hdr)
+
+    def puback(self, stream: Stream, seq: int, duplicate: bool) -> bytes:
+        return S.encode_pub_ack(stream.name, seq, self.server.opts.jetstream_domain, duplicate)
+
+    def puback_error(self, stream: Stream, err: ApiError) -> bytes:
+        return S.encode_pub_ack_error(stream.name, err)
+
+    # -- resources ----------------------------------------------------------------------
+    def usage(self) -> tuple[int, int]:
+        """Bytes used in memory and on disk by all streams."""
+        mem = disk = 0
+        for s in self.streams.values():
+            b = s.store.state().bytes
+            if s.config.storage == "memory":
+                mem += b
+            else:
+                disk += b
+        return mem, disk
+
+    def check_resources(self, stream: Stream, adding: int) -> None:
+        mem, disk = self.usage()
+        if stream.config.storage == "memory":
+            if mem + adding > self.max_memory:
+                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+        elif disk + adding > self.max_store:
+            raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+
+    # -- streams ----------------------------------------------------------------------
+    def stream_dir(self, name: str) -> Path:
+        return self.account_dir / name
+
+    def _open_store(self, cfg: S.StreamConfig, limits: Any) -> MsgStore:
+        first = cfg.first_seq or 1
+        if cfg.storage == "memory":
+            return MemoryStore(limits, first_seq=first)
+        opts = self.server.opts
+        return FileStore(
+            self.stream_dir(cfg.name) / "msgs",
+            limits,
+            first_seq=first,
+            sync_always=opts.sync_always,
+            sync_interval=opts.sync_interval,
+        )
+
+    def add_stream(self, cfg: S.StreamConfig, created: int | None = None) -> Stream:
+        created = created or time.time_ns()
+        stream_dir = self.stream_dir(cfg.name)
+        stream_dir.mkdir(parents=True, exist_ok=True)
+        stream = Stream(self, cfg, None, created)  # type: ignore[arg-type]
+        stream.store = self._open_store(cfg, stream.limits())
+        self._write_meta(stream)
+        self.streams[cfg.name] = stream
+        stream.start()
+        return stream
+
+    def _write_meta(self, stream: Stream) -> None:
+        meta = {"config": msgspec.to_builtins(stream.config), "created": stream.created}
+        path = self.stream_dir(stream.name) / "meta.json"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(meta).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def update_stream(self, stream: Stream, cfg: S.StreamConfig) -> None:
+        old_subjects = stream.config.subjects
+        stream.config = cfg
+        stream.store.update_limits(stream.limits())
+        self._write_meta(stream)
+        if cfg.subjects != old_subjects:
+            stream.resubscribe()
+        stream.schedule_expiry()
+
+    def delete_stream(self, stream: Stream) -> None:
+        stream.stop()
+        stream.store.delete()
+        self.streams.pop(stream.name, None)
+        self._dirty.discard(stream)
+        shutil.rmtree(self.stream_dir(stream.name), ignore_errors=True)
+
+    def _recover(self) -> None:
+        if not self.account_dir.is_dir():
+            return
+        for d in sorted(self.account_dir.iterdir()):
+            meta_path = d / "meta.json"
+            if not meta_path.is_file():
+                continue
+            try:
+                meta = json.loads(meta_path.read_bytes())
+                cfg = msgspec.convert(meta["config"], S.StreamConfig)
+            except (ValueError, KeyError, msgspec.ValidationError) as e:
+                self.server.log.error("Error recovering stream %r: %s", d.name, e)
+                continue
+            stream = Stream(self, cfg, None, int(meta.get("created", time.time_ns())))  # type: ignore[arg-type]
+            stream.store = self._open_store(cfg, stream.limits())
+            self.streams[cfg.name] = stream
+            stream.start()
+            st = stream.store.state()
+            self.server.log.notice(
+                "  Restored %s messages for stream '%s > %s'", f"{st.msgs:,}", ACCOUNT, cfg.name
+            )
+
+    def find_by_subject(self, subject: str) -> Stream | None:
+        for s in self.streams.values():
+            if s.matches(subject):
+                return s
+        return None
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.2f} {unit}" if unit != "B" else f"{n} B"
+        n //= 1024
+    return str(n)

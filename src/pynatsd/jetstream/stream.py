@@ -1,0 +1,285 @@
+"""A stream: captures its subjects through core routing and keeps them in a store.
+
+Publishing into a stream is an ordinary publish on one of its subjects; an in-process
+subscription hands the message to :meth:`Stream.ingest`, which applies the JetStream
+headers and limits, stores it, and answers the reply subject with a PubAck.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from pynatsd.jetstream import headers as H
+from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.protocol.subjects import subject_matches
+from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits, msg_size
+
+if TYPE_CHECKING:
+    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.jetstream.schemas import StreamConfig
+    from pynatsd.server.client import Client, Subscription
+
+NANOS = 1_000_000_000
+
+
+def parse_duration_header(value: str) -> int:
+    """A Nats-TTL value in nanoseconds: a Go duration ("1h", "30s") or whole seconds;
+    "never" is -1 (kept even past max_age). Raises ValueError when invalid."""
+    from pynatsd.config.parser import parse_duration_ns
+
+    v = value.strip()
+    if v == "never":
+        return -1
+    if v.isdigit():
+        return int(v) * NANOS
+    ns = parse_duration_ns(v)
+    if ns <= 0:
+        raise ValueError(value)
+    return ns
+
+
+class Stream:
+    """One stream of the account: configuration, store, subject capture, publish rules."""
+
+    def __init__(self, js: JetStream, config: StreamConfig, store: MsgStore, created: int) -> None:
+        self.js = js
+        self.server = js.server
+        self.config = config
+        self.store = store
+        self.created = created  # ns
+        self.name = config.name
+        self.subs: list[Subscription] = []
+        # de-duplication: msg id -> (seq, ts_ns), oldest first
+        self.dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.last_msg_id = ""
+        self.consumers: dict[str, Any] = {}
+        self._expiry_handle: Any = None
+        self._dirty = False
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Begin capturing the configured subjects and expiring by age."""
+        for subject in self.config.subjects or []:
+            self.subs.append(self.server.subscribe_internal(subject, self._on_msg))
+        self.schedule_expiry()
+
+    def stop(self) -> None:
+        for sub in self.subs:
+            self.server.unsubscribe_internal(sub)
+        self.subs.clear()
+        if self._expiry_handle is not None:
+            self._expiry_handle.cancel()
+            self._expiry_handle = None
+
+    def resubscribe(self) -> None:
+        self.stop()
+        self.start()
+
+    def limits(self) -> StoreLimits:
+        c = self.config
+        return StoreLimits(
+            max_msgs=c.max_msgs,
+            max_bytes=c.max_bytes,
+            max_age_ns=c.max_age,
+            max_msgs_per_subject=c.max_msgs_per_subject,
+        )
+
+    # -- expiry ---------------------------------------------------------------------
+    def schedule_expiry(self) -> None:
+        if self._expiry_handle is not None:
+            self._expiry_handle.cancel()
+            self._expiry_handle = None
+        nxt = self.store.next_expiry()
+        if not nxt:
+            return
+        delay = max(0.0, (nxt - time.time_ns()) / NANOS) + 0.001
+        self._expiry_handle = self.server.loop.call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry_handle = None
+        if self.store.expire(time.time_ns()):
+            self.js.on_stream_changed(self)
+        self.schedule_expiry()
+
+    # -- ingest -----------------------------------------------------------------------
+    def _on_msg(
+        self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
+    ) -> None:
+        if hdr > 0:
+            h, data = msg[:hdr], msg[hdr:]
+        else:
+            h, data = b"", msg
+        subj = subject.decode("utf-8", "replace")
+        try:
+            seq, duplicate = self.ingest(subj, h, data)
+        except ApiError as e:
+            if reply and not self.config.no_ack:
+                self.js.respond(reply, self.js.puback_error(self, e))
+            return
+        if reply and not self.config.no_ack:
+            self._ack_when_durable(reply, seq, duplicate)
+
+    def _ack_when_durable(self, reply: bytes, seq: int, duplicate: bool) -> None:
+        ack = self.js.puback(self, seq, duplicate)
+        if duplicate:
+            self.js.respond(reply, ack)
+            return
+        self.store.when_durable(lambda: self.js.respond(reply, ack))
+
+    def ingest(self, subject: str, hdr: bytes, data: bytes) -> tuple[int, bool]:
+        """Store one published message; return ``(seq, duplicate)`` or raise ApiError."""
+        cfg = self.config
+        if cfg.sealed:
+            raise api_error(JSErr.STREAM_SEALED)
+        msg_id = ""
+        ttl_ns = 0
+        rollup = ""
+        if hdr:
+            msg_id, ttl_ns, rollup = self._check_headers(subject, hdr)
+            if msg_id:
+                seen = self.dedupe.get(msg_id)
+                if seen is not None and time.time_ns() - seen[1] < cfg.duplicate_window:
+                    return seen[0], True
+        size = len(hdr) + len(data)
+        if cfg.max_msg_size > 0 and size > cfg.max_msg_size:
+            raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+        self._check_discard_new(subject, hdr, data)
+        self.js.check_resources(self, msg_size(subject, hdr, data))
+        seq, ts = self.store.store(subject, hdr, data, ttl_ns=ttl_ns)
+        self.last_msg_id = msg_id
+        if msg_id:
+            self.dedupe[msg_id] = (seq, ts)
+            self._trim_dedupe(ts)
+        if cfg.retention == "interest" and not self.consumers:
+            # Nobody is interested: acknowledged, counted, not kept (as the reference).
+            self.store.remove(seq)
+        if rollup == "sub":
+            self.store.purge(subject=subject, keep=1)
+        elif rollup == "all":
+            self.store.purge(keep=1)
+        if ttl_ns or cfg.max_age:
+            self.schedule_expiry_if_needed(ts)
+        self.js.on_stream_changed(self)
+        return seq, False
+
+    def schedule_expiry_if_needed(self, ts: int) -> None:
+        if self._expiry_handle is None:
+            self.schedule_expiry()
+
+    def _trim_dedupe(self, now: int) -> None:
+        window = self.config.duplicate_window
+        d = self.dedupe
+        while d:
+            first = next(iter(d.values()))
+            if now - first[1] < window:
+                break
+            d.popitem(last=False)
+
+    def _check_headers(self, subject: str, hdr: bytes) -> tuple[str, int, str]:
+        """Apply the Nats-Expected-* rules; return the msg id, the TTL and the rollup kind."""
+        cfg = self.config
+        msg_id = H.get_header(hdr, H.MSG_ID) or ""
+        expected_stream = H.get_header(hdr, H.EXPECTED_STREAM)
+        if expected_stream is not None and expected_stream != self.name:
+            raise api_error(JSErr.STREAM_NOT_MATCH)
+        expected_last_id = H.get_header(hdr, H.EXPECTED_LAST_MSG_ID)
+        if expected_last_id is not None and expected_last_id != self.last_msg_id:
+            raise api_error(JSErr.STREAM_WRONG_LAST_MSG_ID, id=self.last_msg_id)
+        expected_last_seq = H.get_header(hdr, H.EXPECTED_LAST_SEQ)
+        if expected_last_seq is not None:
+            last = self.store.state().last_seq
+            if _int(expected_last_seq) != last:
+                raise api_error(JSErr.STREAM_WRONG_LAST_SEQUENCE, seq=last)
+        expected_subj_seq = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ)
+        if expected_subj_seq is not None:
+            filt = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ_SUBJ) or subject
+            last_msg = self.store.load_last(filt)
+            last = last_msg.seq if last_msg is not None else 0
+            if _int(expected_subj_seq) != last:
+                raise api_error(JSErr.STREAM_WRONG_LAST_SEQUENCE, seq=last)
+        ttl_ns = 0
+        ttl = H.get_header(hdr, H.TTL)
+        if ttl is not None:
+            if not cfg.allow_msg_ttl:
+                raise api_error(JSErr.MESSAGE_TTL_DISABLED)
+            try:
+                ttl_ns = parse_duration_header(ttl)
+            except ValueError:
+                raise api_error(JSErr.MESSAGE_TTL_INVALID)
+            if 0 < ttl_ns < NANOS:
+                raise api_error(JSErr.MESSAGE_TTL_INVALID)
+        rollup = ""
+        value = H.get_header(hdr, H.ROLLUP)
+        if value is not None:
+            if not cfg.allow_rollup_hdrs:
+                raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_NOT_PERMITTED)
+            if value not in ("sub", "all"):
+                raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_INVALID % S.go_quote(value))
+            rollup = value
+        return msg_id, ttl_ns, rollup
+
+    def _check_discard_new(self, subject: str, hdr: bytes, data: bytes) -> None:
+        cfg = self.config
+        if cfg.discard != "new":
+            return
+        st = self.store.state()
+        if cfg.max_msgs > 0 and st.msgs >= cfg.max_msgs:
+            raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_MSGS)
+        if cfg.max_bytes > 0 and st.bytes + msg_size(subject, hdr, data) > cfg.max_bytes:
+            raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_BYTES)
+        if (
+            cfg.discard_new_per_subject
+            and cfg.max_msgs_per_subject > 0
+            and self.store.subjects(subject).get(subject, 0) >= cfg.max_msgs_per_subject
+        ):
+            raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_MSGS_PER_SUBJECT)
+
+    # -- queries used by the API ------------------------------------------------------
+    def matches(self, subject: str) -> bool:
+        return any(subject_matches(s, subject) for s in self.config.subjects or [])
+
+    def get_msg(self, seq: int = 0, last_by_subj: str = "", next_by_subj: str = "") -> StoredMsg | None:
+        if last_by_subj:
+            return self.store.load_last(last_by_subj)
+        if next_by_subj:
+            return self.store.load_next([next_by_subj], max(seq, 1))
+        if seq > 0:
+            return self.store.load(seq)
+        return None
+
+    # -- changes made through the API ----------------------------------------------------
+    def purge(self, subject: str = "", seq: int = 0, keep: int = 0) -> int:
+        n = self.store.purge(subject=subject, seq=seq, keep=keep)
+        self.js.on_stream_changed(self)
+        return n
+
+    def remove(self, seq: int, erase: bool = True) -> bool:
+        ok = self.store.remove(seq, erase=erase)
+        if ok:
+            self.js.on_stream_changed(self)
+        return ok
+
+    def state_struct(self, deleted: bool = False) -> S.StreamState:
+        st = self.store.state(with_deleted=deleted)
+        return S.StreamState(
+            messages=st.msgs,
+            bytes=st.bytes,
+            first_seq=st.first_seq,
+            first_ts=S.format_time(st.first_ts),
+            last_seq=st.last_seq,
+            last_ts=S.format_time(st.last_ts),
+            num_subjects=st.num_subjects,
+            num_deleted=st.num_deleted,
+            deleted=st.deleted or None if deleted else None,
+            consumer_count=len(self.consumers),
+        )
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
