@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/pynatsd -p 4222 -m 8222
+	$(BIN)/pynatsd -p 4222 -m 8222 -js -sd ./data
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

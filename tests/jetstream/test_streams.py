@@ -210,10 +210,18 @@ async def test_deny_delete_and_purge(js_url: str) -> None:
     await js.publish("dd", b"x")
     with pytest.raises(APIError) as err:
         await js.delete_msg("DD", 1)
-    assert (err.value.code, err.value.err_code, err.value.description) == (500, 10057, "message delete not permitted")
+    assert (err.value.code, err.value.err_code, err.value.description) == (
+        500,
+        10057,
+        "message delete not permitted",
+    )
     with pytest.raises(APIError) as err:
         await js.purge_stream("DD")
-    assert (err.value.code, err.value.err_code, err.value.description) == (500, 10110, "stream purge not permitted")
+    assert (err.value.code, err.value.err_code, err.value.description) == (
+        500,
+        10110,
+        "stream purge not permitted",
+    )
     await nc.close()
 
 

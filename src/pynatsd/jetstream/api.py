@@ -71,12 +71,15 @@ class ApiRouter:
         if route is None or not reply:
             return
         handler, response_type = route
-        self.js.api_total += 1
+        # The reference leaves message deletes out of its API statistics.
+        counted = handler != self.msg_delete
         try:
             body = handler(args, data)
         except ApiError as err:
-            self.js.api_errors += 1
+            self.js.api_errors += counted
             body = S.encode(S.error_response(response_type, err))
+        # Counted once answered: $JS.API.INFO reports the requests before itself.
+        self.js.api_total += counted
         self.js.respond(reply, body)
 
     def _route(self, tokens: list[str]) -> tuple[tuple[Handler, type[Any]] | None, list[str]]:

@@ -96,7 +96,7 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.MARKER_TTL_TOO_SMALL)
     if req.pedantic:
         for field in ("max_msgs", "max_msgs_per_subject", "max_bytes", "max_msg_size", "max_consumers"):
-            if getattr(cfg, field) == 0:
+            if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
     _check_subjects(cfg)
     return S.with_defaults(cfg)
