@@ -38,7 +38,7 @@ async def test_account_info(js_url: str) -> None:
 
 
 async def test_create_defaults_and_idempotent(js_url: str) -> None:
-    nc, js = await connect(js_url)
+    nc, _ = await connect(js_url)
     r = await api(nc, "$JS.API.STREAM.CREATE.ORDERS", {"name": "ORDERS", "subjects": ["orders.*"]})
     assert r["type"] == "io.nats.jetstream.api.v1.stream_create_response"
     assert r["did_create"] is True

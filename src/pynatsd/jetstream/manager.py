@@ -198,6 +198,7 @@ class JetStream:
                 continue
             stream = Stream(self, cfg, None, int(meta.get("created", time.time_ns())))  # type: ignore[arg-type]
             stream.store = self._open_store(cfg, stream.limits())
+            stream.rebuild_dedupe()
             self.streams[cfg.name] = stream
             stream.start()
             st = stream.store.state()

@@ -66,6 +66,27 @@ class Stream:
             self.subs.append(self.server.subscribe_internal(subject, self._on_msg))
         self.schedule_expiry()
 
+    def rebuild_dedupe(self) -> None:
+        """After recovery: message ids still inside the duplicate window, from the store."""
+        st = self.store.state()
+        if not st.msgs:
+            return
+        horizon = time.time_ns() - self.config.duplicate_window
+        found: list[tuple[str, int, int]] = []
+        seq = st.last_seq
+        while seq >= st.first_seq:
+            sm = self.store.load_prev(">", seq)
+            if sm is None or sm.ts < horizon:
+                break
+            msg_id = H.get_header(sm.hdr, H.MSG_ID)
+            if sm.seq == st.last_seq:
+                self.last_msg_id = msg_id or ""
+            if msg_id:
+                found.append((msg_id, sm.seq, sm.ts))
+            seq = sm.seq - 1
+        for msg_id, mseq, ts in reversed(found):
+            self.dedupe[msg_id] = (mseq, ts)
+
     def stop(self) -> None:
         for sub in self.subs:
             self.server.unsubscribe_internal(sub)

@@ -1,0 +1,152 @@
+"""Streams survive restarts, and a SIGKILL never loses a message whose PubAck was sent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+
+import pynatsd
+from tests.support import free_port
+
+T = 10.0
+
+
+async def test_streams_and_messages_survive_restart(tmp_path: Path) -> None:
+    store = str(tmp_path / "js")
+    async with pynatsd.Server(jetstream=True, store_dir=store) as srv:
+        nc = await nats.connect(srv.client_url)
+        js = nc.jetstream(timeout=T)
+        await js.add_stream(name="F", subjects=["f.*"], max_msgs_per_subject=10)
+        await js.add_stream(name="MEM", subjects=["m"], storage=nats.js.api.StorageType.MEMORY)
+        for i in range(100):
+            await js.publish(
+                f"f.{i % 3}", f"payload-{i}".encode(), headers={"Nats-Msg-Id": f"id-{i}", "X": str(i)}
+            )
+        await js.publish("m", b"volatile")
+        await js.delete_msg("F", 95)
+        before = await js.stream_info("F")
+        await nc.close()
+    async with pynatsd.Server(jetstream=True, store_dir=store) as srv:
+        nc = await nats.connect(srv.client_url)
+        js = nc.jetstream(timeout=T)
+        after = await js.stream_info("F")
+        assert after.state == before.state
+        assert after.config.max_msgs_per_subject == 10
+        m = await js.get_msg("F", 100)  # i = 99
+        assert (m.subject, m.data, m.headers) == ("f.0", b"payload-99", {"Nats-Msg-Id": "id-99", "X": "99"})
+        # de-duplication state is rebuilt from the stored message ids
+        dup = await js.publish("f.0", b"again", headers={"Nats-Msg-Id": "id-99"})
+        assert dup.duplicate and dup.seq == 100
+        nxt = await js.publish("f.1", b"new")
+        assert nxt.seq == 101
+        # a memory stream keeps its definition, not its messages
+        mem = await js.stream_info("MEM")
+        assert mem.state.messages == 0
+        await nc.close()
+
+
+CHILD = r"""
+import asyncio, sys, nats
+async def main(url, count):
+    nc = await nats.connect(url, max_reconnect_attempts=0)
+    js = nc.jetstream(timeout=5)
+    i = 0
+    while i < count:
+        acks = await asyncio.gather(*(js.publish("crash.x", b"m-%d" % (i + k), headers={"N": str(i + k)}) for k in range(50)))
+        for k, ack in enumerate(acks):
+            print(ack.seq, i + k, flush=True)
+        i += 50
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def _start(store: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pynatsd",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(store),
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "Server is ready" in line:
+            return proc
+    raise AssertionError("pynatsd did not start")
+
+
+@pytest.mark.parametrize("sync_always", [False, True])
+async def test_sigkill_loses_no_acknowledged_message(tmp_path: Path, sync_always: bool) -> None:
+    store = tmp_path / "js"
+    port = free_port()
+    extra: tuple[str, ...] = ()
+    if sync_always:
+        conf = tmp_path / "s.conf"
+        conf.write_text("jetstream { sync_interval: always }\n")
+        extra = ("-c", str(conf))
+    rnd = random.Random(1234 + sync_always)
+    acked: dict[int, int] = {}
+    server = _start(store, port, *extra)
+    try:
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        await nc.jetstream(timeout=T).add_stream(name="CRASH", subjects=["crash.>"])
+        await nc.close()
+        for _round in range(3):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                CHILD,
+                f"nats://127.0.0.1:{port}",
+                "100000",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert child.stdout is not None
+            target = rnd.randint(200, 2000)
+            while True:
+                line = await asyncio.wait_for(child.stdout.readline(), T)
+                if not line:
+                    break
+                seq, n = map(int, line.split())
+                acked[seq] = n
+                if len(acked) >= target:
+                    os.kill(server.pid, signal.SIGKILL)
+                    break
+            server.wait(T)
+            # no PubAck can come any more: stop the child and read what it had already printed
+            child.kill()
+            rest, _ = await asyncio.wait_for(child.communicate(), T)
+            for line in rest.splitlines():
+                seq, n = map(int, line.split())
+                acked[seq] = n
+            server = _start(store, port, *extra)
+            nc = await nats.connect(f"nats://127.0.0.1:{port}")
+            js = nc.jetstream(timeout=T)
+            info = await js.stream_info("CRASH")
+            assert info.state.messages >= len(acked)
+            for seq in [*rnd.sample(sorted(acked), min(200, len(acked))), max(acked)]:
+                m = await js.get_msg("CRASH", seq)
+                assert m.data == b"m-%d" % acked[seq] and m.headers == {"N": str(acked[seq])}
+            await nc.close()
+            target_total = len(acked)
+            assert target_total > 0
+    finally:
+        server.kill()
+        server.wait(T)
