@@ -64,6 +64,8 @@ class JetStream:
         self.api_total = 0
         self.api_errors = 0
         self._dirty: set[Stream] = set()
+        self._usage = (0, 0)
+        self._usage_at = 0.0
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -122,12 +124,24 @@ class JetStream:
         return mem, disk
 
     def check_resources(self, stream: Stream, adding: int) -> None:
-        mem, disk = self.usage()
+        """Refuse a message that would take the account past its memory or disk limit.
+
+        Usage is summed over the stores at most once a second and counted up in between:
+        summing every store on every publish would cost more than storing the message.
+        """
+        now = time.monotonic()
+        if now - self._usage_at > 1.0:
+            self._usage = self.usage()
+            self._usage_at = now
+        mem, disk = self._usage
         if stream.config.storage == "memory":
             if mem + adding > self.max_memory:
                 raise api_error(JSErr.INSUFFICIENT_RESOURCES)
-        elif disk + adding > self.max_store:
-            raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+            self._usage = (mem + adding, disk)
+        else:
+            if disk + adding > self.max_store:
+                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+            self._usage = (mem, disk + adding)
 
     # -- streams ----------------------------------------------------------------------
     def stream_dir(self, name: str) -> Path:

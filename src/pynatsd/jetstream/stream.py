@@ -57,6 +57,9 @@ class Stream:
         self.last_msg_id = ""
         self.consumers: dict[str, Any] = {}
         self._expiry_handle: Any = None
+        # PubAcks wait for fsync only for file streams with sync_interval: always.
+        self.sync_acks = config.storage == "file" and js.server.opts.sync_always
+        self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
 
     # -- lifecycle ----------------------------------------------------------------
@@ -144,9 +147,13 @@ class Stream:
             self._ack_when_durable(reply, seq, duplicate)
 
     def _ack_when_durable(self, reply: bytes, seq: int, duplicate: bool) -> None:
-        ack = self.js.puback(self, seq, duplicate)
         if duplicate:
-            self.js.respond(reply, ack)
+            self.js.respond(reply, self.js.puback(self, seq, duplicate))
+            return
+        # The common PubAck, built from a prefix made once: {"stream":"S"[,"domain":"D"],"seq":N}
+        ack = self._ack_head + b"%d}" % seq
+        if not self.sync_acks:
+            self.server.deliver(self.server.system_client, reply, None, -1, b"%d" % len(ack), ack)
             return
         self.store.when_durable(lambda: self.js.respond(reply, ack))
 
