@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ SCENARIOS = (
     Scenario("spread-100", "pubsub", ("--size", "128", "--subjects", "100"), 2_000_000, 100_000, SUB_RATE),
     Scenario("fanout-4", "fanout", ("--size", "128", "--subs", "4"), 1_000_000, 50_000, SUB_RATE),
     Scenario("request", "request", ("--size", "128"), 20_000, 2_000, LATENCY),
+    Scenario("js-pub-file", "js-pub", ("--size", "128", "--storage", "file"), 300_000, 20_000, PUB_RATE),
+    Scenario("js-pub-memory", "js-pub", ("--size", "128", "--storage", "memory"), 300_000, 20_000, PUB_RATE),
+    Scenario("js-pub-sync", "js-pub", ("--size", "128", "--mode", "sync"), 20_000, 2_000, PUB_RATE),
 )
 
 
@@ -107,7 +111,9 @@ class ServerProcess:
     def __init__(self, name: str, argv: list[str]) -> None:
         self.name = name
         self.port = free_port()
-        self.argv = [*argv, "-a", "127.0.0.1", "-p", str(self.port)]
+        # JetStream on for every server, storing in a directory of its own for this run.
+        self.store_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        self.argv = [*argv, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store_dir]
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = threading.Event()
         self.log: collections.deque[str] = collections.deque(maxlen=50)
@@ -186,6 +192,7 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+        shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
 def server_argv(name: str, reference: str | None) -> list[str]:
