@@ -304,10 +304,7 @@ async def test_memory_storage_and_max_age(js_url: str) -> None:
     await js.add_stream(name="M", subjects=["m"], storage=StorageType.MEMORY, max_age=0.2)
     await js.publish("m", b"short lived")
     assert (await js.stream_info("M")).state.messages == 1
-    deadline = asyncio.get_running_loop().time() + T
-    while (await js.stream_info("M")).state.messages:
-        assert asyncio.get_running_loop().time() < deadline, "max_age never expired the message"
-        await asyncio.sleep(0.05)
+    await _wait_until_empty(js, "M")
     await nc.close()
 
 
@@ -337,4 +334,38 @@ async def test_seed_charging_config_accepted(js_url: str) -> None:
     assert "error" not in r and r["config"]["retention"] == "workqueue"
     ack = await js.publish("CHARGING.js.order", b"{}")
     assert ack.stream == "CHARGING"
+    await nc.close()
+
+
+async def _wait_until_empty(js: Any, stream: str) -> None:
+    deadline = asyncio.get_running_loop().time() + T
+    while (await js.stream_info(stream)).state.messages:
+        assert asyncio.get_running_loop().time() < deadline, f"{stream} never expired its messages"
+        await asyncio.sleep(0.05)
+
+
+async def test_per_message_ttl(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="TTL", subjects=["ttl.*"], allow_msg_ttl=True)
+    await js.publish("ttl.short", b"x", headers={"Nats-TTL": "1s"})
+    await js.publish("ttl.keep", b"y")
+    with pytest.raises(APIError) as err:
+        await js.publish("ttl.bad", b"z", headers={"Nats-TTL": "abc"})
+    assert (err.value.err_code, err.value.description) == (10165, "invalid per-message TTL")
+    deadline = asyncio.get_running_loop().time() + T
+    while (await js.stream_info("TTL")).state.messages != 1:
+        assert asyncio.get_running_loop().time() < deadline, "the TTL message never expired"
+        await asyncio.sleep(0.05)
+    assert (await js.get_last_msg("TTL", "ttl.keep")).data == b"y"
+    await nc.close()
+
+
+async def test_file_storage_max_age(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="AGE", subjects=["age"], max_age=0.3)
+    for i in range(5):
+        await js.publish("age", str(i).encode())
+    await _wait_until_empty(js, "AGE")
+    ack = await js.publish("age", b"later")
+    assert ack.seq == 6
     await nc.close()
