@@ -47,23 +47,33 @@ async def wait_for_event(event: asyncio.Event, timeout: float, what: str) -> Non
         print(f"timed out after {timeout}s waiting for {what}")
 
 
-async def _run_against(run: Callable[[str], Awaitable[int]], server: str | None) -> int:
+async def _run_against(run: Callable[[str], Awaitable[int]], server: str | None, jetstream: bool) -> int:
     if server:
         return await run(server)
+    import tempfile
+
     import pynatsd  # only needed when no --server is given
 
-    async with pynatsd.Server() as srv:
-        print(f"started an embedded pynatsd at {srv.client_url}")
-        return await run(srv.client_url)
+    with tempfile.TemporaryDirectory() as store:
+        async with pynatsd.Server(jetstream=jetstream, store_dir=store) as srv:
+            print(f"started an embedded pynatsd at {srv.client_url}")
+            return await run(srv.client_url)
 
 
-def main(run: Callable[[str], Awaitable[int]], description: str, argv: Sequence[str] | None = None) -> int:
-    """Parse ``--server``, run the example against that server (or an embedded pynatsd)."""
+def main(
+    run: Callable[[str], Awaitable[int]],
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    jetstream: bool = False,
+) -> int:
+    """Parse ``--server``, run the example against that server (or an embedded pynatsd,
+    with JetStream on a temporary store when ``jetstream``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--server", metavar="URL", help="NATS server URL (default: an embedded pynatsd)")
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(_run_against(run, args.server))
+        return asyncio.run(_run_against(run, args.server, jetstream))
     except nats.errors.NoServersError:
         print(f"could not connect to {args.server}", file=sys.stderr)
         return 2

@@ -428,6 +428,8 @@ class Client(asyncio.Protocol):
                 self.send_err(E.ERR_INVALID_SUBJECT)
                 return
             self.subs[sid] = sub
+            if srv.interest_watch:
+                srv.interest_added(subject)
         if self.verbose:
             self.queue(OK)
 

@@ -22,6 +22,7 @@ from pynatsd.server.client import (
     TracingClient,
     pick_member,
 )
+from pynatsd.protocol.subjects import subject_matches
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.options import Options
 from pynatsd.server.sublist import MatchResult, Sublist
@@ -57,6 +58,8 @@ class NatsServer:
         self.clients: dict[int, Client] = {}
         self._cid = 0
         self.pre_flush: list[Callable[[], None]] = []
+        # Push consumers waiting for interest on their deliver subject: subject -> callback.
+        self.interest_watch: dict[str, Callable[[], None]] = {}
         self.system_client = InternalClient(self, "$SYS")
         self.jetstream: JetStream | None = None
         self._dirty: list[Client] = []
@@ -316,6 +319,17 @@ class NatsServer:
         owner.subs[sub.sid_b] = sub
         return sub
 
+    def interest_added(self, subject: str) -> None:
+        """A client subscribed: wake push consumers whose deliver subject it covers."""
+        watch = self.interest_watch
+        if subject in watch:
+            watch[subject]()
+            return
+        if "*" in subject or ">" in subject:
+            for deliver, wake in list(watch.items()):
+                if subject_matches(subject, deliver):
+                    wake()
+
     def unsubscribe_internal(self, sub: Subscription) -> None:
         sub.client.remove_sub(sub)
 
@@ -337,9 +351,20 @@ class NatsServer:
         return self.deliver(pub, subj, rep or None, len(hdr) if hdr else -1, str(len(msg)).encode(), msg)
 
     def deliver(
-        self, pub: Client, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes
+        self,
+        pub: Client,
+        subject: bytes,
+        reply: bytes | None,
+        hdr: int,
+        size: bytes,
+        msg: bytes,
+        frame_subject: bytes | None = None,
     ) -> bool:
-        """Route one message to every interested subscriber; False when nobody got it."""
+        """Route one message to every interested subscriber; False when nobody got it.
+
+        ``frame_subject`` is for JetStream deliveries: routed by the inbox or deliver
+        subject, the frame carries the stored message's own subject.
+        """
         r = self._match_cache.get(subject)
         if r is None:
             r = self.sublist.match(subject)
@@ -353,9 +378,14 @@ class NatsServer:
         else:
             tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
             tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
-        heads = r.heads
-        if heads is None:
-            heads = r.heads = _frame_heads(r, subject)
+        heads: dict[Subscription, bytes] | None
+        if frame_subject is not None:
+            heads = _frame_heads(r, frame_subject)
+            subject = frame_subject
+        else:
+            heads = r.heads
+            if heads is None:
+                heads = r.heads = _frame_heads(r, subject)
         targets = r.psubs
         if r.qsubs:
             picked = [pick_member(members, pub, subject) for members in r.qsubs]
