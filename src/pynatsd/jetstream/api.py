@@ -17,16 +17,27 @@ import msgspec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import check_update, validate_create, validate_name
+from pynatsd.jetstream.consumer_config import (
+    is_durable,
+    parse_create_subject,
+    response_config,
+    validate_consumer,
+)
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
 from pynatsd.protocol.subjects import subject_matches, subset_of
 from pynatsd.store.base import StoredMsg
 
 if TYPE_CHECKING:
+    from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.stream import Stream
     from pynatsd.server.client import Client, Subscription
 
 Handler = Callable[[list[str], bytes], Any]
+
+
+class _NoReply(Exception):
+    """A request the reference does not answer at all."""
 
 
 class ApiRouter:
@@ -36,17 +47,25 @@ class ApiRouter:
         self.js = js
         self.server = js.server
         # (tokens after $JS.API, number of trailing name tokens) -> (handler, response type)
-        self.routes: dict[tuple[str, ...], tuple[Handler, type[Any]]] = {
-            ("INFO",): (self.account_info, S.AccountInfoResponse),
-            ("STREAM", "CREATE"): (self.stream_create, S.StreamCreateResponse),
-            ("STREAM", "UPDATE"): (self.stream_update, S.StreamUpdateResponse),
-            ("STREAM", "INFO"): (self.stream_info, S.StreamInfoResponse),
-            ("STREAM", "DELETE"): (self.stream_delete, S.StreamDeleteResponse),
-            ("STREAM", "PURGE"): (self.stream_purge, S.StreamPurgeResponse),
-            ("STREAM", "NAMES"): (self.stream_names, S.StreamNamesResponse),
-            ("STREAM", "LIST"): (self.stream_list, S.StreamListResponse),
-            ("STREAM", "MSG", "GET"): (self.msg_get, S.StreamMsgGetResponse),
-            ("STREAM", "MSG", "DELETE"): (self.msg_delete, S.StreamMsgDeleteResponse),
+        # tokens after $JS.API -> (handler, response type, min args, max args; -1 = any)
+        self.routes: dict[tuple[str, ...], tuple[Handler, type[Any], int, int]] = {
+            ("INFO",): (self.account_info, S.AccountInfoResponse, 0, 0),
+            ("STREAM", "CREATE"): (self.stream_create, S.StreamCreateResponse, 1, 1),
+            ("STREAM", "UPDATE"): (self.stream_update, S.StreamUpdateResponse, 1, 1),
+            ("STREAM", "INFO"): (self.stream_info, S.StreamInfoResponse, 1, 1),
+            ("STREAM", "DELETE"): (self.stream_delete, S.StreamDeleteResponse, 1, 1),
+            ("STREAM", "PURGE"): (self.stream_purge, S.StreamPurgeResponse, 1, 1),
+            ("STREAM", "NAMES"): (self.stream_names, S.StreamNamesResponse, 0, 0),
+            ("STREAM", "LIST"): (self.stream_list, S.StreamListResponse, 0, 0),
+            ("STREAM", "MSG", "GET"): (self.msg_get, S.StreamMsgGetResponse, 1, 1),
+            ("STREAM", "MSG", "DELETE"): (self.msg_delete, S.StreamMsgDeleteResponse, 1, 1),
+            ("CONSUMER", "CREATE"): (self.consumer_create, S.ConsumerCreateResponse, 1, -1),
+            ("CONSUMER", "DURABLE", "CREATE"): (self.consumer_durable_create, S.ConsumerCreateResponse, 2, 2),
+            ("CONSUMER", "INFO"): (self.consumer_info, S.ConsumerInfoResponse, 2, 2),
+            ("CONSUMER", "DELETE"): (self.consumer_delete, S.ConsumerDeleteResponse, 2, 2),
+            ("CONSUMER", "NAMES"): (self.consumer_names, S.ConsumerNamesResponse, 1, 1),
+            ("CONSUMER", "LIST"): (self.consumer_list, S.ConsumerListResponse, 1, 1),
+            ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
         }
         self._sub: Subscription | None = None
 
@@ -67,6 +86,9 @@ class ApiRouter:
         if tokens[:2] == ["DIRECT", "GET"]:
             self.direct_get(pub, tokens[2:], reply, data)
             return
+        if tokens[:3] == ["CONSUMER", "MSG", "NEXT"]:
+            self.msg_next(pub, tokens[3:], reply, data)
+            return
         route, args = self._route(tokens)
         if route is None or not reply:
             return
@@ -75,6 +97,8 @@ class ApiRouter:
         counted = handler != self.msg_delete
         try:
             body = handler(args, data)
+        except _NoReply:
+            return
         except ApiError as err:
             self.js.api_errors += counted
             body = S.encode(S.error_response(response_type, err))
@@ -84,15 +108,14 @@ class ApiRouter:
 
     def _route(self, tokens: list[str]) -> tuple[tuple[Handler, type[Any]] | None, list[str]]:
         for n in (3, 2, 1):
-            key = tuple(tokens[:n])
-            route = self.routes.get(key)
+            route = self.routes.get(tuple(tokens[:n]))
             if route is None:
                 continue
+            handler, response_type, least, most = route
             args = tokens[n:]
-            takes_name = key not in (("INFO",), ("STREAM", "NAMES"), ("STREAM", "LIST"))
-            if (takes_name and len(args) != 1) or (not takes_name and args):
+            if len(args) < least or (most >= 0 and len(args) > most):
                 return None, []
-            return route, args
+            return (handler, response_type), args
         return None, []
 
     def _stream(self, name: str) -> Stream:
@@ -160,6 +183,7 @@ class ApiRouter:
             if _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
                 raise api_error(JSErr.STREAM_SUBJECT_OVERLAP)
         stream = self.js.add_stream(cfg)
+        self.js.stream_advisory(stream.name, "create")
         return self._info_response(S.StreamCreateResponse, stream, did_create=True)
 
     def _info_response(self, cls: type[Any], stream: Stream, **extra: Any) -> bytes:
@@ -183,6 +207,7 @@ class ApiRouter:
             if other is not stream and _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
                 raise api_error(JSErr.STREAM_SUBJECT_OVERLAP)
         self.js.update_stream(stream, cfg)
+        self.js.stream_advisory(stream.name, "modify")
         return self._info_response(S.StreamUpdateResponse, stream)
 
     def stream_info(self, args: list[str], data: bytes) -> bytes:
@@ -209,6 +234,7 @@ class ApiRouter:
             raise api_error(JSErr.NOT_EMPTY_REQUEST)
         stream = self._stream(args[0])
         self.js.delete_stream(stream)
+        self.js.stream_advisory(stream.name, "delete")
         return S.encode(S.StreamDeleteResponse(success=True))
 
     def stream_purge(self, args: list[str], data: bytes) -> bytes:
@@ -358,6 +384,126 @@ class ApiRouter:
 
     def _direct_status(self, reply: bytes, status: str) -> None:
         self.js.respond(reply, b"", hdr=H.build_headers([], status))
+
+    # -- consumers ---------------------------------------------------------------------
+    def _consumer(self, stream: Stream, name: str) -> Consumer:
+        c = stream.consumers.get(name)
+        if c is None:
+            raise api_error(JSErr.CONSUMER_NOT_FOUND)
+        return c
+
+    def _consumer_response(self, cls: type[Any], c: Consumer) -> bytes:
+        info = c.info()
+        info.config = response_config(c.config)
+        return S.encode(cls(**msgspec.structs.asdict(info)))
+
+    def consumer_create(self, args: list[str], data: bytes) -> bytes:
+        return self._create_consumer(["CONSUMER", "CREATE", *args], data)
+
+    def consumer_durable_create(self, args: list[str], data: bytes) -> bytes:
+        return self._create_consumer(["CONSUMER", "DURABLE", "CREATE", *args], data)
+
+    def _create_consumer(self, tokens: list[str], data: bytes) -> bytes:
+        from pynatsd.jetstream.consumer import Consumer
+
+        subject = parse_create_subject(tokens)
+        if subject is None:
+            raise _NoReply
+        req = S.decode_request(data, S.ConsumerCreateRequest)
+        stream = self.js.streams.get(subject.stream)
+        sublist = self.server.sublist
+        result = validate_consumer(
+            req,
+            stream.config if stream is not None else None,
+            subject,
+            consumers={name: c.config for name, c in stream.consumers.items()} if stream is not None else {},
+            deliver_interest=lambda subj: bool(sublist.match(subj.encode()).any),
+            allow_priority_groups=False,
+        )
+        assert stream is not None  # validate_consumer raised STREAM_NOT_FOUND otherwise
+        if result.previous is not None:
+            existing = stream.consumers[result.name]
+            if result.config != existing.config:
+                existing.update_config(result.config)
+            return self._consumer_response(S.ConsumerCreateResponse, existing)
+        c = Consumer(stream, result.name, result.config, time.time_ns(), durable=is_durable(result.config))
+        stream.add_consumer(c)
+        self.js.consumer_advisory(stream.name, c.name, "create")
+        return self._consumer_response(S.ConsumerCreateResponse, c)
+
+    def consumer_info(self, args: list[str], data: bytes) -> bytes:
+        if not S.is_empty_request(data):
+            raise api_error(JSErr.NOT_EMPTY_REQUEST)
+        stream = self._stream(args[0])
+        return self._consumer_response(S.ConsumerInfoResponse, self._consumer(stream, args[1]))
+
+    def consumer_delete(self, args: list[str], data: bytes) -> bytes:
+        if not S.is_empty_request(data):
+            raise api_error(JSErr.NOT_EMPTY_REQUEST)
+        stream = self._stream(args[0])
+        c = self._consumer(stream, args[1])
+        stream.delete_consumer(c)
+        return S.encode(S.ConsumerDeleteResponse(success=True))
+
+    def _consumers_page(self, args: list[str], data: bytes, limit: int) -> tuple[int, int, list[Consumer]]:
+        req = S.ConsumersRequest()
+        if S.looks_like_object_or_array(data):
+            req = S.decode_request(data, S.ConsumersRequest)
+        stream = self._stream(args[0])
+        consumers = sorted(stream.consumers.values(), key=lambda c: c.name)
+        offset = min(max(req.offset, 0), len(consumers))
+        return len(consumers), offset, consumers[offset : offset + limit]
+
+    def consumer_names(self, args: list[str], data: bytes) -> bytes:
+        total, offset, page = self._consumers_page(args, data, S.NAMES_PAGE_SIZE)
+        return S.encode(
+            S.ConsumerNamesResponse(
+                total=total, offset=offset, limit=S.NAMES_PAGE_SIZE, consumers=[c.name for c in page]
+            )
+        )
+
+    def consumer_list(self, args: list[str], data: bytes) -> bytes:
+        total, offset, page = self._consumers_page(args, data, S.LIST_PAGE_SIZE)
+        return S.encode(
+            S.ConsumerListResponse(
+                total=total, offset=offset, limit=S.LIST_PAGE_SIZE, consumers=[c.info() for c in page]
+            )
+        )
+
+    def consumer_pause(self, args: list[str], data: bytes) -> bytes:
+        req = S.ConsumerPauseRequest()
+        if data.strip():
+            req = S.decode_request(data, S.ConsumerPauseRequest)
+        stream = self._stream(args[0])
+        c = self._consumer(stream, args[1])
+        until = S.parse_time(req.pause_until) if req.pause_until else 0
+        text = S.format_time(until) if until else None
+        c.pause(until, text)
+        now = time.time_ns()
+        paused = until > now
+        return S.encode(
+            S.ConsumerPauseResponse(
+                paused=paused,
+                pause_until=text or S.ZERO_TIME,
+                pause_remaining=until - now if paused else 0,
+            )
+        )
+
+    def msg_next(self, pub: Client, args: list[str], reply: bytes | None, data: bytes) -> None:
+        """A pull request: messages (or a status) go to the request's reply subject."""
+        if len(args) != 2 or not reply:
+            return
+        stream = self.js.streams.get(args[0])
+        c = stream.consumers.get(args[1]) if stream is not None else None
+        if c is None:
+            # the reference subscribes per consumer: no consumer, no responder
+            if pub.no_responders and pub.headers:
+                self.js.respond(reply, b"", hdr=H.build_headers([], "503"))
+            return
+        if not c.is_pull:
+            self.js.respond(reply, b"", hdr=H.build_headers([], "409 Consumer is push based"))
+            return
+        c.add_request(reply, data)
 
 
 def _subjects_overlap(a: list[str], b: list[str]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.stream import Stream
 from pynatsd.store.base import MsgStore
@@ -66,6 +68,8 @@ class JetStream:
         self._dirty: set[Stream] = set()
         self._usage = (0, 0)
         self._usage_at = 0.0
+        self._dirty_consumers: set[Consumer] = set()
+        self._after_save: list[bytes] = []
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -91,19 +95,73 @@ class JetStream:
         self.streams.clear()
 
     def flush(self) -> None:
-        """Hand stored messages to the OS before any PubAck of this turn is written."""
+        """Hand stored messages and consumer state to the OS before any PubAck or AckSync
+        reply of this turn is written."""
         if self._dirty:
             dirty, self._dirty = self._dirty, set()
             for stream in dirty:
                 stream.store.flush()
+        if self._dirty_consumers:
+            consumers, self._dirty_consumers = self._dirty_consumers, set()
+            for c in consumers:
+                if not c.closed:
+                    c.save(self.consumer_dir(c.stream.name, c.name))
+        if self._after_save:
+            replies, self._after_save = self._after_save, []
+            for reply in replies:
+                self.respond(reply, b"")
 
     def on_stream_changed(self, stream: Stream) -> None:
         self._dirty.add(stream)
         self.server.schedule_flush()
 
     # -- replies ----------------------------------------------------------------------
-    def respond(self, reply: bytes | str, payload: bytes, hdr: bytes = b"") -> None:
-        self.server.publish_internal(reply, payload, hdr=hdr)
+    def respond(
+        self, reply: bytes | str, payload: bytes, hdr: bytes = b"", reply_to: str | None = None
+    ) -> None:
+        self.server.publish_internal(reply, payload, reply=reply_to, hdr=hdr)
+
+    def advisory(self, subject: str, kind: str, fields: dict[str, Any]) -> None:
+        """Publish a JetStream advisory (``$JS.EVENT.ADVISORY...``) if anyone listens."""
+        if not self.server.sublist.match(subject.encode()).any:
+            return
+        body = {
+            "type": kind,
+            "id": secrets.token_hex(11),
+            "timestamp": S.format_time(time.time_ns()),
+            **fields,
+        }
+        if self.server.opts.jetstream_domain:
+            body["domain"] = self.server.opts.jetstream_domain
+        self.server.publish_internal(subject, S.encode(body))
+
+    _ACTION_SUBJECT = {"create": "CREATED", "delete": "DELETED", "modify": "UPDATED"}
+
+    def stream_advisory(self, stream: str, action: str) -> None:
+        self.advisory(
+            f"$JS.EVENT.ADVISORY.STREAM.{self._ACTION_SUBJECT[action]}.{stream}",
+            "io.nats.jetstream.advisory.v1.stream_action",
+            {"stream": stream, "action": action},
+        )
+
+    def consumer_advisory(self, stream: str, consumer: str, action: str) -> None:
+        self.advisory(
+            f"$JS.EVENT.ADVISORY.CONSUMER.{self._ACTION_SUBJECT[action]}.{stream}.{consumer}",
+            "io.nats.jetstream.advisory.v1.consumer_action",
+            {"stream": stream, "consumer": consumer, "action": action},
+        )
+
+    def consumer_dirty(self, consumer: Consumer) -> None:
+        self._dirty_consumers.add(consumer)
+        self.server.schedule_flush()
+
+    def respond_after_consumer_state(self, consumer: Consumer, reply: bytes) -> None:
+        """AckSync: the empty reply goes out once the consumer's new state is written."""
+        if consumer.durable and consumer in self._dirty_consumers:
+            self._after_save.append(reply)
+            self.server.schedule_flush()
+        else:
+            self.respond(reply, b"")
 
     def puback(self, stream: Stream, seq: int, duplicate: bool) -> bytes:
         return S.encode_pub_ack(stream.name, seq, self.server.opts.jetstream_domain, duplicate)
@@ -146,6 +204,9 @@ class JetStream:
     # -- streams ----------------------------------------------------------------------
     def stream_dir(self, name: str) -> Path:
         return self.account_dir / name
+
+    def consumer_dir(self, stream: str, consumer: str) -> Path:
+        return self.account_dir / stream / "obs" / consumer
 
     def _open_store(self, cfg: S.StreamConfig, limits: Any) -> MsgStore:
         first = cfg.first_seq or 1
@@ -215,6 +276,7 @@ class JetStream:
             stream.rebuild_dedupe()
             self.streams[cfg.name] = stream
             stream.start()
+            stream.recover_consumers(d / "obs")
             st = stream.store.state()
             self.server.log.notice(
                 "  Restored %s messages for stream '%s > %s'", f"{st.msgs:,}", ACCOUNT, cfg.name

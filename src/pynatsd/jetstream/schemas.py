@@ -1117,6 +1117,22 @@ class ConsumerCreateRequest(_Obj, kw_only=True):
     pedantic: bool = False
 
 
+class PullRequestBody(_Obj, kw_only=True):
+    """CONSUMER.MSG.NEXT body: batch size, expiry and heartbeat in ns, byte budget, no_wait."""
+
+    __go_name__ = "server.JSApiConsumerGetNextRequest"
+    expires: Duration = 0
+    batch: Int = 0
+    max_bytes: Int = 0
+    no_wait: bool = False
+    idle_heartbeat: Duration = 0
+    group: str = ""
+    min_pending: Int = 0
+    min_ack_pending: Int = 0
+    id: str = ""
+    priority: Int = 0
+
+
 class ConsumersRequest(_Obj, kw_only=True):
     """CONSUMER.NAMES / CONSUMER.LIST body."""
 

@@ -7,9 +7,13 @@ headers and limits, stores it, and answers the reply subject with a PubAck.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
@@ -18,6 +22,7 @@ from pynatsd.protocol.subjects import subject_matches
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits, msg_size
 
 if TYPE_CHECKING:
+    from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.schemas import StreamConfig
     from pynatsd.server.client import Client, Subscription
@@ -55,7 +60,7 @@ class Stream:
         # de-duplication: msg id -> (seq, ts_ns), oldest first
         self.dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.last_msg_id = ""
-        self.consumers: dict[str, Any] = {}
+        self.consumers: dict[str, Consumer] = {}
         self._expiry_handle: Any = None
         # PubAcks wait for fsync only for file streams with sync_interval: always.
         self.sync_acks = config.storage == "file" and js.server.opts.sync_always
@@ -91,6 +96,8 @@ class Stream:
             self.dedupe[msg_id] = (mseq, ts)
 
     def stop(self) -> None:
+        for c in self.consumers.values():
+            c.stop()
         for sub in self.subs:
             self.server.unsubscribe_internal(sub)
         self.subs.clear()
@@ -181,7 +188,7 @@ class Stream:
         if msg_id:
             self.dedupe[msg_id] = (seq, ts)
             self._trim_dedupe(ts)
-        if cfg.retention == "interest" and not self.consumers:
+        if cfg.retention == "interest" and not any(c.wants(subject) for c in self.consumers.values()):
             # Nobody is interested: acknowledged, counted, not kept (as the reference).
             self.store.remove(seq)
         if rollup == "sub":
@@ -191,6 +198,8 @@ class Stream:
         if ttl_ns or cfg.max_age:
             self.schedule_expiry_if_needed(ts)
         self.js.on_stream_changed(self)
+        for c in self.consumers.values():
+            c.kick()
         return seq, False
 
     def schedule_expiry_if_needed(self, ts: int) -> None:
@@ -277,6 +286,73 @@ class Stream:
         if seq > 0:
             return self.store.load(seq)
         return None
+
+    # -- consumers -----------------------------------------------------------------------
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers[consumer.name] = consumer
+        consumer.start()
+        if consumer.durable:
+            consumer.mark_dirty()
+
+    def delete_consumer(self, consumer: Consumer) -> None:
+        consumer.stop(deleted=True)
+        self.consumers.pop(consumer.name, None)
+        self.js.consumer_advisory(self.name, consumer.name, "delete")
+        shutil.rmtree(self.js.consumer_dir(self.name, consumer.name), ignore_errors=True)
+        if self.config.retention == "interest":
+            self._drop_unwanted()
+
+    def recover_consumers(self, obs: Path) -> None:
+        from pynatsd.jetstream.consumer import Consumer, load_consumer_meta
+
+        if not obs.is_dir():
+            return
+        for d in sorted(obs.iterdir()):
+            meta = d / "meta.json"
+            if not meta.is_file():
+                continue
+            try:
+                name, created, cfg, state = load_consumer_meta(meta)
+            except (ValueError, KeyError, msgspec.ValidationError) as e:
+                self.server.log.error("Error recovering consumer %r of stream %r: %s", d.name, self.name, e)
+                continue
+            c = Consumer(self, name, cfg, created, durable=True)
+            self.consumers[name] = c
+            c.start(state)
+
+    def on_acked(self, consumer: Consumer, seqs: list[int]) -> None:
+        """Retention: a work queue forgets a message once acked; an interest stream once
+        every consumer that wants it has acked it."""
+        retention = self.config.retention
+        if retention == "limits":
+            return
+        removed = False
+        for seq in seqs:
+            if retention == "workqueue":
+                removed |= self.store.remove(seq)
+                continue
+            sm = self.store.load(seq)
+            if sm is None:
+                continue
+            if not any(
+                c.wants(sm.subject) and c.needs_ack(seq) for c in self.consumers.values() if c is not consumer
+            ):
+                removed |= self.store.remove(seq)
+        if removed:
+            self.js.on_stream_changed(self)
+
+    def _drop_unwanted(self) -> None:
+        """Interest retention after a consumer left: drop what nobody still wants."""
+        st = self.store.state()
+        removed = False
+        for seq in list(self.store.sequences(st.first_seq or 1, [])):
+            sm = self.store.load(seq)
+            if sm is None:
+                continue
+            if not any(c.wants(sm.subject) and c.needs_ack(seq) for c in self.consumers.values()):
+                removed |= self.store.remove(seq)
+        if removed:
+            self.js.on_stream_changed(self)
 
     # -- changes made through the API ----------------------------------------------------
     def purge(self, subject: str = "", seq: int = 0, keep: int = 0) -> int:

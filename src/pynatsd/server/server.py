@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.protocol.subjects import subject_matches
 from pynatsd.server.client import (
     Client,
     InternalClient,
@@ -22,7 +23,6 @@ from pynatsd.server.client import (
     TracingClient,
     pick_member,
 )
-from pynatsd.protocol.subjects import subject_matches
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.options import Options
 from pynatsd.server.sublist import MatchResult, Sublist
