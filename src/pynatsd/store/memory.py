@@ -31,6 +31,8 @@ class MemoryStore(IndexedStore):
     def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
         seq = self._last + 1
         ts = self._clock()
+        if ts < self._last_ts:  # never backwards: expiry relies on ordered timestamps
+            ts = self._last_ts
         s = self._subjects.get(subject)
         if s is None:
             s = self._new_subject(subject)
