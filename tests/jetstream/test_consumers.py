@@ -15,7 +15,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy
 from nats.js.errors import APIError, NotFoundError
 
 from tests.support import jetstream_server
@@ -354,7 +354,9 @@ async def test_pull_partial_batch_then_request_timeout(js_url: str) -> None:
     assert st[0].headers["Nats-Pending-Messages"] == "3" and st[0].headers["Nats-Pending-Bytes"] == "0"
     # a request that is still open when a message arrives receives it
     async with Inbox(nc) as inbox:
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.P.C", b'{"batch":2,"expires":1500000000}', reply=inbox.subject)
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.P.C", b'{"batch":2,"expires":1500000000}', reply=inbox.subject
+        )
         await wait_for(lambda: _num_waiting(nc, "P", "C", 1), "the request to wait")
         await js.publish("p.y", b"m3")
         first = await inbox.next()
@@ -459,7 +461,9 @@ async def test_pull_max_waiting_and_consumer_deleted(js_url: str) -> None:
     r = await create(nc, "MW", {"durable_name": "C", "ack_policy": "explicit", "max_waiting": 2})
     assert r["config"]["max_waiting"] == 2
     async with Inbox(nc) as w1, Inbox(nc) as w2:
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.MW.C", b'{"batch":1,"expires":5000000000}', reply=w1.subject)
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.MW.C", b'{"batch":1,"expires":5000000000}', reply=w1.subject
+        )
         await nc.publish("$JS.API.CONSUMER.MSG.NEXT.MW.C", b'{"batch":3}', reply=w2.subject)
         await wait_for(lambda: _num_waiting(nc, "MW", "C", 2), "two waiting requests")
         _, st = await pull(nc, "MW", "C", {"batch": 1, "expires": 1_000_000_000})
@@ -865,7 +869,9 @@ async def test_deliver_by_start_time(js_url: str) -> None:
     msgs, _ = await pull(nc, "ST", "C", {"batch": 10, "no_wait": True})
     assert seqs(msgs) == [2, 3]
     future = rfc3339(datetime.now(UTC) + timedelta(days=1))
-    r = await create(nc, "ST", {"durable_name": "F", "deliver_policy": "by_start_time", "opt_start_time": future})
+    r = await create(
+        nc, "ST", {"durable_name": "F", "deliver_policy": "by_start_time", "opt_start_time": future}
+    )
     assert r["num_pending"] == 0 and r["delivered"]["stream_seq"] == 3
     await js.publish("st", b"m4")
     await settle(nc, "ST", "F", 1)
@@ -964,7 +970,13 @@ async def test_nak_and_nak_with_delay(js_url: str) -> None:
         await msgs[0].nak()
         adv = json.loads((await naked.next()).data)
         assert adv["type"] == "io.nats.jetstream.advisory.v1.nak"
-        assert (adv["stream"], adv["consumer"], adv["consumer_seq"], adv["stream_seq"], adv["deliveries"]) == (
+        assert (
+            adv["stream"],
+            adv["consumer"],
+            adv["consumer_seq"],
+            adv["stream_seq"],
+            adv["deliveries"],
+        ) == (
             "NK",
             "C",
             1,
@@ -991,7 +1003,9 @@ async def test_in_progress_extends_ack_wait(js_url: str) -> None:
     msgs, _ = await pull(nc, "WP", "C", {"batch": 1, "no_wait": True})
     start = time.monotonic()
     async with Inbox(nc) as inbox:
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.WP.C", b'{"batch":1,"expires":2500000000}', reply=inbox.subject)
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.WP.C", b'{"batch":1,"expires":2500000000}', reply=inbox.subject
+        )
         await asyncio.sleep(0.4)  # pacing the progress reports, not waiting for an outcome
         await msgs[0].in_progress()
         await asyncio.sleep(0.4)
@@ -1013,7 +1027,16 @@ async def test_term_stops_redelivery_and_advises(js_url: str) -> None:
         await msgs[0].term()
         await nc.publish(msgs[1].reply, b"+TERM poison pill")
         first, second = json.loads((await adv.next()).data), json.loads((await adv.next()).data)
-    assert set(first) == {"type", "id", "timestamp", "stream", "consumer", "consumer_seq", "stream_seq", "deliveries"}
+    assert set(first) == {
+        "type",
+        "id",
+        "timestamp",
+        "stream",
+        "consumer",
+        "consumer_seq",
+        "stream_seq",
+        "deliveries",
+    }
     assert first["type"] == "io.nats.jetstream.advisory.v1.terminated"
     assert (first["stream"], first["consumer"], first["stream_seq"], first["deliveries"]) == ("TM", "C", 1, 1)
     assert second["reason"] == "poison pill" and second["stream_seq"] == 2
@@ -1047,11 +1070,18 @@ async def test_backoff_schedule(js_url: str) -> None:
     r = await create(
         nc,
         "BO",
-        {"durable_name": "C", "ack_policy": "explicit", "backoff": [200_000_000, 500_000_000], "max_deliver": 3},
+        {
+            "durable_name": "C",
+            "ack_policy": "explicit",
+            "backoff": [200_000_000, 500_000_000],
+            "max_deliver": 3,
+        },
     )
     assert r["config"]["ack_wait"] == 200_000_000, "the first backoff replaces ack_wait"
     async with Inbox(nc) as inbox:
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.BO.C", b'{"batch":3,"expires":2500000000}', reply=inbox.subject)
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.BO.C", b'{"batch":3,"expires":2500000000}', reply=inbox.subject
+        )
         times = []
         for _ in range(3):
             m = await inbox.next(timeout=2.5)
@@ -1067,14 +1097,21 @@ async def test_max_deliver_advisory(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="MD", subjects=["md"])
     await js.publish("md", b"x")
-    await create(nc, "MD", {"durable_name": "C", "ack_policy": "explicit", "ack_wait": 300_000_000, "max_deliver": 2})
+    await create(
+        nc, "MD", {"durable_name": "C", "ack_policy": "explicit", "ack_wait": 300_000_000, "max_deliver": 2}
+    )
     async with Inbox(nc, f"{ADVISORY}.CONSUMER.MAX_DELIVERIES.MD.C") as adv:
         msgs, _ = await pull(nc, "MD", "C", {"batch": 3, "expires": 1_200_000_000}, count=2, timeout=1.5)
         assert [m.metadata.num_delivered for m in msgs] == [1, 2]
         payload = json.loads((await adv.next()).data)
     assert set(payload) == {"type", "id", "timestamp", "stream", "consumer", "stream_seq", "deliveries"}
     assert payload["type"] == "io.nats.jetstream.advisory.v1.max_deliver"
-    assert (payload["stream"], payload["consumer"], payload["stream_seq"], payload["deliveries"]) == ("MD", "C", 1, 2)
+    assert (payload["stream"], payload["consumer"], payload["stream_seq"], payload["deliveries"]) == (
+        "MD",
+        "C",
+        1,
+        2,
+    )
     assert len(payload["id"]) == 22 and payload["timestamp"].endswith("Z")
     msgs, st = await pull(nc, "MD", "C", {"batch": 1, "expires": 500_000_000})
     assert msgs == [] and status(st[0])[0] == "408", "no delivery beyond max_deliver"  # type: ignore[index]
@@ -1101,7 +1138,9 @@ async def test_stream_and_consumer_action_advisories(js_url: str) -> None:
                 seen[m.subject] = json.loads(m.data)
     for subject, payload in seen.items():
         kind = "consumer" if ".CONSUMER." in subject else "stream"
-        keys = {"type", "id", "timestamp", "stream", "action"} | ({"consumer"} if kind == "consumer" else set())
+        keys = {"type", "id", "timestamp", "stream", "action"} | (
+            {"consumer"} if kind == "consumer" else set()
+        )
         assert set(payload) == keys, payload
         assert payload["type"] == f"io.nats.jetstream.advisory.v1.{kind}_action"
         assert payload["action"] == ("create" if ".CREATED." in subject else "delete")
@@ -1186,7 +1225,15 @@ async def test_workqueue_retention(js_url: str) -> None:
         ({"durable_name": "B", "ack_policy": "explicit"}, 10099),
         ({"durable_name": "B", "ack_policy": "all", "filter_subject": "wq.b"}, 10098),
         ({"durable_name": "B", "ack_policy": "none", "filter_subject": "wq.b"}, 10084),
-        ({"durable_name": "B", "ack_policy": "explicit", "filter_subject": "wq.b", "deliver_policy": "new"}, 10101),
+        (
+            {
+                "durable_name": "B",
+                "ack_policy": "explicit",
+                "filter_subject": "wq.b",
+                "deliver_policy": "new",
+            },
+            10101,
+        ),
     ]:
         with pytest.raises(APIError) as err:
             await js.add_consumer("WQ", ConsumerConfig(**config))
@@ -1240,7 +1287,9 @@ async def test_consumer_info_fields(js_url: str) -> None:
     assert (ci["ack_floor"]["consumer_seq"], ci["ack_floor"]["stream_seq"]) == (3, 3)
     assert (ci["num_ack_pending"], ci["num_redelivered"], ci["num_pending"]) == (0, 0, 1)
     async with Inbox(nc) as inbox:
-        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.CI.C", b'{"batch":5,"expires":3000000000}', reply=inbox.subject)
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.CI.C", b'{"batch":5,"expires":3000000000}', reply=inbox.subject
+        )
         await inbox.next()  # m5
         await wait_for(lambda: _num_waiting(nc, "CI", "C", 1), "the open request in num_waiting")
     await nc.close()
@@ -1386,7 +1435,9 @@ async def test_seed_basic_usage_fetch_then_consume(js_url: str) -> None:
         await js.publish("ORDERS.new", f"hello message {i}".encode())
     ci = await js.add_consumer("ORDERS", ConsumerConfig(durable_name="CONS", ack_policy=AckPolicy.EXPLICIT))
     assert ci.name == "CONS" and ci.num_pending == 100
-    again = await js.add_consumer("ORDERS", ConsumerConfig(durable_name="CONS", ack_policy=AckPolicy.EXPLICIT))
+    again = await js.add_consumer(
+        "ORDERS", ConsumerConfig(durable_name="CONS", ack_policy=AckPolicy.EXPLICIT)
+    )
     assert again.created == ci.created, "create-or-update of an identical config is idempotent"
     sub = await js.pull_subscribe_bind("CONS", stream="ORDERS")
     seen: list[bytes] = []
@@ -1457,7 +1508,9 @@ async def test_update_rules(js_url: str) -> None:
     await js.add_stream(name="U", subjects=["u.*"])
     base = {"durable_name": "C", "ack_policy": "explicit", "filter_subject": "u.a"}
     created = await create(nc, "U", base)
-    updated = await create(nc, "U", {**base, "max_ack_pending": 5, "description": "d", "ack_wait": 5_000_000_000})
+    updated = await create(
+        nc, "U", {**base, "max_ack_pending": 5, "description": "d", "ack_wait": 5_000_000_000}
+    )
     assert updated["created"] == created["created"]
     assert (updated["config"]["max_ack_pending"], updated["config"]["description"]) == (5, "d")
     for change, reason in [
@@ -1468,14 +1521,16 @@ async def test_update_rules(js_url: str) -> None:
         ({"max_waiting": 10}, "max waiting can not be updated"),
         ({"mem_storage": True}, "storage type can not be updated"),
     ]:
-        r = await api(
-            nc, "$JS.API.CONSUMER.CREATE.U.C", {"stream_name": "U", "config": {**base, **change}}
-        )
+        r = await api(nc, "$JS.API.CONSUMER.CREATE.U.C", {"stream_name": "U", "config": {**base, **change}})
         assert r["error"] == {"code": 500, "err_code": 10012, "description": reason}, change
     r = await api(
-        nc, "$JS.API.CONSUMER.CREATE.U.C", {"stream_name": "U", "config": {**base, "description": "x"}, "action": "create"}
+        nc,
+        "$JS.API.CONSUMER.CREATE.U.C",
+        {"stream_name": "U", "config": {**base, "description": "x"}, "action": "create"},
     )
     assert r["error"] == {"code": 400, "err_code": 10148, "description": "consumer already exists"}
-    r = await api(nc, "$JS.API.CONSUMER.CREATE.U.Z", {"stream_name": "U", "config": {"name": "Z"}, "action": "update"})
+    r = await api(
+        nc, "$JS.API.CONSUMER.CREATE.U.Z", {"stream_name": "U", "config": {"name": "Z"}, "action": "update"}
+    )
     assert r["error"] == {"code": 400, "err_code": 10149, "description": "consumer does not exist"}
     await nc.close()
