@@ -87,6 +87,11 @@ SCENARIOS = (
     Scenario("js-pub-file", "js-pub", ("--size", "128", "--storage", "file"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-memory", "js-pub", ("--size", "128", "--storage", "memory"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-sync", "js-pub", ("--size", "128", "--mode", "sync"), 20_000, 2_000, PUB_RATE),
+    Scenario("js-fetch", "js-consume", ("--size", "128", "--mode", "fetch"), 300_000, 20_000, SUB_RATE),
+    Scenario(
+        "js-fetch-ack", "js-consume", ("--size", "128", "--mode", "fetch", "--ack"), 200_000, 20_000, SUB_RATE
+    ),
+    Scenario("js-push", "js-consume", ("--size", "128", "--mode", "push"), 300_000, 20_000, SUB_RATE),
 )
 
 

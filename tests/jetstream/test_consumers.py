@@ -801,7 +801,7 @@ async def test_ordered_consumer_recovers_after_a_gap(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="OG", subjects=["og"])
     await publish_n(js, "og", 3)
-    sub = await js.subscribe("og", stream="OG", ordered_consumer=True, idle_heartbeat=0.2)
+    sub = await js.subscribe("og", stream="OG", ordered_consumer=True, idle_heartbeat=0.3)
     first = [await sub.next_msg(timeout=T) for _ in range(3)]
     assert [m.data for m in first] == [b"m1", b"m2", b"m3"]
     old = sub._consumer
@@ -809,7 +809,7 @@ async def test_ordered_consumer_recovers_after_a_gap(js_url: str) -> None:
     assert r["success"] is True
     for i in range(4, 7):
         await js.publish("og", f"m{i}".encode())
-    rest = [await sub.next_msg(timeout=3.0) for _ in range(3)]
+    rest = [await sub.next_msg(timeout=4.0) for _ in range(3)]
     assert [m.data for m in rest] == [b"m4", b"m5", b"m6"]
     assert [m.metadata.sequence.consumer for m in rest] == [1, 2, 3]
     new = sub._consumer
@@ -1115,6 +1115,11 @@ async def test_max_deliver_advisory(js_url: str) -> None:
     assert len(payload["id"]) == 22 and payload["timestamp"].endswith("Z")
     msgs, st = await pull(nc, "MD", "C", {"batch": 1, "expires": 500_000_000})
     assert msgs == [] and status(st[0])[0] == "408", "no delivery beyond max_deliver"  # type: ignore[index]
+    # the exhausted message leaves the pending set, but the ack floor does not move past it
+    ci = await info(nc, "MD", "C")
+    assert (ci["delivered"]["consumer_seq"], ci["delivered"]["stream_seq"]) == (2, 1)
+    assert ci["ack_floor"] == {"consumer_seq": 0, "stream_seq": 0}
+    assert (ci["num_ack_pending"], ci["num_redelivered"], ci["num_pending"]) == (0, 1, 0)
     await nc.close()
 
 
@@ -1533,4 +1538,32 @@ async def test_update_rules(js_url: str) -> None:
         nc, "$JS.API.CONSUMER.CREATE.U.Z", {"stream_name": "U", "config": {"name": "Z"}, "action": "update"}
     )
     assert r["error"] == {"code": 400, "err_code": 10149, "description": "consumer does not exist"}
+    await nc.close()
+
+
+async def test_sample_freq_ack_metrics(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="SF", subjects=["sf"])
+    await publish_n(js, "sf", 3)
+    await create(nc, "SF", {"durable_name": "C", "ack_policy": "explicit", "sample_freq": "100%"})
+    async with Inbox(nc, "$JS.EVENT.METRIC.CONSUMER.ACK.SF.C") as metrics:
+        msgs, _ = await pull(nc, "SF", "C", {"batch": 3, "no_wait": True})
+        for m in msgs:
+            await m.ack_sync()
+        got = [json.loads((await metrics.next()).data) for _ in range(3)]
+    assert [g["stream_seq"] for g in got] == [1, 2, 3]
+    assert all(g["type"] == "io.nats.jetstream.metric.v1.consumer_ack" and g["deliveries"] == 1 for g in got)
+    await nc.close()
+
+
+async def test_push_needs_a_subscription_on_exactly_the_deliver_subject(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="PX", subjects=["px"])
+    await js.publish("px", b"x")
+    wild = await nc.subscribe("dlv.>")
+    await create(nc, "PX", {"durable_name": "W", "ack_policy": "none", "deliver_subject": "dlv.w"})
+    with pytest.raises(nats.errors.TimeoutError):
+        await wild.next_msg(timeout=0.5)
+    exact = await nc.subscribe("dlv.w")
+    assert (await exact.next_msg(timeout=T)).data == b"x"
     await nc.close()

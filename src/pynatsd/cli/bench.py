@@ -269,6 +269,8 @@ class RawConn:
             "verbose": False,
             "pedantic": False,
             "lang": "python-raw",
+            "headers": True,
+            "no_responders": True,
             "version": __version__,
             "protocol": 1,
             "name": name,
@@ -860,7 +862,7 @@ def render(result: BenchResult, console: Console) -> None:
             *(_fmt(v) for v in (lat.min_us, lat.mean_us, lat.p50_us, lat.p90_us, lat.p99_us, lat.max_us)),
         )
         console.print(table)
-    elif result.pub is not None:
+    elif result.pub is not None or result.sub is not None:
         table = Table()
         for col in ("side", "msgs", "seconds", "msgs/s", "MB/s"):
             table.add_column(col, justify="right" if col != "side" else "left")
@@ -868,7 +870,8 @@ def render(result: BenchResult, console: Console) -> None:
         def row(label: str, r: Rate) -> None:
             table.add_row(label, f"{r.msgs:,}", f"{r.seconds:.3f}", _fmt(r.msgs_per_sec), _fmt(r.mb_per_sec))
 
-        row("pub (all)" if len(result.pub_clients) > 1 else "pub", result.pub)
+        if result.pub is not None:
+            row("pub (all)" if len(result.pub_clients) > 1 else "pub", result.pub)
         if len(result.pub_clients) > 1:
             for i, r in enumerate(result.pub_clients):
                 row(f"  pub {i}", r)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 INBOX = "_INBOX.jsbench"
 SUBJECT = "jsbench.msgs"
+PUSH_SUBJECT = "jsbench_push"
 
 
 def _api(conn: RawConn, subject: str, body: dict[str, Any], deadline: float) -> dict[str, Any]:
@@ -163,3 +164,143 @@ def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline
 def bench_js_pub(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     """JetStream publish: every message acknowledged by the stream (PubAck)."""
     _finish(run_js_pub(_endpoint(ctx), **params), as_json)
+
+
+def _fill_stream(conn: RawConn, stream: str, msgs: int, size: int, deadline: float) -> None:
+    try:
+        _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
+    except BenchError:
+        pass
+    _api(
+        conn,
+        f"$JS.API.STREAM.CREATE.{stream}",
+        {"name": stream, "subjects": [SUBJECT], "storage": "file"},
+        deadline,
+    )
+    frame = b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), size, make_payload(size))
+    _async_publish(conn, frame, msgs, 1000, deadline)
+
+
+def run_js_consume(
+    endpoint: Endpoint,
+    *,
+    msgs: int,
+    size: int,
+    mode: str = "fetch",
+    batch: int = 500,
+    ack: bool = False,
+    stream: str = "JSBENCH",
+    timeout: float = 120.0,
+) -> BenchResult:
+    """Fill a stream, then consume it all through a pull (fetch) or push consumer."""
+    result = BenchResult(
+        scenario=f"js-{mode}" + ("-ack" if ack else ""),
+        server=f"nats://{endpoint.host}:{endpoint.port}",
+        params={"msgs": msgs, "size": size, "mode": mode, "batch": batch, "ack": ack},
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        # push deliveries need a subscription on exactly the deliver subject
+        subs = ((INBOX + ".>", 1), (PUSH_SUBJECT, 2))
+        conn = RawConn.open(endpoint, "pynats-bench-js-consume", deadline, subs=subs)
+    except BenchError as exc:
+        result.errors.append(str(exc))
+        return result
+    try:
+        if not conn.info.get("jetstream"):
+            raise BenchError("the server does not have JetStream enabled")
+        _fill_stream(conn, stream, msgs, size, deadline)
+        config: dict[str, Any] = {"durable_name": "BENCH", "ack_policy": "explicit" if ack else "none"}
+        if mode == "push":
+            config["deliver_subject"] = PUSH_SUBJECT
+        if ack:
+            config["max_ack_pending"] = -1
+        start = time.monotonic_ns()
+        _api(
+            conn,
+            f"$JS.API.CONSUMER.CREATE.{stream}.BENCH",
+            {"stream_name": stream, "config": config},
+            deadline,
+        )
+        if mode == "push" and not ack:
+            got = _count_push(conn, msgs, deadline)
+        else:
+            got = _consume(conn, stream, msgs, mode, batch, ack, deadline)
+        end = time.monotonic_ns()
+        result.sub = Rate.over([{"msgs": got, "bytes": got * size, "start_ns": start, "end_ns": end}])
+        result.received = [got]
+        result.expected_per_sub = msgs
+        if got != msgs:
+            result.errors.append(f"consumed {got} messages, expected {msgs}")
+    except BenchError as exc:
+        result.errors.append(str(exc))
+    finally:
+        try:
+            _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
+        except BenchError:
+            pass
+        conn.close()
+    result.ok = not result.errors
+    return result
+
+
+def _count_push(conn: RawConn, msgs: int, deadline: float) -> int:
+    """Push, no acks: count delivered frames at C speed."""
+    counter = MarkerCounter()
+    got = counter.feed(conn.take_buffered())
+    while got < msgs:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BenchError(f"timed out after {got} of {msgs} messages")
+        conn.sock.settimeout(remaining)
+        n = counter.recv(conn.sock)
+        if not n:
+            raise BenchError("the server closed the connection")
+        got += counter.count(n)
+    return got
+
+
+def _consume(conn: RawConn, stream: str, msgs: int, mode: str, batch: int, ack: bool, deadline: float) -> int:
+    """Pull in batches (or take pushed messages), acknowledging each batch in one write."""
+    request = json.dumps({"batch": batch, "expires": 5_000_000_000}).encode()
+    next_frame = b"PUB $JS.API.CONSUMER.MSG.NEXT.%b.BENCH %b.fetch %d\r\n%b\r\n" % (
+        stream.encode(),
+        INBOX.encode(),
+        len(request),
+        request,
+    )
+    got = 0
+    while got < msgs:
+        if mode == "fetch":
+            conn.sock.sendall(next_frame)
+        want = min(batch, msgs - got)
+        acks: list[bytes] = []
+        for _ in range(want):
+            reply, _payload = conn.read_msg(deadline)
+            if ack and reply:
+                acks.append(b"PUB %b 0\r\n\r\n" % reply)
+        got += want
+        if acks:
+            conn.sock.sendall(b"".join(acks))
+    return got
+
+
+@bench.command("js-consume")
+@_options(
+    click.option(
+        "-n", "--msgs", default=100_000, show_default=True, type=click.IntRange(1), help="Messages."
+    ),
+    _size_option("Payload bytes per message."),
+    click.option("--mode", type=click.Choice(["fetch", "push"]), default="fetch", show_default=True),
+    click.option("--batch", default=500, show_default=True, type=click.IntRange(1), help="Fetch batch size."),
+    click.option("--ack", is_flag=True, help="Explicit acks (one +ACK per message)."),
+    click.option(
+        "--stream", default="JSBENCH", show_default=True, help="Stream created (and deleted) for the run."
+    ),
+    click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0.1)),
+    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."),
+)
+@click.pass_context
+def bench_js_consume(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
+    """JetStream consumption: a pull consumer fetching in batches, or a push consumer."""
+    _finish(run_js_consume(_endpoint(ctx), **params), as_json)

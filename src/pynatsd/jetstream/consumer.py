@@ -233,7 +233,8 @@ class Consumer:
         # everything pending at shutdown is due for redelivery after ack_wait as usual
 
     def mark_dirty(self) -> None:
-        if self.durable and not self._state_dirty:
+        """Durable state is written at the end of the turn (not for ``mem_storage`` consumers)."""
+        if self.durable and not self.config.mem_storage and not self._state_dirty:
             self._state_dirty = True
             self.js.consumer_dirty(self)
 
@@ -280,7 +281,15 @@ class Consumer:
             self.server.loop.call_soon(self._run)
 
     def _has_push_interest(self) -> bool:
-        return bool(self.server.sublist.match(self.config.deliver_subject.encode()).any)
+        """A subscription on exactly the deliver subject: the reference does not count a
+        wildcard subscription that merely covers it."""
+        deliver = self.config.deliver_subject
+        r = self.server.sublist.match(deliver.encode())
+        if not r.any:
+            return False
+        return any(sub.subject == deliver for sub in r.psubs) or any(
+            sub.subject == deliver for members in r.qsubs for sub in members
+        )
 
     @property
     def push_bound(self) -> bool:
@@ -563,9 +572,13 @@ class Consumer:
                 del self.pending[seq]
                 self.redelivered.pop(seq, None)
                 acked.append(seq)
-        elif self.pending.pop(sseq, None) is not None:
-            self.redelivered.pop(sseq, None)
-            acked.append(sseq)
+        else:
+            p = self.pending.pop(sseq, None)
+            if p is not None:
+                self.redelivered.pop(sseq, None)
+                acked.append(sseq)
+                if self._sample_pct:
+                    self._sample_ack(sseq, p)
         if not acked:
             return
         self.last_ack_ns = time.time_ns()
@@ -573,6 +586,28 @@ class Consumer:
         self.mark_dirty()
         self.stream.on_acked(self, acked)
         self.kick()
+
+    @property
+    def _sample_pct(self) -> int:
+        """``sample_freq`` ("30" or "30%"): the share of acks reported as metrics."""
+        text = self.config.sample_freq.strip().rstrip("%")
+        return int(text) if text.isdigit() else 0
+
+    def _sample_ack(self, sseq: int, p: Pending) -> None:
+        if secrets.randbelow(100) >= self._sample_pct:
+            return
+        self.js.advisory(
+            f"$JS.EVENT.METRIC.CONSUMER.ACK.{self.stream.name}.{self.name}",
+            "io.nats.jetstream.metric.v1.consumer_ack",
+            {
+                "stream": self.stream.name,
+                "consumer": self.name,
+                "consumer_seq": p.cseq,
+                "stream_seq": sseq,
+                "ack_time": time.time_ns() - p.ts,
+                "deliveries": p.deliveries,
+            },
+        )
 
     def _update_ack_floor(self) -> None:
         if self.pending:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
-from pynatsd.protocol.subjects import subject_matches
 from pynatsd.server.client import (
     Client,
     InternalClient,
@@ -321,14 +320,9 @@ class NatsServer:
 
     def interest_added(self, subject: str) -> None:
         """A client subscribed: wake push consumers whose deliver subject it covers."""
-        watch = self.interest_watch
-        if subject in watch:
-            watch[subject]()
-            return
-        if "*" in subject or ">" in subject:
-            for deliver, wake in list(watch.items()):
-                if subject_matches(subject, deliver):
-                    wake()
+        wake = self.interest_watch.get(subject)
+        if wake is not None:
+            wake()
 
     def unsubscribe_internal(self, sub: Subscription) -> None:
         sub.client.remove_sub(sub)
