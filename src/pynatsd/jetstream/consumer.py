@@ -52,6 +52,7 @@ class Pending:
     cseq: int
     ts: int  # ns when last delivered (ack_wait counts from here)
     deliveries: int
+    first_cseq: int = 0  # consumer sequence of the first delivery (ack floor arithmetic)
 
 
 @dataclass(slots=True)
@@ -107,6 +108,8 @@ class Consumer:
         self.pending: dict[int, Pending] = {}
         self.redeliver: deque[int] = deque()
         self.redelivered: dict[int, int] = {}  # sseq -> deliveries beyond the first
+        # messages past max_deliver: no longer pending, never redelivered, still unacked
+        self.stuck: dict[int, int] = {}  # sseq -> first consumer sequence
         self.waiting: deque[PullRequest] = deque()
         self._lps: deque[int] = deque()  # last-per-subject start set
         self.last_delivered_ns = 0
@@ -429,7 +432,7 @@ class Consumer:
             self.redelivered[sm.seq] = p.deliveries - 1
         else:
             if not self.ack_none:
-                self.pending[sm.seq] = Pending(cseq, now_ns, 1)
+                self.pending[sm.seq] = Pending(cseq, now_ns, 1, cseq)
             self.delivered_sseq = max(self.delivered_sseq, sm.seq)
             if self.ack_none:
                 self.ack_floor_cseq, self.ack_floor_sseq = cseq, sm.seq
@@ -573,6 +576,9 @@ class Consumer:
                 self.redelivered.pop(seq, None)
                 acked.append(seq)
         else:
+            if self.stuck.pop(sseq, None) is not None:
+                self.redelivered.pop(sseq, None)
+                acked.append(sseq)
             p = self.pending.pop(sseq, None)
             if p is not None:
                 self.redelivered.pop(sseq, None)
@@ -610,14 +616,22 @@ class Consumer:
         )
 
     def _update_ack_floor(self) -> None:
+        """The floor sits below the oldest message still owed an ack (pending or stuck)."""
+        oldest: tuple[int, int] | None = None
         if self.pending:
             first_seq = next(iter(self.pending))
             p = self.pending[first_seq]
-            self.ack_floor_sseq = first_seq - 1
-            self.ack_floor_cseq = p.cseq - 1
-        else:
+            oldest = (first_seq, p.first_cseq or p.cseq)
+        if self.stuck:
+            s_seq = min(self.stuck)
+            if oldest is None or s_seq < oldest[0]:
+                oldest = (s_seq, self.stuck[s_seq])
+        if oldest is None:
             self.ack_floor_sseq = self.delivered_sseq
             self.ack_floor_cseq = self.dseq
+        else:
+            self.ack_floor_sseq = oldest[0] - 1
+            self.ack_floor_cseq = oldest[1] - 1
 
     def nak(self, sseq: int, arg: bytes) -> None:
         p = self.pending.get(sseq)
@@ -713,9 +727,9 @@ class Consumer:
                 "deliveries": p.deliveries,
             },
         )
-        # no more redeliveries: it stays unacknowledged but no longer blocks the consumer
+        # no more redeliveries: it stays unacknowledged but no longer counts as pending
         del self.pending[sseq]
-        self.redelivered.pop(sseq, None)
+        self.stuck[sseq] = p.first_cseq or p.cseq
         self._update_ack_floor()
         self.mark_dirty()
 
@@ -877,7 +891,7 @@ def load_consumer_meta(path: Path) -> tuple[str, int, S.ConsumerConfig, Consumer
         delivered_sseq=st.get("delivered", [0, 0])[1],
         ack_floor_cseq=st.get("ack_floor", [0, 0])[0],
         ack_floor_sseq=st.get("ack_floor", [0, 0])[1],
-        pending={s: Pending(c, ts, d) for s, c, ts, d in st.get("pending", [])},
+        pending={s: Pending(c, ts, d, c) for s, c, ts, d in st.get("pending", [])},
         redelivered={s: n for s, n in st.get("redelivered", [])},
     )
     return meta["name"], int(meta["created"]), cfg, state
