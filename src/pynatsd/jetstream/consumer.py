@@ -126,6 +126,7 @@ class Consumer:
         self._fc_bytes = 0
         self._state_dirty = False
         self._rate_next = 0.0
+        self._pending_cache: int | None = None
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -304,6 +305,7 @@ class Consumer:
 
     def _run(self) -> None:
         self._scheduled = False
+        self._pending_cache = None
         if self.closed:
             return
         now = self.server.loop.time()
@@ -415,7 +417,11 @@ class Consumer:
     def _ack_reply(self, sm: StoredMsg, redelivery: bool) -> bytes:
         """The ack subject the next delivery of ``sm`` will carry (sequences not yet taken)."""
         deliveries = self.pending[sm.seq].deliveries + 1 if redelivery else 1
-        pending = self.num_pending()
+        # num_pending is counted once per delivery pass, then kept up to date: counting the
+        # store for every message would make a long backlog quadratic.
+        if self._pending_cache is None:
+            self._pending_cache = self.num_pending()
+        pending = self._pending_cache
         return f"{self.ack_prefix}.{deliveries}.{sm.seq}.{self.dseq + 1}.{sm.ts}.{pending}".encode()
 
     def _send(self, sm: StoredMsg, to: bytes, redelivery: bool, reply: bytes | None = None) -> None:
@@ -431,6 +437,8 @@ class Consumer:
             p.cseq = cseq
             self.redelivered[sm.seq] = p.deliveries - 1
         else:
+            if self._pending_cache:
+                self._pending_cache -= 1
             if not self.ack_none:
                 self.pending[sm.seq] = Pending(cseq, now_ns, 1, cseq)
             self.delivered_sseq = max(self.delivered_sseq, sm.seq)
