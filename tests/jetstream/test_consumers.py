@@ -809,7 +809,7 @@ async def test_ordered_consumer_recovers_after_a_gap(js_url: str) -> None:
     assert r["success"] is True
     for i in range(4, 7):
         await js.publish("og", f"m{i}".encode())
-    rest = [await sub.next_msg(timeout=4.0) for _ in range(3)]
+    rest = [await sub.next_msg(timeout=T) for _ in range(3)]
     assert [m.data for m in rest] == [b"m4", b"m5", b"m6"]
     assert [m.metadata.sequence.consumer for m in rest] == [1, 2, 3]
     new = sub._consumer

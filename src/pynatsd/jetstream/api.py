@@ -84,10 +84,10 @@ class ApiRouter:
         tokens = subject.decode("utf-8", "replace").split(".")[2:]
         data = msg[hdr:] if hdr > 0 else msg
         if tokens[:2] == ["DIRECT", "GET"]:
-            self.direct_get(pub, tokens[2:], reply, data)
+            self.direct_get(pub, subject, tokens[2:], reply, data)
             return
         if tokens[:3] == ["CONSUMER", "MSG", "NEXT"]:
-            self.msg_next(pub, tokens[3:], reply, data)
+            self.msg_next(pub, subject, tokens[3:], reply, data)
             return
         route, args = self._route(tokens)
         if route is None or not reply:
@@ -339,14 +339,16 @@ class ApiRouter:
             raise api_error(JSErr.SEQUENCE_NOT_FOUND, seq=req.seq)
         return S.encode(S.StreamMsgDeleteResponse(success=True))
 
-    def direct_get(self, pub: Client, args: list[str], reply: bytes | None, data: bytes) -> None:
+    def direct_get(
+        self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes
+    ) -> None:
         """A message straight from the store, as a message with headers (no JSON envelope)."""
         if not args:
             return
         stream = self.js.streams.get(args[0])
         if stream is None or not stream.config.allow_direct:
-            if reply and pub.no_responders and pub.headers:
-                self.js.respond(reply, b"", hdr=H.build_headers([], "503"))
+            if reply and pub.no_responders:  # served per stream by the reference: nobody here
+                pub.send_no_responders(subject, reply)
             return
         if not reply:
             return
@@ -489,7 +491,9 @@ class ApiRouter:
             )
         )
 
-    def msg_next(self, pub: Client, args: list[str], reply: bytes | None, data: bytes) -> None:
+    def msg_next(
+        self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes
+    ) -> None:
         """A pull request: messages (or a status) go to the request's reply subject."""
         if len(args) != 2 or not reply:
             return
@@ -497,8 +501,8 @@ class ApiRouter:
         c = stream.consumers.get(args[1]) if stream is not None else None
         if c is None:
             # the reference subscribes per consumer: no consumer, no responder
-            if pub.no_responders and pub.headers:
-                self.js.respond(reply, b"", hdr=H.build_headers([], "503"))
+            if pub.no_responders:
+                pub.send_no_responders(subject, reply)
             return
         if not c.is_pull:
             self.js.respond(reply, b"", hdr=H.build_headers([], "409 Consumer is push based"))

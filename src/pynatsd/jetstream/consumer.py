@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections import deque
@@ -138,7 +139,8 @@ class Consumer:
             self._restore(state)
         else:
             self._init_position()
-        self._ack_sub = self.server.subscribe_internal(self.ack_prefix + ".>", self._on_ack)
+        if not self.ack_none:  # the reference has no ack listener for ack-none consumers
+            self._ack_sub = self.server.subscribe_internal(self.ack_prefix + ".>", self._on_ack)
         if self.config.flow_control:
             self._fc_sub = self.server.subscribe_internal(
                 f"$JS.FC.{self.stream.name}.{self.name}.>", self._on_flow_control
@@ -253,7 +255,12 @@ class Consumer:
     def pause(self, until_ns: int, until_text: str | None) -> None:
         """Pause delivery until ``until_ns`` (0 resumes); advised now and when it ends."""
         self.paused_until = until_ns
-        self.config = msgspec.structs.replace(self.config, pause_until=until_text if until_ns else None)
+        meta = dict(self.config.metadata or {})
+        if until_ns:
+            meta["_nats.req.level"] = "1"  # pausing needs API level 1, as the reference records
+        self.config = msgspec.structs.replace(
+            self.config, pause_until=until_text if until_ns else None, metadata=meta or None
+        )
         self.mark_dirty()
         paused = until_ns > time.time_ns()
         self._pause_advisory(paused, until_text or S.ZERO_TIME)
@@ -405,6 +412,8 @@ class Consumer:
             self.sseq = max(self.sseq, store.state().last_seq + 1) if not self.filters else self.sseq
             return None, False
         self.sseq = sm.seq + 1
+        if self._pending_cache:
+            self._pending_cache -= 1  # the cache counts from the cursor, which just moved
         return sm, False
 
     def _unread(self, seq: int, redelivery: bool) -> None:
@@ -412,6 +421,8 @@ class Consumer:
         if redelivery:
             self.redeliver.appendleft(seq)
         else:
+            if self._pending_cache is not None and seq < self.sseq:
+                self._pending_cache += 1
             self.sseq = min(self.sseq, seq)
 
     def _ack_reply(self, sm: StoredMsg, redelivery: bool) -> bytes:
@@ -437,8 +448,6 @@ class Consumer:
             p.cseq = cseq
             self.redelivered[sm.seq] = p.deliveries - 1
         else:
-            if self._pending_cache:
-                self._pending_cache -= 1
             if not self.ack_none:
                 self.pending[sm.seq] = Pending(cseq, now_ns, 1, cseq)
             self.delivered_sseq = max(self.delivered_sseq, sm.seq)
@@ -488,7 +497,9 @@ class Consumer:
             try:
                 req = S.decode_request(body, S.PullRequestBody)
             except ApiError as err:
-                self._status(reply, "400 Bad Request - " + err.description.removeprefix("invalid JSON: "))
+                text = err.description.removeprefix("invalid JSON: ")
+                # the reference's text here has no "at offset N" suffix
+                self._status(reply, "400 Bad Request - " + re.sub(r" at offset \d+$", "", text))
                 return
         batch = max(req.batch, 1)
         cfg = self.config

@@ -1121,6 +1121,7 @@ class PullRequestBody(_Obj, kw_only=True):
     """CONSUMER.MSG.NEXT body: batch size, expiry and heartbeat in ns, byte budget, no_wait."""
 
     __go_name__ = "server.JSApiConsumerGetNextRequest"
+    __strict__ = False  # the reference ignores unknown fields in pull requests
     expires: Duration = 0
     batch: Int = 0
     max_bytes: Int = 0
