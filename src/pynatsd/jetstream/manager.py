@@ -112,8 +112,9 @@ class JetStream:
                 self.respond(reply, b"")
 
     def on_stream_changed(self, stream: Stream) -> None:
-        self._dirty.add(stream)
-        self.server.schedule_flush()
+        if stream not in self._dirty:
+            self._dirty.add(stream)
+            self.server.schedule_flush()
 
     # -- replies ----------------------------------------------------------------------
     def respond(

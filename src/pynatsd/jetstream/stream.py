@@ -62,6 +62,7 @@ class Stream:
         self.last_msg_id = ""
         self.consumers: dict[str, Consumer] = {}
         self._expiry_handle: Any = None
+        self._subjects: dict[bytes, str] = {}  # decoded subjects of recent publishes
         # PubAcks wait for fsync only for file streams with sync_interval: always.
         self.sync_acks = config.storage == "file" and js.server.opts.sync_always
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
@@ -143,7 +144,11 @@ class Stream:
             h, data = msg[:hdr], msg[hdr:]
         else:
             h, data = b"", msg
-        subj = subject.decode("utf-8", "replace")
+        subj = self._subjects.get(subject)
+        if subj is None:
+            if len(self._subjects) > 4096:
+                self._subjects.clear()
+            subj = self._subjects[subject] = subject.decode("utf-8", "replace")
         try:
             seq, duplicate = self.ingest(subj, h, data)
         except ApiError as e:
@@ -181,7 +186,8 @@ class Stream:
         size = len(hdr) + len(data)
         if cfg.max_msg_size > 0 and size > cfg.max_msg_size:
             raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
-        self._check_discard_new(subject, hdr, data)
+        if cfg.discard == "new":
+            self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
         seq, ts = self.store.store(subject, hdr, data, ttl_ns=ttl_ns)
         self.last_msg_id = msg_id

@@ -365,13 +365,9 @@ class NatsServer:
         if not r.any:
             return False
         n = len(msg)
-        # Frame tails are built once per message and shared by every receiver.
-        mid = b" " + reply + b" " if reply else b" "
-        if hdr < 0:
-            tail = tail_plain = mid + size + b"\r\n" + msg + b"\r\n"
-        else:
-            tail = mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n"
-            tail_plain = mid + str(n - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n"
+        # Frame tails are built once per message, on the first receiver that needs a frame
+        # (in-process subscribers such as streams take the message as it is).
+        tail = tail_plain = b""
         heads: dict[Subscription, bytes] | None
         if frame_subject is not None:
             heads = _frame_heads(r, frame_subject)
@@ -399,6 +395,8 @@ class NatsServer:
                 delivered += 1
                 cb(sub, pub, subject, reply, hdr, msg)
                 continue
+            if not tail:
+                tail, tail_plain = _frame_tails(reply, hdr, size, msg)
             if hdr >= 0 and c.headers:
                 c.out += b"H" + heads[sub] + tail
             else:
@@ -486,6 +484,19 @@ class NatsServer:
             "config_load_time": _rfc3339(self.config_time),
             "system_account": "",
         }
+
+
+def _frame_tails(reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> tuple[bytes, bytes]:
+    """``[reply] [hdr] size\r\nmsg\r\n`` for header-aware receivers, and without the header
+    block for the others."""
+    mid = b" " + reply + b" " if reply else b" "
+    if hdr < 0:
+        tail = mid + size + b"\r\n" + msg + b"\r\n"
+        return tail, tail
+    return (
+        mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n",
+        mid + str(len(msg) - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n",
+    )
 
 
 def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
