@@ -150,3 +150,15 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path: Path, sync_always
     finally:
         server.kill()
         server.wait(T)
+
+
+async def test_domain_api_prefix_and_puback(tmp_path: Path) -> None:
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path), jetstream_domain="hub") as srv:
+        nc = await nats.connect(srv.client_url)
+        js = nc.jetstream(domain="hub", timeout=T)
+        await js.add_stream(name="D", subjects=["d"])
+        ack = await js.publish("d", b"x")
+        assert (ack.stream, ack.seq, ack.domain) == ("D", 1, "hub")
+        info = await js.account_info()
+        assert info.domain == "hub" and info.streams == 1
+        await nc.close()

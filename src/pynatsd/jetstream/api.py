@@ -68,14 +68,27 @@ class ApiRouter:
             ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
         }
         self._sub: Subscription | None = None
+        self._domain_sub: Subscription | None = None
 
     def start(self) -> None:
         self._sub = self.server.subscribe_internal("$JS.API.>", self._on_request)
+        domain = self.server.opts.jetstream_domain
+        # With a domain, $JS.<domain>.API.> reaches the same API (as the reference serves it).
+        self._domain_sub = (
+            self.server.subscribe_internal(f"$JS.{domain}.API.>", self._on_domain_request) if domain else None
+        )
+
+    def _on_domain_request(
+        self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
+    ) -> None:
+        prefix = b"$JS." + self.server.opts.jetstream_domain.encode() + b".API."
+        self._on_request(sub, pub, b"$JS.API." + subject[len(prefix) :], reply, hdr, msg)
 
     def stop(self) -> None:
-        if self._sub is not None:
-            self.server.unsubscribe_internal(self._sub)
-            self._sub = None
+        for sub in (self._sub, self._domain_sub):
+            if sub is not None:
+                self.server.unsubscribe_internal(sub)
+        self._sub = self._domain_sub = None
 
     # -- dispatch -------------------------------------------------------------------
     def _on_request(
