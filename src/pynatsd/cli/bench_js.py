@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -47,6 +48,56 @@ def _api(conn: RawConn, subject: str, body: dict[str, Any], deadline: float) -> 
     return reply
 
 
+def _with_stream(
+    endpoint: Endpoint,
+    result: BenchResult,
+    stream: str,
+    timeout: float,
+    subs: tuple[tuple[str, int], ...],
+    body: Callable[[RawConn, float], None],
+) -> BenchResult:
+    """Connect, run ``body`` against a JetStream server, always delete the bench stream."""
+    deadline = time.monotonic() + timeout
+    try:
+        conn = RawConn.open(endpoint, "pynats-bench-js", deadline, subs=subs)
+    except BenchError as exc:
+        result.errors.append(str(exc))
+        return result
+    try:
+        if not conn.info.get("jetstream"):
+            raise BenchError("the server does not have JetStream enabled")
+        body(conn, deadline)
+    except BenchError as exc:
+        result.errors.append(str(exc))
+    finally:
+        _delete_stream(conn, stream, deadline)
+        conn.close()
+    result.ok = not result.errors
+    return result
+
+
+def _delete_stream(conn: RawConn, stream: str, deadline: float) -> None:
+    try:
+        _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
+    except BenchError:
+        pass  # not there (first run) or already gone
+
+
+def _fresh_stream(conn: RawConn, stream: str, storage: str, deadline: float) -> None:
+    """The bench stream, empty: one left over from an interrupted run is deleted first."""
+    _delete_stream(conn, stream, deadline)
+    _api(
+        conn,
+        f"$JS.API.STREAM.CREATE.{stream}",
+        {"name": stream, "subjects": [SUBJECT], "storage": storage},
+        deadline,
+    )
+
+
+def _frame(size: int) -> bytes:
+    return b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), size, make_payload(size))
+
+
 def run_js_pub(
     endpoint: Endpoint,
     *,
@@ -64,26 +115,10 @@ def run_js_pub(
         server=f"nats://{endpoint.host}:{endpoint.port}",
         params={"msgs": msgs, "size": size, "storage": storage, "mode": mode, "window": window},
     )
-    deadline = time.monotonic() + timeout
-    try:
-        conn = RawConn.open(endpoint, "pynats-bench-js", deadline, subs=((INBOX + ".>", 1),))
-    except BenchError as exc:
-        result.errors.append(str(exc))
-        return result
-    try:
-        if not conn.info.get("jetstream"):
-            raise BenchError("the server does not have JetStream enabled")
-        try:  # a stream left over from an interrupted run
-            _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
-        except BenchError:
-            pass
-        _api(
-            conn,
-            f"$JS.API.STREAM.CREATE.{stream}",
-            {"name": stream, "subjects": [SUBJECT], "storage": storage},
-            deadline,
-        )
-        frame = b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), size, make_payload(size))
+
+    def body(conn: RawConn, deadline: float) -> None:
+        _fresh_stream(conn, stream, storage, deadline)
+        frame = _frame(size)
         start = time.monotonic_ns()
         if mode == "sync":
             for _ in range(msgs):
@@ -101,16 +136,8 @@ def run_js_pub(
         result.pub = Rate.over([{"msgs": msgs, "bytes": msgs * size, "start_ns": start, "end_ns": end}])
         result.received = [msgs]
         result.expected_per_sub = msgs
-    except BenchError as exc:
-        result.errors.append(str(exc))
-    finally:
-        try:
-            _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
-        except BenchError:
-            pass
-        conn.close()
-    result.ok = not result.errors
-    return result
+
+    return _with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
 
 
 def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline: float) -> None:
@@ -166,21 +193,6 @@ def bench_js_pub(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     _finish(run_js_pub(_endpoint(ctx), **params), as_json)
 
 
-def _fill_stream(conn: RawConn, stream: str, msgs: int, size: int, deadline: float) -> None:
-    try:
-        _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
-    except BenchError:
-        pass
-    _api(
-        conn,
-        f"$JS.API.STREAM.CREATE.{stream}",
-        {"name": stream, "subjects": [SUBJECT], "storage": "file"},
-        deadline,
-    )
-    frame = b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), size, make_payload(size))
-    _async_publish(conn, frame, msgs, 1000, deadline)
-
-
 def run_js_consume(
     endpoint: Endpoint,
     *,
@@ -198,18 +210,10 @@ def run_js_consume(
         server=f"nats://{endpoint.host}:{endpoint.port}",
         params={"msgs": msgs, "size": size, "mode": mode, "batch": batch, "ack": ack},
     )
-    deadline = time.monotonic() + timeout
-    try:
-        # push deliveries need a subscription on exactly the deliver subject
-        subs = ((INBOX + ".>", 1), (PUSH_SUBJECT, 2))
-        conn = RawConn.open(endpoint, "pynats-bench-js-consume", deadline, subs=subs)
-    except BenchError as exc:
-        result.errors.append(str(exc))
-        return result
-    try:
-        if not conn.info.get("jetstream"):
-            raise BenchError("the server does not have JetStream enabled")
-        _fill_stream(conn, stream, msgs, size, deadline)
+
+    def body(conn: RawConn, deadline: float) -> None:
+        _fresh_stream(conn, stream, "file", deadline)
+        _async_publish(conn, _frame(size), msgs, 1000, deadline)
         config: dict[str, Any] = {"durable_name": "BENCH", "ack_policy": "explicit" if ack else "none"}
         if mode == "push":
             config["deliver_subject"] = PUSH_SUBJECT
@@ -232,16 +236,10 @@ def run_js_consume(
         result.expected_per_sub = msgs
         if got != msgs:
             result.errors.append(f"consumed {got} messages, expected {msgs}")
-    except BenchError as exc:
-        result.errors.append(str(exc))
-    finally:
-        try:
-            _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
-        except BenchError:
-            pass
-        conn.close()
-    result.ok = not result.errors
-    return result
+
+    # push deliveries need a subscription on exactly the deliver subject
+    subs = ((INBOX + ".>", 1), (PUSH_SUBJECT, 2))
+    return _with_stream(endpoint, result, stream, timeout, subs, body)
 
 
 def _count_push(conn: RawConn, msgs: int, deadline: float) -> int:

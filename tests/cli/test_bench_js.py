@@ -1,0 +1,32 @@
+"""The JetStream benchmarks count exactly: every PubAck, every consumed message."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import pynatsd
+from pynatsd.cli.bench_js import run_js_consume, run_js_pub
+from pynatsd.cli.pynats import parse_server_url
+
+
+@pytest.mark.parametrize(
+    ("runner", "kwargs"),
+    [
+        (run_js_pub, {"storage": "file"}),
+        (run_js_pub, {"storage": "memory", "window": 7}),
+        (run_js_pub, {"mode": "sync"}),
+        (run_js_consume, {"mode": "fetch", "batch": 13}),
+        (run_js_consume, {"mode": "fetch", "ack": True}),
+        (run_js_consume, {"mode": "push"}),
+    ],
+)
+async def test_js_bench_counts(runner, kwargs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path)) as srv:
+        endpoint = parse_server_url(srv.client_url)
+        result = await asyncio.to_thread(runner, endpoint, msgs=301, size=32, timeout=30.0, **kwargs)
+        assert result.ok, result.errors
+        assert result.received == [301]
+        assert not srv.server.jetstream.streams  # the bench stream is deleted afterwards
