@@ -128,6 +128,7 @@ class Consumer:
         self._state_dirty = False
         self._rate_next = 0.0
         self._pending_cache: int | None = None
+        self._sample_pct = self._sample_percent(config)  # parsed once, checked on every ack
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -247,6 +248,7 @@ class Consumer:
     def update_config(self, cfg: S.ConsumerConfig) -> None:
         """An allowed update (checked by the API): new limits apply from now on."""
         self.config = cfg
+        self._sample_pct = self._sample_percent(cfg)
         self.mark_dirty()
         self._arm_inactivity()
         self._arm_redelivery()
@@ -612,10 +614,10 @@ class Consumer:
         self.stream.on_acked(self, acked)
         self.kick()
 
-    @property
-    def _sample_pct(self) -> int:
+    @staticmethod
+    def _sample_percent(cfg: S.ConsumerConfig) -> int:
         """``sample_freq`` ("30" or "30%"): the share of acks reported as metrics."""
-        text = self.config.sample_freq.strip().rstrip("%")
+        text = cfg.sample_freq.strip().rstrip("%")
         return int(text) if text.isdigit() else 0
 
     def _sample_ack(self, sseq: int, p: Pending) -> None:

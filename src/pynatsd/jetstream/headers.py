@@ -42,10 +42,6 @@ def get_header(hdr: bytes, key: str) -> str | None:
     return hdr[start:end].strip().decode("utf-8", "replace")
 
 
-def has_header(hdr: bytes, key: str) -> bool:
-    return bool(hdr) and (b"\r\n" + key.encode() + b":") in hdr
-
-
 def parse_headers(hdr: bytes) -> tuple[str, list[tuple[str, str]]]:
     """The status line (after ``NATS/1.0``) and the header entries in order."""
     if not hdr:
@@ -67,12 +63,3 @@ def build_headers(entries: list[tuple[str, str]], status: str = "") -> bytes:
     first = b"NATS/1.0 " + status.encode() if status else b"NATS/1.0"
     body = b"".join(k.encode() + b": " + v.encode() + b"\r\n" for k, v in entries)
     return first + b"\r\n" + body + b"\r\n"
-
-
-def remove_header(hdr: bytes, key: str) -> bytes:
-    """The block without ``key`` (used when a stored message must not keep a header)."""
-    status, entries = parse_headers(hdr)
-    kept = [(k, v) for k, v in entries if k != key]
-    if not kept and not status:
-        return b""
-    return build_headers(kept, status)

@@ -283,12 +283,6 @@ class JetStream:
                 "  Restored %s messages for stream '%s > %s'", f"{st.msgs:,}", ACCOUNT, cfg.name
             )
 
-    def find_by_subject(self, subject: str) -> Stream | None:
-        for s in self.streams.values():
-            if s.matches(subject):
-                return s
-        return None
-
 
 def _human(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):

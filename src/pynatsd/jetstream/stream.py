@@ -18,8 +18,7 @@ import msgspec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
-from pynatsd.protocol.subjects import subject_matches
-from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
+from pynatsd.store.base import MsgStore, StoreLimits
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.consumer import Consumer
@@ -201,16 +200,12 @@ class Stream:
             self.store.purge(subject=subject, keep=1)
         elif rollup == "all":
             self.store.purge(keep=1)
-        if ttl_ns or cfg.max_age:
-            self.schedule_expiry_if_needed(ts)
+        if (ttl_ns or cfg.max_age) and self._expiry_handle is None:
+            self.schedule_expiry()
         self.js.on_stream_changed(self)
         for c in self.consumers.values():
             c.kick()
         return seq, False
-
-    def schedule_expiry_if_needed(self, ts: int) -> None:
-        if self._expiry_handle is None:
-            self.schedule_expiry()
 
     def _trim_dedupe(self, now: int) -> None:
         window = self.config.duplicate_window
@@ -279,19 +274,6 @@ class Stream:
             and self.store.subjects(subject).get(subject, 0) >= cfg.max_msgs_per_subject
         ):
             raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_MSGS_PER_SUBJECT)
-
-    # -- queries used by the API ------------------------------------------------------
-    def matches(self, subject: str) -> bool:
-        return any(subject_matches(s, subject) for s in self.config.subjects or [])
-
-    def get_msg(self, seq: int = 0, last_by_subj: str = "", next_by_subj: str = "") -> StoredMsg | None:
-        if last_by_subj:
-            return self.store.load_last(last_by_subj)
-        if next_by_subj:
-            return self.store.load_next([next_by_subj], max(seq, 1))
-        if seq > 0:
-            return self.store.load(seq)
-        return None
 
     # -- consumers -----------------------------------------------------------------------
     def add_consumer(self, consumer: Consumer) -> None:

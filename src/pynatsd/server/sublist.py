@@ -9,7 +9,6 @@ one is unaffected by changes made while it delivers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
 from pynatsd.protocol.subjects import is_valid_subject, subject_matches
@@ -209,22 +208,6 @@ class Sublist(Generic[S]):
                 return
             node = nxt
             i += 1
-
-    def has_interest(self, subject: bytes) -> bool:
-        return bool(self.match(subject))
-
-    def all_subs(self) -> Iterator[S]:
-        stack = [self._root]
-        while stack:
-            node = stack.pop()
-            yield from node.psubs
-            for members in node.qsubs.values():
-                yield from members
-            stack.extend(node.children.values())
-            if node.pwc is not None:
-                stack.append(node.pwc)
-            if node.fwc is not None:
-                stack.append(node.fwc)
 
     def cache_dict(self) -> dict[bytes, MatchResult[S]]:
         """The live cache, for callers that look up before calling :meth:`match`.
