@@ -947,6 +947,59 @@ async def test_ack_all_acknowledges_everything_below(js_url: str) -> None:
     await nc.close()
 
 
+async def test_acks_reach_the_consumer_and_other_subscribers_alike(js_url: str) -> None:
+    """An ack is an ordinary message: a subscriber overlapping the consumer's ack subjects
+    receives it too, and the consumer records it with or without such a subscriber."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="AK", subjects=["ak.*"])
+    await publish_n(js, "ak.x", 6)
+    await create(nc, "AK", {"durable_name": "C", "ack_policy": "explicit"})
+    msgs, _ = await pull(nc, "AK", "C", {"batch": 6, "no_wait": True})
+    assert seqs(msgs) == [1, 2, 3, 4, 5, 6]
+    await msgs[0].ack_sync()  # nobody else listening
+    seen: list[str] = []
+    got_two = asyncio.Event()
+
+    async def snoop(msg: Msg) -> None:
+        seen.append(msg.subject)
+        if len(seen) == 2:
+            got_two.set()
+
+    snooper = await nc.subscribe("$JS.ACK.AK.*.>", cb=snoop)
+    await nc.flush()
+    await msgs[1].ack_sync()
+    await msgs[2].ack_sync()
+    await asyncio.wait_for(got_two.wait(), T)
+    assert seen == [msgs[1].reply, msgs[2].reply]
+    await snooper.unsubscribe()
+    await nc.flush()
+    await msgs[3].ack_sync()
+    ci = await info(nc, "AK", "C")
+    assert ci["ack_floor"]["stream_seq"] == 4 and ci["num_ack_pending"] == 2
+    assert seen == [msgs[1].reply, msgs[2].reply]
+    await nc.close()
+
+
+async def test_batched_delivery_metadata_with_headers_and_mixed_subjects(js_url: str) -> None:
+    """A large pull batch over messages with and without headers on several subjects: every
+    frame has its own subject, headers, consumer sequence and pending count."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="BM", subjects=["bm.*"])
+    for i in range(1, 41):
+        await js.publish(f"bm.{i % 3}", b"p%d" % i, headers={"K": str(i)} if i % 2 else None)
+    await create(nc, "BM", {"durable_name": "C", "ack_policy": "explicit"})
+    msgs, _ = await pull(nc, "BM", "C", {"batch": 40, "expires": 2_000_000_000})
+    assert len(msgs) == 40
+    for i, m in enumerate(msgs, 1):
+        assert m.subject == f"bm.{i % 3}" and m.data == b"p%d" % i
+        assert (m.headers or {}).get("K") == (str(i) if i % 2 else None)
+        f = ack_fields(m.reply)
+        assert (f["sseq"], f["cseq"], f["delivered"], f["pending"]) == (i, i, 1, 40 - i)
+    ci = await info(nc, "BM", "C")
+    assert ci["num_ack_pending"] == 40 and ci["num_pending"] == 0 and ci["delivered"]["stream_seq"] == 40
+    await nc.close()
+
+
 async def test_ack_none(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="AN", subjects=["an"])

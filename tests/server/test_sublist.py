@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
@@ -122,3 +123,26 @@ def test_matches_brute_force_under_churn(
         want = sorted(id(s) for s in live if subject_matches(s.subject, subj))
         got = sorted(id(s) for s in sl.match(subj.encode()).psubs)
         assert got == want, (subj, [s.subject for s in live])
+
+
+_ALL_SUBJECTS = [
+    ".".join(toks) for n in range(1, 6) for toks in itertools.product(["a", "b", "c", "z"], repeat=n)
+]
+
+
+@given(
+    st.lists(st.tuples(st.lists(_tok, min_size=1, max_size=3), st.booleans()), max_size=12),
+    st.tuples(st.lists(_tok, min_size=1, max_size=3), st.booleans()),
+)
+def test_overlapping_matches_brute_force(
+    pats: list[tuple[list[str], bool]], probe: tuple[list[str], bool]
+) -> None:
+    """overlapping(p) lists exactly the subscriptions that share a matching subject with p."""
+    sl: Sublist[S] = Sublist()
+    subs = [S(".".join([*toks, ">"] if fwc else toks)) for toks, fwc in pats]
+    for s in subs:
+        assert sl.insert(s)
+    pattern = ".".join([*probe[0], ">"] if probe[1] else probe[0])
+    candidates = [x for x in _ALL_SUBJECTS if subject_matches(pattern, x)]
+    want = sorted(id(s) for s in subs if any(subject_matches(s.subject, x) for x in candidates))
+    assert sorted(id(s) for s in sl.overlapping(pattern)) == want

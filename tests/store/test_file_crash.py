@@ -374,6 +374,29 @@ def test_corrupt_record_in_closed_block_is_not_served(
     assert "corrupt" in caplog.text
 
 
+def test_corrupt_record_inside_a_batched_read_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = tmp_path / "s"
+    store = _write(d, 60, block=BLOCK)
+    b = store._blocks[0]
+    victim, off = b.first + 2, b.offs[2]
+    store.close()
+    path = d / f"{b.index:010d}.blk"
+    raw = bytearray(path.read_bytes())
+    raw[off + 30] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    store = FileStore(d, StoreLimits(), block_size=BLOCK)
+    got = store.load_batch([], 1, 10)
+    assert [m.seq for m in got] == [q for q in range(1, 12) if q != victim]  # topped up past it
+    assert all(
+        (m.subject, m.hdr, m.data) == (subject_for(m.seq), hdr_for(m.seq), payload_for(m.seq)) for m in got
+    )
+    assert store.state().msgs == 59
+    store.close()
+    assert "corrupt" in caplog.text
+
+
 def test_lost_index_files_are_rebuilt(tmp_path: Path) -> None:
     d = tmp_path / "s"
     store = _write(d, 80, block=BLOCK)

@@ -44,6 +44,8 @@ STATUS_DELETED = "409 Consumer Deleted"
 STATUS_HEARTBEAT = "100 Idle Heartbeat"
 STATUS_FLOW_CONTROL = "100 FlowControl Request"
 STATUS_BATCH_COMPLETED = "409 Batch Completed"
+PUSH_BATCH = 256  # push deliveries written per batch
+PUSH_TURN_MSGS = 4096  # push deliveries per loop turn before the rest waits for the next one
 
 
 @dataclass(slots=True)
@@ -141,7 +143,7 @@ class Consumer:
         else:
             self._init_position()
         if not self.ack_none:  # the reference has no ack listener for ack-none consumers
-            self._ack_sub = self.server.subscribe_internal(self.ack_prefix + ".>", self._on_ack)
+            self._ack_sub = self.server.subscribe_acks(self.ack_prefix, self._on_ack)
         if self.config.flow_control:
             self._fc_sub = self.server.subscribe_internal(
                 f"$JS.FC.{self.stream.name}.{self.name}.>", self._on_flow_control
@@ -330,6 +332,15 @@ class Consumer:
             self._expire_requests(now)
             while self.waiting and self._can_deliver_more():
                 req = self.waiting[0]
+                if not req.max_bytes and self._batchable():
+                    got, _ = self._deliver_batch(req.reply, req.batch - req.delivered)
+                    if got == 0:
+                        break
+                    if got > 0:
+                        req.delivered += got
+                        if req.delivered >= req.batch:
+                            self.waiting.popleft()
+                        continue
                 sm, redelivery = self._next_msg()
                 if sm is None:
                     break
@@ -357,7 +368,29 @@ class Consumer:
             if self._fc_pending or not self._has_push_interest():
                 return
             deliver = self.config.deliver_subject.encode()
+            budget = PUSH_TURN_MSGS
             while self._can_deliver_more() and not self._fc_pending:
+                if (
+                    not self.config.rate_limit_bps
+                    and self.config.replay_policy != "original"
+                    and self._batchable()
+                ):
+                    if budget <= 0:
+                        self.kick()  # a long backlog goes out over several turns, flushed between
+                        break
+                    fc_room = (
+                        max(1, _fc_threshold(self.config) - self._fc_bytes) if self.config.flow_control else 0
+                    )
+                    got, size = self._deliver_batch(deliver, min(budget, PUSH_BATCH), fc_room)
+                    if got == 0:
+                        break
+                    if got > 0:
+                        budget -= got
+                        if self.config.flow_control:
+                            self._fc_bytes += size
+                            if self._fc_bytes >= _fc_threshold(self.config):
+                                self._send_flow_control()
+                        continue
                 if self.config.rate_limit_bps and now < self._rate_next:
                     self.server.loop.call_at(self._rate_next, self.kick)
                     break
@@ -376,6 +409,83 @@ class Consumer:
                     if self._fc_bytes >= _fc_threshold(self.config):
                         self._send_flow_control()
         self._arm_redelivery()
+
+    def _batchable(self) -> bool:
+        """Whether the next messages are new ones delivered as they are stored: then they
+        go out as a batch (one store read, frames written straight to the receiver)."""
+        return not self.redeliver and not self._lps and not self.config.headers_only
+
+    def _deliver_batch(self, to: bytes, limit: int, byte_budget: int = 0) -> tuple[int, int]:
+        """Deliver up to ``limit`` new messages to ``to`` in one pass: ``(count, bytes)``,
+        count -1 when routing to ``to`` is not simple (the caller goes message by message).
+        With ``byte_budget`` the batch ends with the message that reaches it."""
+        server = self.server
+        sub = server.direct_target(to)
+        if sub is None:
+            return -1, 0
+        mp = self.config.max_ack_pending
+        if not self.ack_none and mp > 0:
+            limit = min(limit, mp - len(self.pending))
+        store = self.stream.store
+        msgs = store.load_batch(self.filters, self.sseq, limit)
+        if not msgs:
+            if not self.filters:
+                self.sseq = max(self.sseq, store.state().last_seq + 1)
+            return 0, 0
+        if self._pending_cache is None:
+            self._pending_cache = self.num_pending()
+        left = self._pending_cache
+        now_ns = time.time_ns()
+        cseq = self.dseq
+        prefix = self.ack_prefix.encode()
+        sid = sub.sid_b
+        track = None if self.ack_none else self.pending
+        frames: list[bytes] = []
+        put = frames.append
+        total = count = 0
+        subject = ""
+        head = hhead = b""
+        for sm in msgs:
+            cseq += 1
+            if left > 0:
+                left -= 1
+            if sm.subject is not subject:  # runs of one subject share the frame's start
+                subject = sm.subject
+                head = b"MSG " + subject.encode() + b" " + sid + b" " + prefix + b".1."
+                hhead = b"H" + head
+            hdr, data = sm.hdr, sm.data
+            if hdr:
+                n = len(hdr) + len(data)
+                put(hhead)
+                put(b"%d.%d.%d.%d %d %d\r\n" % (sm.seq, cseq, sm.ts, left, len(hdr), n))
+                put(hdr)
+            else:
+                n = len(data)
+                put(head)
+                put(b"%d.%d.%d.%d %d\r\n" % (sm.seq, cseq, sm.ts, left, n))
+            put(data)
+            put(b"\r\n")
+            if track is not None:
+                track[sm.seq] = Pending(cseq, now_ns, 1, cseq)
+            total += n
+            count += 1
+            if byte_budget and total >= byte_budget:
+                break
+        last = msgs[count - 1].seq
+        server.write_frames(sub, b"".join(frames), count, total)
+        self._pending_cache = left
+        self.dseq = cseq
+        self.sseq = last + 1
+        if last > self.delivered_sseq:
+            self.delivered_sseq = last
+        if self.ack_none:
+            self.ack_floor_cseq, self.ack_floor_sseq = cseq, last
+        self.last_delivered_ns = now_ns
+        self.mark_dirty()
+        if self.config.idle_heartbeat and not self.is_pull:
+            self._schedule_heartbeat()
+        self._touch()
+        return count, total
 
     _replay_last_ts = 0
     _replay_last_wall = 0.0

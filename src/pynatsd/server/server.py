@@ -61,6 +61,12 @@ class NatsServer:
         self.interest_watch: dict[str, Callable[[], None]] = {}
         self.system_client = InternalClient(self, "$SYS")
         self.jetstream: JetStream | None = None
+        # JetStream ack subjects are unique per delivery, so they always miss the match
+        # cache; a consumer's ack subscription that no other subscription overlaps takes
+        # them directly. Keyed by ``$JS.ACK.<stream>.<consumer>``; the verdict on overlap
+        # is kept per sublist generation.
+        self._ack_subs: dict[bytes, Subscription] = {}
+        self._ack_verdicts: dict[bytes, tuple[int, int, bool]] = {}
         self._dirty: list[Client] = []
         self._flush_scheduled = False
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
@@ -326,6 +332,34 @@ class NatsServer:
 
     def unsubscribe_internal(self, sub: Subscription) -> None:
         sub.client.remove_sub(sub)
+        key = sub.subject.removesuffix(".>").encode()
+        if self._ack_subs.get(key) is sub:
+            del self._ack_subs[key]
+            self._ack_verdicts.pop(key, None)
+
+    def subscribe_acks(self, prefix: str, cb: MsgCallback) -> Subscription:
+        """An in-process subscription on ``<prefix>.>`` for a consumer's acks (``prefix`` is
+        ``$JS.ACK.<stream>.<consumer>``), eligible for the direct route in :meth:`deliver`."""
+        sub = self.subscribe_internal(prefix + ".>", cb)
+        self._ack_subs[prefix.encode()] = sub
+        return sub
+
+    def _ack_route(self, subject: bytes) -> Subscription | None:
+        """The consumer ack subscription that alone receives ``subject``, if there is one."""
+        i = subject.find(b".", 8)
+        j = subject.find(b".", i + 1) if i > 0 else -1
+        if j < 0:
+            return None
+        key = subject[:j]
+        sub = self._ack_subs.get(key)
+        if sub is None or sub.closed:
+            return None
+        sl = self.sublist
+        verdict = self._ack_verdicts.get(key)
+        if verdict is None or verdict[0] != sl.inserts or verdict[1] != sl.removes:
+            alone = sl.overlapping(sub.subject) == [sub]
+            verdict = self._ack_verdicts[key] = (sl.inserts, sl.removes, alone)
+        return sub if verdict[2] else None
 
     def publish_internal(
         self,
@@ -361,6 +395,15 @@ class NatsServer:
         """
         r = self._match_cache.get(subject)
         if r is None:
+            if self._ack_subs and subject.startswith(b"$JS.ACK."):
+                ack_sub = self._ack_route(subject)
+                if ack_sub is not None and ack_sub.cb is not None:
+                    ack_sub.delivered += 1
+                    ack_sub.cb(ack_sub, pub, subject, reply, hdr, msg)
+                    if not self._flush_scheduled:
+                        self._flush_scheduled = True
+                        self.loop.call_soon(self._flush_all)
+                    return True
             r = self.sublist.match(subject)
         if not r.any:
             return False
@@ -416,6 +459,40 @@ class NatsServer:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush_all)
         return delivered > 0
+
+    def direct_target(self, subject: bytes) -> Subscription | None:
+        """The single subscription a message on ``subject`` reaches, when routing is that
+        simple: one plain subscriber on a header-aware connection, no queue groups, no
+        in-process handler, no permissions or auto-unsubscribe to honour. A consumer
+        delivering a batch then writes its frames with :meth:`write_frames` instead of
+        routing each message."""
+        r = self._match_cache.get(subject)
+        if r is None:
+            r = self.sublist.match(subject)
+        if r.qsubs or len(r.psubs) != 1:
+            return None
+        sub = r.psubs[0]
+        c = sub.client
+        if sub.cb is not None or sub.closed or sub.max_msgs or c.perms is not None or not c.headers:
+            return None
+        if c.closed or c is self.system_client:
+            return None
+        return sub
+
+    def write_frames(self, sub: Subscription, frames: bytes, msgs: int, size: int) -> None:
+        """Append ``msgs`` ready-made frames (``size`` payload bytes) for ``sub``, found by
+        :meth:`direct_target` in this same turn."""
+        c = sub.client
+        c.out += frames
+        if not c.flagged:
+            c.flagged = True
+            self._dirty.append(c)
+        c.out_msgs += msgs
+        c.out_bytes += size
+        sub.delivered += msgs
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_all)
 
     @staticmethod
     def _after_delivery(sub: Subscription, reply: bytes | None) -> None:

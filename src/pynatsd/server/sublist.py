@@ -209,6 +209,29 @@ class Sublist(Generic[S]):
             node = nxt
             i += 1
 
+    def overlapping(self, pattern: str) -> list[S]:
+        """Every subscription whose subject can match some subject ``pattern`` matches."""
+        out: list[S] = []
+        self._overlap(self._root, pattern.split("."), 0, out)
+        return out
+
+    def _overlap(self, node: _Node[S], tokens: list[str], i: int, out: list[S]) -> None:
+        if i == len(tokens):
+            _gather(node, out, False)
+            return
+        tok = tokens[i]
+        if tok == ">":  # anything one or more tokens deeper
+            for child in (*node.children.values(), node.pwc, node.fwc):
+                if child is not None:
+                    _gather(child, out, True)
+            return
+        if node.fwc is not None:
+            _gather(node.fwc, out, False)
+        branches = list(node.children.values()) if tok == "*" else [node.children.get(tok)]
+        for child in (*branches, node.pwc):
+            if child is not None:
+                self._overlap(child, tokens, i + 1, out)
+
     def cache_dict(self) -> dict[bytes, MatchResult[S]]:
         """The live cache, for callers that look up before calling :meth:`match`.
 
@@ -227,3 +250,14 @@ def _add(node: _Node[S], psubs: list[S], qmap: dict[str, list[S]]) -> None:
         psubs.extend(node.psubs)
     for q, members in node.qsubs.items():
         qmap.setdefault(q, []).extend(members)
+
+
+def _gather(node: _Node[S], out: list[S], deep: bool) -> None:
+    """The subscriptions at ``node`` (and, when ``deep``, everywhere below it)."""
+    out.extend(node.psubs)
+    for members in node.qsubs.values():
+        out.extend(members)
+    if deep:
+        for child in (*node.children.values(), node.pwc, node.fwc):
+            if child is not None:
+                _gather(child, out, True)

@@ -446,6 +446,58 @@ class IndexedStore:
                 return m
             start = seq + 1  # unreadable (corrupt on disk): the engine dropped it
 
+    def load_batch(self, filters: Sequence[str], start: int, limit: int) -> list[StoredMsg]:
+        sel = self._select(filters)
+        seqs = self._next_seqs(sel, start, limit)
+        if not seqs:
+            return []
+        out = self._body_load_many(seqs)
+        if len(out) < len(seqs):  # some were unreadable (and dropped): top up past the last one
+            out += self.load_batch(filters, seqs[-1] + 1, limit - len(out))
+        return out
+
+    def _next_seqs(self, sel: Selection, start: int, limit: int) -> list[int]:
+        """Up to ``limit`` live sequences >= start in the selection, ascending."""
+        if start < self._first:
+            start = self._first
+        if start > self._last or limit <= 0:
+            return []
+        sids, base = self._sids, self._base
+        if sel is None:
+            i = start - base
+            if self._msgs == self._last - self._first + 1:  # no gaps: a plain range
+                return list(range(start, min(self._last, start + limit - 1) + 1))
+            out: list[int] = []
+            n = len(sids)
+            while i < n and len(out) < limit:
+                if sids[i] != DEAD:
+                    out.append(i + base)
+                i += 1
+            return out
+        if len(sel) == 1:
+            for s in sel.values():
+                j = bisect_left(s.seqs, start, s.head)
+                return list(s.seqs[j : j + limit])
+        out = []
+        seq = self._next_seq(sel, start)
+        while seq and len(out) < limit:
+            out.append(seq)
+            seq = self._next_seq(sel, seq + 1)
+        return out
+
+    def _body_load_many(self, seqs: list[int]) -> list[StoredMsg]:
+        """The live messages at ``seqs`` (engines override this to read runs at once)."""
+        out: list[StoredMsg] = []
+        sids, base, by_sid = self._sids, self._base, self._by_sid
+        for seq in seqs:
+            i = seq - base
+            s = by_sid[sids[i]]
+            assert s is not None
+            m = self._body_load(seq, i, s)
+            if m is not None:
+                out.append(m)
+        return out
+
     def load_last(self, filter_subject: str) -> StoredMsg | None:
         return self.load_prev(filter_subject, self._last)
 

@@ -105,6 +105,12 @@ class MsgStore(Protocol):
         (subjects with wildcards; an empty sequence or ``[">"]`` matches everything)."""
         ...
 
+    def load_batch(self, filters: Sequence[str], start: int, limit: int) -> list[StoredMsg]:
+        """Up to ``limit`` messages as repeated :meth:`load_next` calls would return them:
+        consumers delivering a batch make one call (the file engine reads a run of records
+        with one read)."""
+        ...
+
     def load_last(self, filter_subject: str) -> StoredMsg | None:
         """The newest message whose subject matches ``filter_subject`` (wildcards allowed)."""
         ...

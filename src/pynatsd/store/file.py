@@ -74,6 +74,7 @@ F_HDR, F_TTL = 1, 2
 _BUF_MAX = 1 << 20  # write out mid-turn beyond this many buffered bytes
 _RFD_MAX = 16  # read descriptors kept open for closed blocks
 _READ_AHEAD = 64 << 10  # one pread serves a sequential reader this far ahead
+_RUN_MAX = 1 << 20  # a batched load reads at most about this much at once
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -654,6 +655,69 @@ class FileStore(IndexedStore):
         log.error("store %s: message %d is corrupt on disk; dropping it", self._dirs, seq)
         self._remove(seq)
         return None
+
+    def _body_load_many(self, seqs: list[int]) -> list[StoredMsg]:
+        """Runs of records in one block are read with one read and parsed in one loop; a
+        record that does not check out goes through :meth:`_body_load`, which drops it."""
+        out: list[StoredMsg] = []
+        sids, base, by_sid = self._sids, self._base, self._by_sid
+        head, crc32, u32 = _HEAD.unpack_from, zlib.crc32, _U32.unpack_from
+        last_block = self._blocks[-1]
+        n = len(seqs)
+        k = 0
+        while k < n:
+            b = self._block_of(seqs[k])
+            first, offs, sizes = b.first, b.offs, b.sizes
+            start = offs[seqs[k] - first]
+            in_buf = b is last_block and start >= b.flushed
+            end_seq = first + len(offs)
+            # the run: this block, one side of the written / buffered boundary, a bounded span
+            e = k + 1
+            while e < n:
+                q = seqs[e]
+                if q >= end_seq:
+                    break
+                o = offs[q - first]
+                if (not in_buf and o >= b.flushed) or o - start > _RUN_MAX:
+                    break
+                e += 1
+            j = seqs[e - 1] - first
+            stop = offs[j] + sizes[j] + 6  # each record is at most its counted size + 6
+            if in_buf:
+                raw = bytes(self._buf[start - b.flushed : stop - b.flushed])
+            else:
+                raw = self._read(b, start, min(stop, b.flushed) - start)
+            mv = memoryview(raw)
+            for seq in seqs[k:e]:
+                i = seq - base
+                s = by_sid[sids[i]]
+                assert s is not None
+                p = offs[seq - first] - start
+                if p + _MIN_REC <= len(raw):
+                    ln, typ, flags, slen, rseq, ts = head(raw, p)
+                    end = p + ln
+                    if (
+                        typ == T_MSG
+                        and rseq == seq
+                        and ln >= _MIN_REC
+                        and end <= len(raw)
+                        and crc32(mv[p : end - 4]) == u32(raw, end - 4)[0]
+                    ):
+                        q = p + _HL
+                        if flags & F_TTL:
+                            q += 8
+                        hl = 0
+                        if flags & F_HDR:
+                            hl = u32(raw, q)[0]
+                            q += 4
+                        q += slen
+                        out.append(StoredMsg(seq, s.name, raw[q : q + hl], raw[q + hl : end - 4], ts))
+                        continue
+                m = self._body_load(seq, i, s)  # erased or corrupt: the single-record path decides
+                if m is not None:
+                    out.append(m)
+            k = e
+        return out
 
     def _log_remove(self, seq: int, erase: bool) -> None:
         if self._replaying:
