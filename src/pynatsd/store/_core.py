@@ -724,6 +724,8 @@ class IndexedStore:
         if sel is None:
             if start == self._first:
                 return self._msgs
+            if self._msgs == self._last - self._first + 1:  # no gaps
+                return self._last - start + 1
             sids, base = self._sids, self._base
             if start - self._first <= self._last - start:
                 below = start - self._first - sids[self._first - base : start - base].count(DEAD)
