@@ -667,12 +667,15 @@ class Consumer:
     def _on_ack(
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
-        tokens = subject.decode("utf-8", "replace").split(".")
+        tokens = subject.split(b".")
         if len(tokens) < 9:
             return
         try:
             sseq, cseq = int(tokens[5]), int(tokens[6])
         except ValueError:
+            return
+        if not reply and (not msg or msg == b"+ACK") and hdr < 0:  # the common case first
+            self.ack(sseq, cseq)
             return
         body = msg[hdr:] if hdr > 0 else msg
         kind = body[:4]
