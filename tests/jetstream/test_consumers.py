@@ -681,16 +681,36 @@ async def test_push_flow_control_raw(js_url: str) -> None:
                 fc = m
         assert m.data == b"" and FC_RE.fullmatch(fc.reply), fc.reply
         assert FC_RE.fullmatch(fc.reply).groups() == ("BIG", "F")  # type: ignore[union-attr]
-        # unanswered, delivery stalls and the heartbeats say on which request
+        # the first window is 2 MiB: the request goes out past half of it (1 MiB) ...
+        assert data == 11
+        # ... and unanswered, delivery stalls once the window is full; the heartbeats say
+        # on which request
         while True:
             m = await inbox.next()
             if status(m) is None:
                 data += 1
             elif status(m) == ("100", "Idle Heartbeat"):
                 break
-        assert data < total
+        assert data == 21
         assert m.headers["Nats-Consumer-Stalled"] == fc.reply
         assert m.headers["Nats-Last-Consumer"] == str(data) and m.headers["Nats-Last-Stream"] == str(data)
+        # an answer releases what was delivered before its request and doubles the window
+        await nc.publish(fc.reply, b"")
+        while True:
+            m = await inbox.next()
+            if status(m) is None:
+                data += 1
+            elif status(m) == ("100", "FlowControl Request"):
+                break
+        assert data == 32
+        fc = m
+        while True:
+            m = await inbox.next()
+            if status(m) is None:
+                data += 1
+            elif status(m) == ("100", "Idle Heartbeat"):
+                break
+        assert data == 53 and m.headers["Nats-Consumer-Stalled"] == fc.reply
         # answering every request lets everything through
         await nc.publish(fc.reply, b"")
         while data < total:

@@ -44,6 +44,7 @@ STATUS_DELETED = "409 Consumer Deleted"
 STATUS_HEARTBEAT = "100 Idle Heartbeat"
 STATUS_FLOW_CONTROL = "100 FlowControl Request"
 STATUS_BATCH_COMPLETED = "409 Batch Completed"
+FC_MAX_PENDING = 32 * 1024 * 1024  # the largest flow-control window, as the reference's
 PUSH_BATCH = 256  # push deliveries written per batch
 PUSH_TURN_MSGS = 4096  # push deliveries per loop turn before the rest waits for the next one
 
@@ -126,7 +127,10 @@ class Consumer:
         self._hb_timer: TimerHandle | None = None
         self._inactive_timer: TimerHandle | None = None
         self._fc_pending: str = ""  # outstanding flow-control reply subject
-        self._fc_bytes = 0
+        self._fc_bytes = 0  # delivered bytes not yet released by a flow-control answer
+        self._fc_size = 0  # what the outstanding request releases when answered
+        self._fc_window = FC_MAX_PENDING // 16
+        self._fc_due = False
         self._state_dirty = False
         self._rate_next = 0.0
         self._pending_cache: int | None = None
@@ -365,11 +369,12 @@ class Consumer:
                 self._status(req.reply, STATUS_NO_MESSAGES)
             self._arm_request_timer()
         else:
-            if self._fc_pending or not self._has_push_interest():
+            if self._fc_blocked() or not self._has_push_interest():
                 return
             deliver = self.config.deliver_subject.encode()
             budget = PUSH_TURN_MSGS
-            while self._can_deliver_more() and not self._fc_pending:
+            fc = self.config.flow_control
+            while self._can_deliver_more() and not self._fc_blocked():
                 if (
                     not self.config.rate_limit_bps
                     and self.config.replay_policy != "original"
@@ -378,18 +383,11 @@ class Consumer:
                     if budget <= 0:
                         self.kick()  # a long backlog goes out over several turns, flushed between
                         break
-                    fc_room = (
-                        max(1, _fc_threshold(self.config) - self._fc_bytes) if self.config.flow_control else 0
-                    )
-                    got, size = self._deliver_batch(deliver, min(budget, PUSH_BATCH), fc_room)
+                    got, _ = self._deliver_batch(deliver, min(budget, PUSH_BATCH), fc)
                     if got == 0:
                         break
                     if got > 0:
                         budget -= got
-                        if self.config.flow_control:
-                            self._fc_bytes += size
-                            if self._fc_bytes >= _fc_threshold(self.config):
-                                self._send_flow_control()
                         continue
                 if self.config.rate_limit_bps and now < self._rate_next:
                     self.server.loop.call_at(self._rate_next, self.kick)
@@ -400,14 +398,13 @@ class Consumer:
                 if self.config.replay_policy == "original" and not redelivery and self._replay_wait(sm):
                     self._unread(sm.seq, redelivery)
                     break
-                self._send(sm, deliver, redelivery)
-                size = len(sm.hdr) + len(sm.data)
+                reply = self._ack_reply(sm, redelivery)
+                self._send(sm, deliver, redelivery, reply)
                 if self.config.rate_limit_bps:
+                    size = len(sm.hdr) + len(sm.data)
                     self._rate_next = max(now, self._rate_next) + size * 8 / self.config.rate_limit_bps
-                if self.config.flow_control:
-                    self._fc_bytes += size
-                    if self._fc_bytes >= _fc_threshold(self.config):
-                        self._send_flow_control()
+                if fc and self._fc_count(len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)):
+                    self._send_flow_control()
         self._arm_redelivery()
 
     def _batchable(self) -> bool:
@@ -415,10 +412,11 @@ class Consumer:
         go out as a batch (one store read, frames written straight to the receiver)."""
         return not self.redeliver and not self._lps and not self.config.headers_only
 
-    def _deliver_batch(self, to: bytes, limit: int, byte_budget: int = 0) -> tuple[int, int]:
+    def _deliver_batch(self, to: bytes, limit: int, fc: bool = False) -> tuple[int, int]:
         """Deliver up to ``limit`` new messages to ``to`` in one pass: ``(count, bytes)``,
         count -1 when routing to ``to`` is not simple (the caller goes message by message).
-        With ``byte_budget`` the batch ends with the message that reaches it."""
+        With flow control (``fc``) the batch ends where a flow-control request is due or
+        the window is full, and the request follows the batch."""
         server = self.server
         sub = server.direct_target(to)
         if sub is None:
@@ -456,23 +454,30 @@ class Consumer:
             hdr, data = sm.hdr, sm.data
             if hdr:
                 n = len(hdr) + len(data)
+                line = b"%d.%d.%d.%d %d %d\r\n" % (sm.seq, cseq, sm.ts, left, len(hdr), n)
                 put(hhead)
-                put(b"%d.%d.%d.%d %d %d\r\n" % (sm.seq, cseq, sm.ts, left, len(hdr), n))
+                put(line)
                 put(hdr)
             else:
                 n = len(data)
+                line = b"%d.%d.%d.%d %d\r\n" % (sm.seq, cseq, sm.ts, left, n)
                 put(head)
-                put(b"%d.%d.%d.%d %d\r\n" % (sm.seq, cseq, sm.ts, left, n))
+                put(line)
             put(data)
             put(b"\r\n")
             if track is not None:
                 track[sm.seq] = Pending(cseq, now_ns, 1, cseq)
             total += n
             count += 1
-            if byte_budget and total >= byte_budget:
-                break
+            if fc:
+                # the reply subject is the prefix, ".1." and the line up to its first space
+                reply_len = len(prefix) + 3 + line.index(b" ")
+                if self._fc_count(len(subject) + reply_len + n) or self._fc_blocked():
+                    break
         last = msgs[count - 1].seq
         server.write_frames(sub, b"".join(frames), count, total)
+        if fc and self._fc_due:
+            self._send_flow_control()
         self._pending_cache = left
         self.dseq = cseq
         self.sseq = last + 1
@@ -888,10 +893,29 @@ class Consumer:
         self.kick()
 
     # -- push extras ------------------------------------------------------------------
+    # Flow control as the reference does it: bytes delivered count against a window that
+    # starts at 1/16 of FC_MAX_PENDING; past half of it a FlowControl request goes out, and
+    # delivery stops once the window is full. Each answered request doubles the window (up
+    # to the maximum) and releases the bytes delivered before it was sent.
+    def _fc_count(self, size: int) -> bool:
+        """Account one delivery; True when a flow-control request is due now."""
+        self._fc_bytes += size
+        if not self._fc_pending:
+            if self._fc_bytes > self._fc_window // 2:
+                self._fc_due = True
+                return True
+        elif self._fc_bytes - self._fc_size >= self._fc_window:
+            self._fc_size += size
+        return False
+
+    def _fc_blocked(self) -> bool:
+        return self.config.flow_control and self._fc_bytes > self._fc_window
+
     def _send_flow_control(self) -> None:
         subject = f"$JS.FC.{self.stream.name}.{self.name}.{secrets.token_hex(2)}"
+        self._fc_due = False
         self._fc_pending = subject
-        self._fc_bytes = 0
+        self._fc_size = self._fc_bytes
         self.js.respond(
             self.config.deliver_subject.encode(),
             b"",
@@ -903,7 +927,10 @@ class Consumer:
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
         if subject.decode() == self._fc_pending:
+            self._fc_window = min(self._fc_window * 2, FC_MAX_PENDING)
+            self._fc_bytes = max(0, self._fc_bytes - self._fc_size)
             self._fc_pending = ""
+            self._fc_size = 0
             self.kick()
 
     def _schedule_heartbeat(self) -> None:
@@ -1029,11 +1056,6 @@ def load_consumer_meta(path: Path) -> tuple[str, int, S.ConsumerConfig, Consumer
         redelivered={s: n for s, n in st.get("redelivered", [])},
     )
     return meta["name"], int(meta["created"]), cfg, state
-
-
-def _fc_threshold(cfg: S.ConsumerConfig) -> int:
-    """Bytes delivered between flow-control requests."""
-    return 256 * 1024
 
 
 def _go_duration(ns: int) -> str:
