@@ -1,4 +1,5 @@
-"""Streams survive restarts, and a SIGKILL never loses a message whose PubAck was sent."""
+"""Streams survive restarts, and a SIGKILL never loses a message whose PubAck was sent nor
+redelivers one whose AckSync was answered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
 import pynatsd
 from tests.support import free_port
@@ -147,6 +149,83 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path: Path, sync_always
             await nc.close()
             target_total = len(acked)
             assert target_total > 0
+    finally:
+        server.kill()
+        server.wait(T)
+
+
+CONSUMER_CHILD = r"""
+import asyncio, sys, nats
+async def main(url):
+    nc = await nats.connect(url, max_reconnect_attempts=0)
+    js = nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe("work.>", durable="W", stream="WORK")
+    while True:
+        for msg in await sub.fetch(50, timeout=5):
+            await msg.ack_sync()
+            print(msg.metadata.sequence.stream, flush=True)
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_sigkill_never_redelivers_an_answered_ack(tmp_path: Path) -> None:
+    """A durable consumer's acks survive kill -9 once answered (AckSync); messages delivered
+    but not acked come back after ack_wait; nothing is lost."""
+    store = tmp_path / "js"
+    port = free_port()
+    total = 3000
+    rnd = random.Random(4321)
+    acked: set[int] = set()
+    server = _start(store, port)
+    try:
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        js = nc.jetstream(timeout=T)
+        await js.add_stream(name="WORK", subjects=["work.>"])
+        for i in range(0, total, 100):
+            await asyncio.gather(*(js.publish(f"work.{(i + k) % 7}", b"w-%d" % (i + k)) for k in range(100)))
+        await js.add_consumer(
+            "WORK", ConsumerConfig(durable_name="W", ack_policy=AckPolicy.EXPLICIT, ack_wait=1.0)
+        )
+        await nc.close()
+        for _round in range(2):
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                CONSUMER_CHILD,
+                f"nats://127.0.0.1:{port}",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert child.stdout is not None
+            target = len(acked) + rnd.randint(100, 900)
+            while len(acked) < target:
+                line = await asyncio.wait_for(child.stdout.readline(), T)
+                assert line, "the consumer child stopped early"
+                seq = int(line)
+                assert seq not in acked, f"{seq} redelivered after its ack was answered"
+                acked.add(seq)
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(T)
+            child.kill()
+            rest, _ = await asyncio.wait_for(child.communicate(), T)
+            for line in rest.splitlines():  # answered before the kill, printed after
+                seq = int(line)
+                assert seq not in acked, f"{seq} redelivered after its ack was answered"
+                acked.add(seq)
+            server = _start(store, port)
+        # everything not acked arrives (again, if it was pending at the kill); nothing acked does
+        nc = await nats.connect(f"nats://127.0.0.1:{port}")
+        js = nc.jetstream(timeout=T)
+        sub = await js.pull_subscribe("work.>", durable="W", stream="WORK")
+        rest_seqs: set[int] = set()
+        while len(acked) + len(rest_seqs) < total:
+            for msg in await sub.fetch(500, timeout=T):
+                seq = msg.metadata.sequence.stream
+                assert seq not in acked, f"{seq} redelivered after its ack was answered"
+                assert msg.data == b"w-%d" % (seq - 1)
+                rest_seqs.add(seq)
+                await msg.ack()
+        assert acked | rest_seqs == set(range(1, total + 1))
+        await nc.close()
     finally:
         server.kill()
         server.wait(T)
