@@ -1020,6 +1020,71 @@ async def test_batched_delivery_metadata_with_headers_and_mixed_subjects(js_url:
     await nc.close()
 
 
+async def _arrivals(nc: Any, subject: str, n: int) -> tuple[list[float], list[Msg], asyncio.Event, Any]:
+    """Subscribe on ``subject`` and note when each of the first ``n`` data messages came."""
+    times: list[float] = []
+    msgs: list[Msg] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def on_msg(msg: Msg) -> None:
+        if status(msg) is None and len(msgs) < n:
+            times.append(loop.time())
+            msgs.append(msg)
+            if len(msgs) == n:
+                done.set()
+
+    sub = await nc.subscribe(subject, cb=on_msg)
+    return times, msgs, done, sub
+
+
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_replay_original_keeps_the_stored_spacing(js_url: str, mode: str) -> None:
+    """Each message waits after the previous delivery as long as it was stored after it (a
+    lower bound only: a slow machine can only stretch the gaps)."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="RP", subjects=["rp"])
+    for i in range(3):
+        if i:
+            await asyncio.sleep(0.4)  # the scenario: messages stored 0.4 s apart
+        await js.publish("rp", b"r%d" % i)
+    inbox = nc.new_inbox()
+    times, msgs, done, sub = await _arrivals(nc, inbox, 3)
+    config: dict[str, Any] = {"durable_name": "R", "replay_policy": "original"}
+    if mode == "push":
+        config["deliver_subject"] = inbox
+    await create(nc, "RP", config)
+    if mode == "pull":
+        body = json.dumps({"batch": 3, "expires": 5_000_000_000}).encode()
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.RP.R", body, reply=inbox)
+    await asyncio.wait_for(done.wait(), 5 * T)
+    stored = [ack_fields(m.reply)["ts"] / 1e9 for m in msgs]
+    assert [m.data for m in msgs] == [b"r0", b"r1", b"r2"]
+    for i in (1, 2):
+        assert times[i] - times[i - 1] >= (stored[i] - stored[i - 1]) * 0.9
+    await sub.unsubscribe()
+    await nc.close()
+
+
+async def test_rate_limit_spaces_push_deliveries(js_url: str) -> None:
+    """rate_limit_bps: after a burst of max_msg_size bytes, bytes (subject + ack reply +
+    payload) flow at bps/8 per second (a lower bound on the time taken)."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="RL", subjects=["rl"], max_msg_size=1000)
+    for _ in range(20):
+        await js.publish("rl", b"x" * 500)
+    inbox = nc.new_inbox()
+    times, msgs, done, sub = await _arrivals(nc, inbox, 20)
+    await create(nc, "RL", {"durable_name": "L", "deliver_subject": inbox, "rate_limit_bps": 64_000})
+    await asyncio.wait_for(done.wait(), 5 * T)
+    sizes = sum(len(m.subject) + len(m.reply) + len(m.data) for m in msgs)
+    assert times[-1] - times[0] >= (sizes - 2 * 1000) / 8000 * 0.9
+    ci = await info(nc, "RL", "L")
+    assert ci["config"]["rate_limit_bps"] == 64_000 and ci["delivered"]["stream_seq"] == 20
+    await sub.unsubscribe()
+    await nc.close()
+
+
 async def test_ack_none(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="AN", subjects=["an"])

@@ -132,7 +132,11 @@ class Consumer:
         self._fc_window = FC_MAX_PENDING // 16
         self._fc_due = False
         self._state_dirty = False
-        self._rate_next = 0.0
+        self._rate_tokens = 0.0
+        self._rate_at = 0.0  # loop time the bucket was last filled; 0 = full, never used
+        self._replay_last_ts = 0
+        self._replay_last_wall = 0.0
+        self._replay_until: int | None = None  # replay original: the stream's last seq at start
         self._pending_cache: int | None = None
         self._sample_pct = self._sample_percent(config)  # parsed once, checked on every ack
 
@@ -146,6 +150,8 @@ class Consumer:
             self._restore(state)
         else:
             self._init_position()
+        if self.config.replay_policy == "original":
+            self._replay_until = self.stream.store.state().last_seq
         if not self.ack_none:  # the reference has no ack listener for ack-none consumers
             self._ack_sub = self.server.subscribe_acks(self.ack_prefix, self._on_ack)
         if self.config.flow_control:
@@ -348,6 +354,9 @@ class Consumer:
                 sm, redelivery = self._next_msg()
                 if sm is None:
                     break
+                if self._replay_wait(sm, redelivery):
+                    self._unread(sm.seq, redelivery)
+                    break
                 reply = self._ack_reply(sm, redelivery)
                 size = len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)
                 if req.max_bytes and req.bytes + size > req.max_bytes:
@@ -375,11 +384,7 @@ class Consumer:
             budget = PUSH_TURN_MSGS
             fc = self.config.flow_control
             while self._can_deliver_more() and not self._fc_blocked():
-                if (
-                    not self.config.rate_limit_bps
-                    and self.config.replay_policy != "original"
-                    and self._batchable()
-                ):
+                if self._batchable():
                     if budget <= 0:
                         self.kick()  # a long backlog goes out over several turns, flushed between
                         break
@@ -389,28 +394,32 @@ class Consumer:
                     if got > 0:
                         budget -= got
                         continue
-                if self.config.rate_limit_bps and now < self._rate_next:
-                    self.server.loop.call_at(self._rate_next, self.kick)
-                    break
                 sm, redelivery = self._next_msg()
                 if sm is None:
                     break
-                if self.config.replay_policy == "original" and not redelivery and self._replay_wait(sm):
+                if self._replay_wait(sm, redelivery):
                     self._unread(sm.seq, redelivery)
                     break
                 reply = self._ack_reply(sm, redelivery)
+                size = len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)
+                if self.config.rate_limit_bps and self._rate_wait(size):
+                    self._unread(sm.seq, redelivery)
+                    break
                 self._send(sm, deliver, redelivery, reply)
-                if self.config.rate_limit_bps:
-                    size = len(sm.hdr) + len(sm.data)
-                    self._rate_next = max(now, self._rate_next) + size * 8 / self.config.rate_limit_bps
-                if fc and self._fc_count(len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)):
+                if fc and self._fc_count(size):
                     self._send_flow_control()
         self._arm_redelivery()
 
     def _batchable(self) -> bool:
         """Whether the next messages are new ones delivered as they are stored: then they
         go out as a batch (one store read, frames written straight to the receiver)."""
-        return not self.redeliver and not self._lps and not self.config.headers_only
+        return (
+            not self.redeliver
+            and not self._lps
+            and not self.config.headers_only
+            and not self.config.rate_limit_bps
+            and self._replay_until is None
+        )
 
     def _deliver_batch(self, to: bytes, limit: int, fc: bool = False) -> tuple[int, int]:
         """Deliver up to ``limit`` new messages to ``to`` in one pass: ``(count, bytes)``,
@@ -492,19 +501,49 @@ class Consumer:
         self._touch()
         return count, total
 
-    _replay_last_ts = 0
-    _replay_last_wall = 0.0
-
-    def _replay_wait(self, sm: StoredMsg) -> bool:
-        """Replay original: hold a message until its original spacing has passed."""
+    def _replay_wait(self, sm: StoredMsg, redelivery: bool) -> bool:
+        """Replay original, as the reference does it: until delivery has caught up with the
+        stream as it was when the consumer started, each message waits after the previous
+        delivery as long as it was stored after the previous one (gaps of 1 ms or less are
+        not waited for)."""
+        if self.config.replay_policy != "original" or redelivery:
+            return False
+        if self._replay_until is not None and sm.seq > self._replay_until:
+            self._replay_until = None  # caught up: from here on, as fast as they come
+        if self._replay_until is None:
+            return False
         loop = self.server.loop
         if self._replay_last_ts:
-            due = self._replay_last_wall + (sm.ts - self._replay_last_ts) / NANOS
-            if loop.time() < due:
-                loop.call_at(due, self.kick)
-                return True
+            gap = (sm.ts - self._replay_last_ts) / NANOS
+            if gap > 0.001:
+                due = self._replay_last_wall + gap
+                if loop.time() < due:
+                    loop.call_at(due, self.kick)
+                    return True
         self._replay_last_ts = sm.ts
         self._replay_last_wall = loop.time()
+        return False
+
+    def _rate_wait(self, size: int) -> bool:
+        """rate_limit_bps as a token bucket (the reference's): bytes flow at bps/8 per second
+        with a burst of the stream's max_msg_size (else the server's max_payload); a delivery
+        that does not fit waits until it does."""
+        loop = self.server.loop
+        now = loop.time()
+        rate = self.config.rate_limit_bps / 8
+        burst = self.stream.config.max_msg_size
+        if burst <= 0:
+            burst = self.server.opts.max_payload
+        if self._rate_at == 0.0:
+            self._rate_tokens = float(burst)
+        else:
+            self._rate_tokens = min(float(burst), self._rate_tokens + (now - self._rate_at) * rate)
+        self._rate_at = now
+        size = min(size, burst)
+        if self._rate_tokens < size:
+            loop.call_at(now + (size - self._rate_tokens) / rate, self.kick)
+            return True
+        self._rate_tokens -= size
         return False
 
     def _next_msg(self) -> tuple[StoredMsg | None, bool]:
