@@ -676,8 +676,6 @@ SCENARIOS: dict[str, Conversation] = {
 # Known differences, kept visible: each turns into a failure (strict) once it is fixed.
 KNOWN_DIFFERENCES = {
     "invalid_configs": "priority groups are refused by pynatsd (not built yet)",
-    "pause": "consumer config after CONSUMER.PAUSE differs in a detail",
-    "updates": "num_pending right after a filter_subject update",
 }
 
 

@@ -487,7 +487,9 @@ class ApiRouter:
 
     def consumer_pause(self, args: list[str], data: bytes) -> bytes:
         req = S.ConsumerPauseRequest()
-        if data.strip():
+        # Only a body that opens a JSON object or array is parsed (and refused when bad);
+        # anything else ("", "null", "junk", 123) asks to resume, as with the reference.
+        if data.lstrip()[:1] in (b"{", b"["):
             req = S.decode_request(data, S.ConsumerPauseRequest)
         stream = self._stream(args[0])
         c = self._consumer(stream, args[1])

@@ -24,6 +24,7 @@ import msgspec
 
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.consumer_config import required_api_level
 from pynatsd.jetstream.errors import ApiError
 from pynatsd.protocol.subjects import subject_matches
 from pynatsd.store.base import StoredMsg
@@ -97,9 +98,7 @@ class Consumer:
         self.config = config
         self.created = created
         self.durable = durable
-        self.filters: list[str] = list(
-            config.filter_subjects or ([config.filter_subject] if config.filter_subject else [])
-        )
+        self.filters = _filters(config)
         self.is_pull = not config.deliver_subject
         self.ack_none = config.ack_policy == "none"
         self.ack_all = config.ack_policy == "all"
@@ -152,6 +151,7 @@ class Consumer:
             self._init_position()
         if self.config.replay_policy == "original":
             self._replay_until = self.stream.store.state().last_seq
+        self._apply_pause_until()
         if not self.ack_none:  # the reference has no ack listener for ack-none consumers
             self._ack_sub = self.server.subscribe_acks(self.ack_prefix, self._on_ack)
         if self.config.flow_control:
@@ -260,7 +260,10 @@ class Consumer:
     def update_config(self, cfg: S.ConsumerConfig) -> None:
         """An allowed update (checked by the API): new limits apply from now on."""
         self.config = cfg
+        self.filters = _filters(cfg)
+        self._pending_cache = None
         self._sample_pct = self._sample_percent(cfg)
+        self._apply_pause_until()
         self.mark_dirty()
         self._arm_inactivity()
         self._arm_redelivery()
@@ -269,18 +272,28 @@ class Consumer:
     def pause(self, until_ns: int, until_text: str | None) -> None:
         """Pause delivery until ``until_ns`` (0 resumes); advised now and when it ends."""
         self.paused_until = until_ns
-        meta = dict(self.config.metadata or {})
-        if until_ns:
-            meta["_nats.req.level"] = "1"  # pausing needs API level 1, as the reference records
-        self.config = msgspec.structs.replace(
-            self.config, pause_until=until_text if until_ns else None, metadata=meta or None
-        )
+        cfg = msgspec.structs.replace(self.config, pause_until=until_text if until_ns else None)
+        # the required API level follows the config: 1 while paused, back down when resumed
+        meta = dict(cfg.metadata or {})
+        meta["_nats.req.level"] = str(required_api_level(cfg))
+        self.config = msgspec.structs.replace(cfg, metadata=meta)
         self.mark_dirty()
         paused = until_ns > time.time_ns()
         self._pause_advisory(paused, until_text or S.ZERO_TIME)
         if paused:
             self.server.loop.call_later((until_ns - time.time_ns()) / NANOS, self._pause_over, until_ns)
         self.kick()
+
+    def _apply_pause_until(self) -> None:
+        """A config that carries a future ``pause_until`` (create, update, restart) pauses."""
+        text = self.config.pause_until
+        until = S.parse_time(text) if text else 0
+        if until <= time.time_ns():
+            until = 0
+        if until != self.paused_until:
+            self.paused_until = until
+            if until:
+                self.server.loop.call_later((until - time.time_ns()) / NANOS, self._pause_over, until)
 
     def _pause_over(self, until_ns: int) -> None:
         if self.closed or self.paused_until != until_ns:
@@ -1095,6 +1108,11 @@ def load_consumer_meta(path: Path) -> tuple[str, int, S.ConsumerConfig, Consumer
         redelivered={s: n for s, n in st.get("redelivered", [])},
     )
     return meta["name"], int(meta["created"]), cfg, state
+
+
+def _filters(cfg: S.ConsumerConfig) -> list[str]:
+    """The subjects a consumer selects (none: all of the stream)."""
+    return list(cfg.filter_subjects or ([cfg.filter_subject] if cfg.filter_subject else []))
 
 
 def _go_duration(ns: int) -> str:
