@@ -371,15 +371,14 @@ async def test_pull_no_wait_delivers_what_is_there_then_404(js_url: str) -> None
     await js.add_stream(name="NW", subjects=["nw"])
     await publish_n(js, "nw", 3)
     await create(nc, "NW", {"durable_name": "C", "ack_policy": "explicit"})
-    start = time.monotonic()
     msgs, st = await pull(nc, "NW", "C", {"batch": 10, "no_wait": True})
     assert [m.data for m in msgs] == [b"m1", b"m2", b"m3"]
     assert [status(m) for m in st] == [("404", "No Messages")]
     await create(nc, "NW", {"durable_name": "D", "ack_policy": "explicit"})
     msgs, st = await pull(nc, "NW", "D", {"batch": 10, "no_wait": True, "expires": 1_000_000_000})
     assert [m.data for m in msgs] == [b"m1", b"m2", b"m3"]
+    # with an expiry too, the answer is 404 at once (a 408 would mean it waited for the expiry)
     assert [status(m) for m in st] == [("404", "No Messages")]
-    assert time.monotonic() - start < 0.9, "no_wait answers at once when messages were available"
     # a full batch ends without any status message
     await create(nc, "NW", {"durable_name": "E", "ack_policy": "explicit"})
     async with Inbox(nc) as inbox:
