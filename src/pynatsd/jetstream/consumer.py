@@ -760,6 +760,23 @@ class Consumer:
     def ack(self, sseq: int, cseq: int) -> None:
         if self.ack_none:
             return
+        if not self.ack_all and not self.stuck and not self._sample_pct:
+            # the common case, kept short: one explicit ack of a pending message
+            if self.pending.pop(sseq, None) is None:
+                return
+            if self.redelivered:
+                self.redelivered.pop(sseq, None)
+            self.last_ack_ns = time.time_ns()
+            # the floor sits under the first pending message: only acking that one moves it
+            if sseq == self.ack_floor_sseq + 1 or not self.pending:
+                self._update_ack_floor()
+            if not self._state_dirty:
+                self.mark_dirty()
+            if self.stream.config.retention != "limits":
+                self.stream.on_acked(self, [sseq])
+            if not self._scheduled:
+                self.kick()
+            return
         acked: list[int] = []
         if self.ack_all:
             for seq in [s for s in self.pending if s <= sseq]:
