@@ -62,6 +62,17 @@ LATENCY = (
     Metric("p99 µs", ("latency", "p99_us"), higher_is_better=False, fmt="{:,.1f}"),
 )
 
+KV_PUT = (
+    Metric("puts/s", ("pub", "msgs_per_sec")),
+    Metric("put p50 µs", ("put_latency", "p50_us"), higher_is_better=False, fmt="{:,.1f}"),
+    Metric("put p99 µs", ("put_latency", "p99_us"), higher_is_better=False, fmt="{:,.1f}"),
+)
+KV_GET = (
+    Metric("gets/s", ("requests", "msgs_per_sec")),
+    Metric("get p50 µs", ("latency", "p50_us"), higher_is_better=False, fmt="{:,.1f}"),
+    Metric("get p99 µs", ("latency", "p99_us"), higher_is_better=False, fmt="{:,.1f}"),
+)
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -92,6 +103,16 @@ SCENARIOS = (
         "js-fetch-ack", "js-consume", ("--size", "128", "--mode", "fetch", "--ack"), 200_000, 20_000, SUB_RATE
     ),
     Scenario("js-push", "js-consume", ("--size", "128", "--mode", "push"), 300_000, 20_000, SUB_RATE),
+    # Key-Value: one operation at a time, each waiting for its reply (bench kv: --msgs puts of
+    # distinct keys, then as many gets of them)
+    Scenario("kv-put", "kv", ("--size", "128", "--storage", "file", "--gets", "0"), 20_000, 2_000, KV_PUT),
+    Scenario(
+        "kv-put-memory", "kv", ("--size", "128", "--storage", "memory", "--gets", "0"), 20_000, 2_000, KV_PUT
+    ),
+    Scenario("kv-get", "kv", ("--size", "128", "--storage", "file"), 20_000, 2_000, KV_GET),
+    Scenario(
+        "kv-get-msg", "kv", ("--size", "128", "--storage", "file", "--api", "msg-get"), 20_000, 2_000, KV_GET
+    ),
 )
 
 

@@ -1115,6 +1115,32 @@ async def test_pause_until_in_the_create_config_pauses(js_url: str) -> None:
     await nc.close()
 
 
+async def test_last_per_subject_start_set_survives_a_refused_delivery(
+    js_url: str, request: pytest.FixtureRequest
+) -> None:
+    """A last-per-subject message turned away by max_bytes stays in the start set: later
+    requests get exactly the last values, in order, with pending counting down to 0.
+
+    A deliberate difference: the reference (2.15.1) drops the refused message from its start
+    set, so ``a2`` is never delivered and the pending count stays one too high."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="LP", subjects=["lp.*"])
+    for subj, data in (("lp.a", b"a1"), ("lp.b", b"b1"), ("lp.a", b"a2"), ("lp.b", b"b2")):
+        await js.publish(subj, data)
+    config = {"durable_name": "C", "ack_policy": "explicit", "deliver_policy": "last_per_subject"}
+    await create(nc, "LP", {**config, "filter_subject": "lp.*"})
+    msgs, st = await pull(nc, "LP", "C", {"batch": 1, "max_bytes": 10}, count=0)
+    assert msgs == [] and status(st[0]) == ("409", "Message Size Exceeds MaxBytes")
+    msgs, st = await pull(nc, "LP", "C", {"batch": 5, "no_wait": True})
+    got = [(m.data, ack_fields(m.reply)["pending"]) for m in msgs]
+    if request.node.callspec.params["js_url"] == "reference":
+        assert got == [(b"b2", 1)]
+    else:
+        assert got == [(b"a2", 1), (b"b2", 0)]
+    assert [status(m) for m in st] == [("404", "No Messages")]
+    await nc.close()
+
+
 async def test_ack_none(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="AN", subjects=["an"])

@@ -1028,5 +1028,6 @@ def bench_request(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     _finish(run_request(_endpoint(ctx), **params), as_json)
 
 
-# JetStream scenarios live in their own module and register themselves on ``bench``.
+# JetStream and Key-Value scenarios live in their own modules and register themselves on ``bench``.
 from pynatsd.cli import bench_js as _bench_js  # noqa: E402, F401
+from pynatsd.cli import bench_kv as _bench_kv  # noqa: E402, F401

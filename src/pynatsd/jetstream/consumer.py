@@ -115,6 +115,7 @@ class Consumer:
         self.stuck: dict[int, int] = {}  # sseq -> first consumer sequence
         self.waiting: deque[PullRequest] = deque()
         self._lps: deque[int] = deque()  # last-per-subject start set
+        self._from_lps = False  # the message _next_msg handed out last came from _lps
         self.last_delivered_ns = 0
         self.last_ack_ns = 0
         self.closed = False
@@ -562,6 +563,7 @@ class Consumer:
     def _next_msg(self) -> tuple[StoredMsg | None, bool]:
         """The next message to deliver: due redeliveries first, then new ones."""
         store = self.stream.store
+        self._from_lps = False
         while self.redeliver:
             seq = self.redeliver.popleft()
             if seq not in self.pending:
@@ -575,6 +577,9 @@ class Consumer:
             seq = self._lps.popleft()
             sm = store.load(seq)
             if sm is not None:
+                self._from_lps = True
+                if self._pending_cache:
+                    self._pending_cache -= 1  # the start set counts in num_pending
                 return sm, False
         sm = store.load_next(self.filters, self.sseq)
         if sm is None:
@@ -589,6 +594,10 @@ class Consumer:
         """Put back a message taken by _next_msg but not delivered."""
         if redelivery:
             self.redeliver.appendleft(seq)
+        elif self._from_lps:
+            self._lps.appendleft(seq)
+            if self._pending_cache is not None:
+                self._pending_cache += 1
         else:
             if self._pending_cache is not None and seq < self.sseq:
                 self._pending_cache += 1
