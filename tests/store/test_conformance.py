@@ -875,6 +875,9 @@ def _nats_server() -> str | None:
     return str(sibling) if sibling.is_file() else shutil.which("nats-server")
 
 
+_REFERENCE_LOG: list[str] = []  # the module's reference server log, shown when it refuses something
+
+
 @pytest.fixture(scope="module")
 def reference() -> Iterator[int]:
     """A JetStream-enabled reference server for this module; yields its client port."""
@@ -897,6 +900,7 @@ def reference() -> Iterator[int]:
     def drain() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
+            _REFERENCE_LOG.append(line.decode(errors="replace"))
             if b"Server is ready" in line:
                 ready.set()
         ready.set()
@@ -997,13 +1001,19 @@ async def test_matches_reference(
     reference: int, tmp_path: Path, storage: str, name: str, limits: dict[str, int], ops: list[Op]
 ) -> None:
     import nats
+    import nats.js.errors
 
     logging.getLogger("nats").setLevel(logging.CRITICAL)
     nc = await nats.connect(f"nats://127.0.0.1:{reference}", allow_reconnect=False)
     stream = f"{name}-{storage}".replace("-", "_").upper()
     try:
         js = nc.jetstream()
-        await js.add_stream(name=stream, subjects=["d.>"], storage=storage, **limits)  # type: ignore[arg-type]
+        try:
+            await js.add_stream(name=stream, subjects=["d.>"], storage=storage, **limits)  # type: ignore[arg-type]
+        except nats.js.errors.APIError as err:
+            raise AssertionError(
+                f"the reference refused the stream: {err}\n" + "".join(_REFERENCE_LOG[-20:])
+            ) from err
 
         async def api(op: str, body: dict[str, Any]) -> dict[str, Any]:
             r = await nc.request(f"$JS.API.{op}.{stream}", json.dumps(body).encode(), timeout=5)
