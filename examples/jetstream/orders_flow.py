@@ -62,7 +62,8 @@ async def run(url: str) -> int:
 
     task = asyncio.create_task(dispatcher())
     await wait_for_event(done, 20, "every order to complete")
-    task.cancel()
+    # the dispatcher ends after its current batch: its last acks are confirmed before we look
+    await asyncio.wait_for(task, 10)
     info = await js.consumer_info("ORDERS", "DISPATCH")
     stream = await js.stream_info("ORDERS")
     checks = [
