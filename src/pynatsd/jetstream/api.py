@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 Handler = Callable[[list[str], bytes], Any]
 
+MULTI_LAST_MAX = 1024  # subjects one DIRECT.GET multi_last request may match
+
 
 class _NoReply(Exception):
     """A request the reference does not answer at all."""
@@ -355,7 +357,9 @@ class ApiRouter:
     def direct_get(
         self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes
     ) -> None:
-        """A message straight from the store, as a message with headers (no JSON envelope)."""
+        """Messages straight from the store, as messages with headers (no JSON envelope):
+        one, a batch (``batch``/``max_bytes``) or the last of several subjects
+        (``multi_last``); batches end with a ``204 EOB`` status message."""
         if not args:
             return
         stream = self.js.streams.get(args[0])
@@ -368,34 +372,181 @@ class ApiRouter:
         self.js.api_total += 1
         last_subject = ".".join(args[1:])
         if last_subject:
-            sm = stream.store.load_last(last_subject) if not data.strip() else None
-            if data.strip():
+            if data:
                 self._direct_status(reply, "408 Bad Request")
                 return
+            self._direct_one(stream, reply, stream.store.load_last(last_subject), False)
+            return
+        if not data:
+            self._direct_status(reply, "408 Empty Request")
+            return
+        try:
+            req = msgspec.json.decode(data, type=S.MsgGetRequest)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self._direct_status(reply, "408 Malformed Request")
+            return
+        if not (req.seq or req.last_by_subj or req.next_by_subj or req.multi_last or req.start_time):
+            self._direct_status(reply, "408 Empty Request")
+            return
+        if (
+            (req.seq and (req.last_by_subj or req.start_time))
+            or (req.start_time and req.last_by_subj)
+            or (req.last_by_subj and (req.next_by_subj or req.batch > 0 or req.multi_last))
+            or (req.next_by_subj and req.multi_last)
+            or (req.up_to_seq and req.up_to_time)
+        ):
+            self._direct_status(reply, "408 Bad Request")
+            return
+        if req.multi_last:
+            self._direct_multi(stream, req, reply)
+        elif req.batch:
+            self._direct_batch(stream, req, reply)
         else:
-            try:
-                req = msgspec.json.decode(data, type=S.MsgGetRequest) if data.strip() else None
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                self._direct_status(reply, "408 Malformed Request")
-                return
-            if req is None or not (req.seq or req.last_by_subj or req.next_by_subj or req.start_time):
-                self._direct_status(reply, "408 Empty Request")
-                return
-            if req.seq and req.last_by_subj:
-                self._direct_status(reply, "408 Bad Request")
-                return
-            sm = self._lookup(stream, req)
+            self._direct_one(stream, reply, self._lookup(stream, req), req.no_hdr)
+
+    def _direct_one(self, stream: Stream, reply: bytes, sm: StoredMsg | None, no_hdr: bool) -> None:
         if sm is None:
             self._direct_status(reply, "404 Message Not Found")
             return
-        _, entries = H.parse_headers(sm.hdr)
-        entries += [
-            (H.STREAM, stream.name),
-            (H.SUBJECT, sm.subject),
-            (H.SEQUENCE, str(sm.seq)),
-            (H.TIME_STAMP, S.format_time(sm.ts)),
-        ]
-        self.js.respond(reply, sm.data, hdr=H.build_headers(entries))
+        if no_hdr:
+            self.js.respond(reply, sm.data)
+            return
+        hdr = H.append_headers(
+            sm.hdr,
+            [
+                (H.STREAM, stream.name),
+                (H.SUBJECT, sm.subject),
+                (H.SEQUENCE, str(sm.seq)),
+                (H.TIME_STAMP, S.format_time(sm.ts)),
+            ],
+        )
+        self.js.respond(reply, sm.data, hdr=hdr)
+
+    def _direct_batch_msg(self, stream: Stream, reply: bytes, sm: StoredMsg, pending: int, last: int) -> None:
+        hdr = H.append_headers(
+            sm.hdr,
+            [
+                (H.STREAM, stream.name),
+                (H.SUBJECT, sm.subject),
+                (H.SEQUENCE, str(sm.seq)),
+                (H.TIME_STAMP, S.format_time(sm.ts)),
+                (H.NUM_PENDING, str(pending)),
+                (H.LAST_SEQUENCE, str(last)),
+            ],
+        )
+        self.js.respond(reply, sm.data, hdr=hdr)
+
+    def _max_bytes(self, req: S.MsgGetRequest) -> int:
+        return req.max_bytes or self.server.opts.max_pending
+
+    def _direct_batch(self, stream: Stream, req: S.MsgGetRequest, reply: bytes) -> None:
+        """``batch`` messages from ``seq`` (or ``start_time``), optionally only those on
+        ``next_by_subj``; each carries how many matching messages follow it and the
+        sequence of the one before; an ``EOB`` status closes the batch. ``max_bytes``
+        (subject, headers and payload as stored) stops it after the message reaching it."""
+        store = stream.store
+        filters = [req.next_by_subj] if req.next_by_subj else []
+        start = self._start_seq(stream, req)
+        pending = store.num_pending(start, filters)
+        limit = self._max_bytes(req)
+        last = sent = size = 0
+        seq = start
+        while sent < req.batch:
+            sm = store.load_next(filters, seq)
+            if sm is None:
+                if sent == 0:
+                    self._direct_status(reply, "404 Message Not Found")
+                    return
+                break
+            seq = sm.seq + 1
+            if req.no_hdr:
+                # the reference counts nothing down when it leaves the headers out
+                self.js.respond(reply, sm.data)
+            else:
+                pending -= 1
+                self._direct_batch_msg(stream, reply, sm, pending, last)
+            last = sm.seq
+            sent += 1
+            size += len(sm.subject) + len(sm.hdr) + len(sm.data)
+            if size >= limit:
+                break
+        self._direct_eob(reply, [(H.NUM_PENDING, str(pending)), (H.LAST_SEQUENCE, str(last))])
+
+    @staticmethod
+    def _start_seq(stream: Stream, req: S.MsgGetRequest) -> int:
+        """Where a batch starts: ``seq``, or the first message at or after ``start_time``
+        (past the end when there is none)."""
+        if not req.start_time:
+            return req.seq
+        start_ns = S.parse_time(req.start_time)
+        store = stream.store
+        for seq in store.sequences(1, []):
+            sm = store.load(seq)
+            if sm is not None and sm.ts >= start_ns:
+                return seq
+        return store.state().last_seq + 1
+
+    def _direct_multi(self, stream: Stream, req: S.MsgGetRequest, reply: bytes) -> None:
+        """The last message of every subject matching ``multi_last`` (at most 1024
+        subjects), as the stream was at ``up_to_seq``/``up_to_time``, in sequence order;
+        ``seq`` skips those below it. The ``EOB`` status adds the ``Nats-UpTo-Sequence``
+        to ask the next batch with."""
+        store = stream.store
+        st = store.state()
+        up_to = req.up_to_seq
+        if req.up_to_time:
+            at = S.parse_time(req.up_to_time)
+            first_at = st.last_seq + 1
+            for seq in store.sequences(1, []):
+                sm = store.load(seq)
+                if sm is not None and sm.ts >= at:
+                    first_at = seq
+                    break
+            if first_at <= st.first_seq:
+                self._direct_status(reply, "404 No Results")
+                return
+            up_to = first_at - 1
+        if not up_to:
+            up_to = st.last_seq
+        if up_to > st.last_seq:
+            self._direct_status(reply, "404 No Results")
+            return
+        seqs: set[int] = set()
+        for f in req.multi_last or []:
+            if not f:
+                continue
+            for subj in store.subjects(f):
+                sm = store.load_prev(subj, up_to)
+                if sm is not None:
+                    seqs.add(sm.seq)
+                    if len(seqs) > MULTI_LAST_MAX:
+                        self._direct_status(reply, "413 Too Many Results")
+                        return
+        if not seqs:
+            self._direct_status(reply, "404 No Results")
+            return
+        ordered = sorted(s for s in seqs if s >= req.seq)
+        pending = len(ordered)
+        limit = self._max_bytes(req)
+        last = size = 0
+        for sent, seq in enumerate(ordered, 1):
+            sm = store.load(seq)
+            if sm is None:
+                self._direct_status(reply, "404 Message Not Found")
+                return
+            pending -= 1
+            self._direct_batch_msg(stream, reply, sm, pending, last)
+            last = sm.seq
+            size += len(sm.subject) + len(sm.hdr) + len(sm.data)
+            if size >= limit or (req.batch > 0 and sent >= req.batch):
+                break
+        self._direct_eob(
+            reply,
+            [(H.NUM_PENDING, str(pending)), (H.LAST_SEQUENCE, str(last)), (H.UP_TO_SEQUENCE, str(up_to))],
+        )
+
+    def _direct_eob(self, reply: bytes, entries: list[tuple[str, str]]) -> None:
+        self.js.respond(reply, b"", hdr=H.build_headers(entries, "204 EOB"))
 
     def _direct_status(self, reply: bytes, status: str) -> None:
         self.js.respond(reply, b"", hdr=H.build_headers([], status))

@@ -6,6 +6,7 @@ where a request breaks several rules at once.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -25,7 +26,6 @@ _NAME_FORBIDDEN = frozenset(".*> \t\r\n\f")
 _UNBUILT = (
     ("mirror", "stream mirrors"),
     ("sources", "stream sources"),
-    ("republish", "republish"),
     ("subject_transform", "subject transforms"),
     ("allow_msg_counter", "message counters"),
     ("allow_atomic", "atomic batch publish"),
@@ -99,7 +99,10 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
             if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
     _check_subjects(cfg)
-    return S.with_defaults(cfg)
+    cfg = S.with_defaults(cfg)
+    if cfg.republish is not None:
+        _check_republish(cfg, cfg.republish)
+    return cfg
 
 
 def _check_subjects(cfg: S.StreamConfig) -> None:
@@ -141,3 +144,120 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False
         )
     return new
+
+
+# -- republish ------------------------------------------------------------------------------
+
+_WILDCARD_FN = re.compile(r"\{\{\s*wildcard\s*\(\s*(\d+)\s*\)\s*\}\}", re.IGNORECASE)
+_ANY_FN = re.compile(r"\{\{\s*([A-Za-z]+)\s*\((.*)\)\s*\}\}")
+_DOLLAR = re.compile(r"\$(\d+)")
+# the reference's other subject mapping functions: accepted there, not built here
+_OTHER_FNS = frozenset(
+    {
+        "partition",
+        "split",
+        "splitfromleft",
+        "splitfromright",
+        "slicefromleft",
+        "slicefromright",
+        "left",
+        "right",
+    }
+)
+
+
+class SubjectTransform:
+    """A republish mapping from ``src`` (a subject filter) to ``dest``, whose tokens may be
+    literals, ``$N`` / ``{{wildcard(N)}}`` (the N-th ``*`` of ``src``) and a final ``>`` (what
+    the ``>`` of ``src`` matched). Built by :func:`republish_transform`."""
+
+    def __init__(self, src: str, parts: list[tuple[str, int]]) -> None:
+        self.src = src
+        self._src_tokens = src.split(".")
+        self._stars = [i for i, t in enumerate(self._src_tokens) if t == "*"]
+        self._parts = parts  # (literal, 0) | ("", N) for wildcard N | (">", -1)
+
+    def map(self, subject: str) -> str | None:
+        """The destination for ``subject``, or None when ``src`` does not match it."""
+        if not subject_matches(self.src, subject):
+            return None
+        tokens = subject.split(".")
+        out = []
+        for literal, ref in self._parts:
+            if ref > 0:
+                out.append(tokens[self._stars[ref - 1]])
+            elif ref < 0:
+                out.append(".".join(tokens[len(self._src_tokens) - 1 :]))
+            else:
+                out.append(literal)
+        return ".".join(out)
+
+
+def republish_transform(src: str, dest: str) -> SubjectTransform | None:
+    """The transform of a (validated) republish config; None when ``dest`` is empty."""
+    if not dest:
+        return None
+    return _parse_transform(src, dest)
+
+
+def _parse_transform(src: str, dest: str) -> SubjectTransform:
+    invalid = _invalid(Reason.REPUBLISH_TRANSFORM % (src, dest))
+    if not is_valid_subject(src):
+        raise invalid
+    src_tokens = src.split(".")
+    stars = src_tokens.count("*")
+    src_fwc = src_tokens[-1] == ">"
+    dest_tokens = dest.split(".")
+    parts: list[tuple[str, int]] = []
+    for i, token in enumerate(dest_tokens):
+        if not token:
+            raise invalid
+        if token == "*":
+            raise invalid
+        if token == ">":
+            if i != len(dest_tokens) - 1 or not src_fwc:
+                raise invalid
+            parts.append((">", -1))
+            continue
+        m = _DOLLAR.fullmatch(token) or _WILDCARD_FN.fullmatch(token)
+        if m is None and (fn := _ANY_FN.fullmatch(token)) is not None:
+            if fn.group(1).lower() in _OTHER_FNS:
+                raise _invalid(
+                    f"subject mapping function {fn.group(1)}() in republish is not supported by pynatsd yet"
+                )
+            raise invalid
+        if m is not None:
+            n = int(m.group(1))
+            if n == 0:
+                raise _invalid("subject mapping to wildcard 0 in republish is not supported by pynatsd yet")
+            if n > stars:
+                raise invalid
+            parts.append(("", n))
+            continue
+        parts.append((token, 0))
+    if src_fwc and (not parts or parts[-1][1] != -1):
+        raise invalid
+    return SubjectTransform(src, parts)
+
+
+def _check_republish(cfg: S.StreamConfig, rp: S.RePublish) -> None:
+    for subj in cfg.subjects or []:
+        if _collide(rp.dest, subj):
+            raise _invalid(Reason.REPUBLISH_CYCLE)
+    if rp.dest:
+        _parse_transform(rp.src, rp.dest)
+
+
+def _collide(a: str, b: str) -> bool:
+    """Whether some subject could match both ``a`` and ``b`` (tokens compared literally)."""
+    at, bt = a.split("."), b.split(".")
+    for i in range(max(len(at), len(bt))):
+        x = at[i] if i < len(at) else None
+        y = bt[i] if i < len(bt) else None
+        if x == ">" or y == ">":
+            return x is not None and y is not None
+        if x is None or y is None:
+            return False
+        if x != y and x != "*" and y != "*":
+            return False
+    return True

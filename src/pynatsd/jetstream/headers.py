@@ -17,14 +17,19 @@ EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 ROLLUP = "Nats-Rollup"
 TTL = "Nats-TTL"
 MARKER_REASON = "Nats-Marker-Reason"
+KV_OPERATION = "KV-Operation"
 
-# Headers of direct-get and message-get replies.
+# Headers of direct-get batch replies: messages, then an end-of-batch status.
+UP_TO_SEQUENCE = "Nats-UpTo-Sequence"
+
+# Headers of direct-get, message-get and republished messages.
 STREAM = "Nats-Stream"
 SEQUENCE = "Nats-Sequence"
 TIME_STAMP = "Nats-Time-Stamp"
 SUBJECT = "Nats-Subject"
 LAST_SEQUENCE = "Nats-Last-Sequence"
 NUM_PENDING = "Nats-Num-Pending"
+MSG_SIZE = "Nats-Msg-Size"
 
 
 def get_header(hdr: bytes, key: str) -> str | None:
@@ -63,3 +68,37 @@ def build_headers(entries: list[tuple[str, str]], status: str = "") -> bytes:
     first = b"NATS/1.0 " + status.encode() if status else b"NATS/1.0"
     body = b"".join(k.encode() + b": " + v.encode() + b"\r\n" for k, v in entries)
     return first + b"\r\n" + body + b"\r\n"
+
+
+def set_header(hdr: bytes, key: str, value: str) -> bytes:
+    """``hdr`` with the value of the first ``key`` line replaced (the line keeps its place)."""
+    k = b"\r\n" + key.encode() + b":"
+    i = hdr.find(k)
+    if i < 0:
+        return hdr
+    start = i + len(k)
+    end = hdr.find(b"\r\n", start)
+    if end < 0:
+        end = len(hdr)
+    return hdr[:start] + b" " + value.encode() + hdr[end:]
+
+
+def append_headers(hdr: bytes, entries: list[tuple[str, str]]) -> bytes:
+    """A header block with ``entries`` added after the existing lines (a new block when
+    ``hdr`` is empty); the existing lines are kept byte for byte."""
+    extra = b"".join(k.encode() + b": " + v.encode() + b"\r\n" for k, v in entries)
+    if not hdr:
+        return HDR_LINE + extra + b"\r\n"
+    body = hdr[:-2] if hdr.endswith(b"\r\n\r\n") else hdr + (b"" if hdr.endswith(b"\r\n") else b"\r\n")
+    return body + extra + b"\r\n"
+
+
+def go_seconds(seconds: int) -> str:
+    """Whole seconds the way Go prints a time.Duration: ``2s``, ``1m0s``, ``1h0m0s``."""
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    if m:
+        return f"{m}m{s}s"
+    return f"{s}s"

@@ -17,8 +17,9 @@ import msgspec
 
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.config import SubjectTransform, republish_transform
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
-from pynatsd.store.base import MsgStore, StoreLimits
+from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.consumer import Consumer
@@ -30,19 +31,32 @@ NANOS = 1_000_000_000
 
 
 def parse_duration_header(value: str) -> int:
-    """A Nats-TTL value in nanoseconds: a Go duration ("1h", "30s") or whole seconds;
-    "never" is -1 (kept even past max_age). Raises ValueError when invalid."""
+    """A Nats-TTL value in nanoseconds, as the reference reads it: "never" (any case) is -1
+    (kept even past max_age); a Go duration ("1h", "90s") of at least a second counts in
+    whole seconds; otherwise a plain number of seconds, where 0 ("00") means no TTL. Raises
+    ValueError when invalid ("0", "500ms", "-1", "abc")."""
     from pynatsd.config.parser import parse_duration_ns
 
     v = value.strip()
-    if v == "never":
+    if v.lower() == "never":
         return -1
-    if v.isdigit():
-        return int(v) * NANOS
-    ns = parse_duration_ns(v)
-    if ns <= 0:
+    try:
+        ns = parse_duration_ns(v)
+    except ValueError:
+        if v.isascii() and v.isdigit():
+            return int(v) * NANOS
+        raise
+    if ns < NANOS:
         raise ValueError(value)
-    return ns
+    return ns // NANOS * NANOS
+
+
+def is_marker(hdr: bytes) -> bool:
+    """Whether a message is itself a tombstone (a server marker or a KV purge): its removal
+    by age leaves no subject delete marker behind."""
+    if not hdr:
+        return False
+    return H.get_header(hdr, H.MARKER_REASON) is not None or H.get_header(hdr, H.KV_OPERATION) == "PURGE"
 
 
 class Stream:
@@ -61,6 +75,9 @@ class Stream:
         self.last_msg_id = ""
         self.consumers: dict[str, Consumer] = {}
         self._expiry_handle: Any = None
+        self._expiry_at = 0  # ns deadline the expiry timer is set for
+        self._rp_config: S.RePublish | None = None  # the republish config _rp_transform is for
+        self._rp_transform: SubjectTransform | None = None
         self._subjects: dict[bytes, str] = {}  # decoded subjects of recent publishes
         # PubAcks wait for fsync only for file streams with sync_interval: always.
         self.sync_acks = config.storage == "file" and js.server.opts.sync_always
@@ -127,13 +144,46 @@ class Stream:
         if not nxt:
             return
         delay = max(0.0, (nxt - time.time_ns()) / NANOS) + 0.001
+        self._expiry_at = nxt
         self._expiry_handle = self.server.loop.call_later(delay, self._expire)
 
     def _expire(self) -> None:
         self._expiry_handle = None
-        if self.store.expire(time.time_ns()):
+        now = time.time_ns()
+        if self.config.subject_delete_marker_ttl > 0:
+            self._expire_with_markers(now)
+        elif self.store.expire(now):
             self.js.on_stream_changed(self)
         self.schedule_expiry()
+
+    def _expire_with_markers(self, now: int) -> None:
+        """Expire by age, then leave a subject delete marker on every subject whose last
+        message went (unless that message was a tombstone itself): a message on the
+        subject with ``Nats-Marker-Reason: MaxAge``, ``Nats-TTL`` set to the stream's
+        subject_delete_marker_ttl and ``Nats-Rollup: sub``, stored as if published."""
+        emptied: list[tuple[int, str]] = []
+        store = self.store
+
+        def removed(sm: StoredMsg) -> None:
+            if not is_marker(sm.hdr) and store.load_last(sm.subject) is None:
+                emptied.append((sm.seq, sm.subject))
+
+        if not store.expire(now, removed):
+            return
+        self.js.on_stream_changed(self)
+        if not emptied:
+            return
+        ttl = H.go_seconds(self.config.subject_delete_marker_ttl // NANOS)
+        hdr = H.build_headers([(H.MARKER_REASON, "MaxAge"), (H.TTL, ttl), (H.ROLLUP, "sub")])
+        for _, subject in sorted(emptied):
+            if store.load_last(subject) is not None:
+                continue
+            try:
+                self.ingest(subject, hdr, b"")
+            except ApiError as e:
+                self.server.log.debug(
+                    "Subject delete marker on %r of stream %r not stored: %s", subject, self.name, e
+                )
 
     # -- ingest -----------------------------------------------------------------------
     def _on_msg(
@@ -173,21 +223,28 @@ class Stream:
         cfg = self.config
         if cfg.sealed:
             raise api_error(JSErr.STREAM_SEALED)
+        if cfg.max_msg_size > 0 and len(hdr) + len(data) > cfg.max_msg_size:
+            raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
         msg_id = ""
         ttl_ns = 0
         rollup = ""
         if hdr:
-            msg_id, ttl_ns, rollup = self._check_headers(subject, hdr)
-            if msg_id:
-                seen = self.dedupe.get(msg_id)
-                if seen is not None and time.time_ns() - seen[1] < cfg.duplicate_window:
-                    return seen[0], True
-        size = len(hdr) + len(data)
-        if cfg.max_msg_size > 0 and size > cfg.max_msg_size:
-            raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+            msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
+            if duplicate:
+                return duplicate, True
+            if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
+                # A message may not outlive its subject's marker by less than the marker's
+                # TTL: shorter TTLs are raised to it, and the header says so.
+                floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
+                if ttl_ns < floor:
+                    ttl_ns = floor
+                    hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
+        republish_to = self._republish_subject(subject) if cfg.republish is not None else None
+        if republish_to is not None:
+            prev = self.store.load_last(subject)  # for Nats-Last-Sequence
         seq, ts = self.store.store(subject, hdr, data, ttl_ns=ttl_ns)
         self.last_msg_id = msg_id
         if msg_id:
@@ -200,12 +257,44 @@ class Stream:
             self.store.purge(subject=subject, keep=1)
         elif rollup == "all":
             self.store.purge(keep=1)
-        if (ttl_ns or cfg.max_age) and self._expiry_handle is None:
+        if republish_to is not None:
+            self._republish(republish_to, subject, hdr, data, seq, ts, prev.seq if prev is not None else 0)
+        if (ttl_ns or cfg.max_age) and (
+            self._expiry_handle is None or (ttl_ns > 0 and ts + ttl_ns < self._expiry_at)
+        ):
             self.schedule_expiry()
         self.js.on_stream_changed(self)
         for c in self.consumers.values():
             c.kick()
         return seq, False
+
+    def _republish_subject(self, subject: str) -> str | None:
+        """Where a message on ``subject`` is republished, or None."""
+        rp = self.config.republish
+        if rp is None:
+            return None
+        if self._rp_config is not rp:
+            self._rp_config = rp
+            self._rp_transform = republish_transform(rp.src, rp.dest)
+        return self._rp_transform.map(subject) if self._rp_transform is not None else None
+
+    def _republish(
+        self, to: str, subject: str, hdr: bytes, data: bytes, seq: int, ts: int, last: int
+    ) -> None:
+        """Once stored, the message goes on to ``to`` with where it is stored in its headers
+        (and only its size instead of the payload with ``headers_only``)."""
+        entries = [
+            (H.STREAM, self.name),
+            (H.SUBJECT, subject),
+            (H.SEQUENCE, str(seq)),
+            (H.TIME_STAMP, S.format_time(ts)),
+            (H.LAST_SEQUENCE, str(last)),
+        ]
+        rp = self.config.republish
+        if rp is not None and rp.headers_only:
+            entries.append((H.MSG_SIZE, str(len(data))))
+            data = b""
+        self.server.publish_internal(to, data, hdr=H.append_headers(hdr, entries))
 
     def _trim_dedupe(self, now: int) -> None:
         window = self.config.duplicate_window
@@ -216,39 +305,46 @@ class Stream:
                 break
             d.popitem(last=False)
 
-    def _check_headers(self, subject: str, hdr: bytes) -> tuple[str, int, str]:
-        """Apply the Nats-Expected-* rules; return the msg id, the TTL and the rollup kind."""
+    def _check_headers(self, subject: str, hdr: bytes) -> tuple[str, int, str, int]:
+        """Apply the Nats-Expected-* rules and de-duplication, in the reference's order;
+        return the msg id, the TTL, the rollup kind and the original sequence when the
+        message is a duplicate (else 0)."""
         cfg = self.config
-        msg_id = H.get_header(hdr, H.MSG_ID) or ""
         expected_stream = H.get_header(hdr, H.EXPECTED_STREAM)
         if expected_stream is not None and expected_stream != self.name:
             raise api_error(JSErr.STREAM_NOT_MATCH)
-        expected_last_id = H.get_header(hdr, H.EXPECTED_LAST_MSG_ID)
-        if expected_last_id is not None and expected_last_id != self.last_msg_id:
-            raise api_error(JSErr.STREAM_WRONG_LAST_MSG_ID, id=self.last_msg_id)
+        ttl = H.get_header(hdr, H.TTL)
+        ttl_ns = 0
+        ttl_invalid = False
+        if ttl is not None:
+            try:
+                ttl_ns = parse_duration_header(ttl)
+            except ValueError:
+                ttl_invalid = True  # reported last, after every other check
+            if ttl_ns and not cfg.allow_msg_ttl:
+                raise api_error(JSErr.MESSAGE_TTL_DISABLED)
+        expected_subj_seq = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ)
+        subj_seq_subject = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ_SUBJ)
+        if subj_seq_subject and expected_subj_seq is None:
+            raise api_error(JSErr.STREAM_EXPECTED_LAST_SEQ_PER_SUBJECT_INVALID)
+        if expected_subj_seq is not None:
+            last_msg = self.store.load_last(subj_seq_subject or subject)
+            last = last_msg.seq if last_msg is not None else 0
+            if _int(expected_subj_seq) != last:
+                raise api_error(JSErr.STREAM_WRONG_LAST_SEQUENCE, seq=last)
         expected_last_seq = H.get_header(hdr, H.EXPECTED_LAST_SEQ)
         if expected_last_seq is not None:
             last = self.store.state().last_seq
             if _int(expected_last_seq) != last:
                 raise api_error(JSErr.STREAM_WRONG_LAST_SEQUENCE, seq=last)
-        expected_subj_seq = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ)
-        if expected_subj_seq is not None:
-            filt = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ_SUBJ) or subject
-            last_msg = self.store.load_last(filt)
-            last = last_msg.seq if last_msg is not None else 0
-            if _int(expected_subj_seq) != last:
-                raise api_error(JSErr.STREAM_WRONG_LAST_SEQUENCE, seq=last)
-        ttl_ns = 0
-        ttl = H.get_header(hdr, H.TTL)
-        if ttl is not None:
-            if not cfg.allow_msg_ttl:
-                raise api_error(JSErr.MESSAGE_TTL_DISABLED)
-            try:
-                ttl_ns = parse_duration_header(ttl)
-            except ValueError:
-                raise api_error(JSErr.MESSAGE_TTL_INVALID)
-            if 0 < ttl_ns < NANOS:
-                raise api_error(JSErr.MESSAGE_TTL_INVALID)
+        msg_id = H.get_header(hdr, H.MSG_ID) or ""
+        if msg_id:
+            seen = self.dedupe.get(msg_id)
+            if seen is not None and time.time_ns() - seen[1] < cfg.duplicate_window:
+                return msg_id, 0, "", seen[0]
+        expected_last_id = H.get_header(hdr, H.EXPECTED_LAST_MSG_ID)
+        if expected_last_id is not None and expected_last_id != self.last_msg_id:
+            raise api_error(JSErr.STREAM_WRONG_LAST_MSG_ID, id=self.last_msg_id)
         rollup = ""
         value = H.get_header(hdr, H.ROLLUP)
         if value is not None:
@@ -257,7 +353,9 @@ class Stream:
             if value not in ("sub", "all"):
                 raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_INVALID % S.go_quote(value))
             rollup = value
-        return msg_id, ttl_ns, rollup
+        if ttl_invalid:
+            raise api_error(JSErr.MESSAGE_TTL_INVALID)
+        return msg_id, ttl_ns, rollup, 0
 
     def _check_discard_new(self, subject: str, hdr: bytes, data: bytes) -> None:
         cfg = self.config

@@ -610,7 +610,9 @@ class IndexedStore:
         self._purged("", seq, seq)
         return n
 
-    def expire(self, now_ns: int) -> int:
+    def expire(self, now_ns: int, removed: Callable[[StoredMsg], None] | None = None) -> int:
+        if removed is not None:
+            return self._expire_each(now_ns, removed)
         n = 0
         h = self._ttls
         while h and h[0][0] <= now_ns:
@@ -636,6 +638,37 @@ class IndexedStore:
                         n += 1
                     seq = self._next_seq(None, seq + 1)
         return n
+
+    def _expire_each(self, now_ns: int, removed: Callable[[StoredMsg], None]) -> int:
+        """:meth:`expire` one message at a time, handing each removed message to ``removed``
+        once it is gone: first those past ``max_age``, then those past their own TTL, each
+        group in sequence order (the order the reference removes them in)."""
+        n = 0
+        max_age = self._limits.max_age_ns
+        if max_age > 0 and self._msgs:
+            cutoff = now_ns - max_age
+            seq = self._first
+            while seq:
+                if seq not in self._no_age:
+                    if self._body_ts(seq, seq - self._base) > cutoff:
+                        break
+                    n += self._remove_reporting(seq, removed)
+                seq = self._next_seq(None, seq + 1)
+        due: list[int] = []
+        h = self._ttls
+        while h and h[0][0] <= now_ns:
+            due.append(heapq.heappop(h)[1])
+        for seq in sorted(due):
+            n += self._remove_reporting(seq, removed)
+        return n
+
+    def _remove_reporting(self, seq: int, removed: Callable[[StoredMsg], None]) -> int:
+        sm = self.load(seq)
+        if not self._remove(seq):
+            return 0
+        if sm is not None:
+            removed(sm)
+        return 1
 
     def _ts_of(self, seq: int) -> int:
         return self._body_ts(seq, seq - self._base)

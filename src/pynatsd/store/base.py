@@ -138,9 +138,12 @@ class MsgStore(Protocol):
         the store is emptied and the next sequence becomes ``seq``."""
         ...
 
-    def expire(self, now_ns: int) -> int:
+    def expire(self, now_ns: int, removed: Callable[[StoredMsg], None] | None = None) -> int:
         """Remove messages past max_age or their own TTL; return how many. Called by the
-        stream's timer; :meth:`next_expiry` says when to call it next."""
+        stream's timer; :meth:`next_expiry` says when to call it next. With ``removed``,
+        messages go one at a time (max_age first, then TTLs, each in sequence order) and
+        each is handed to ``removed`` right after it is gone: subject delete markers
+        are decided there."""
         ...
 
     def next_expiry(self) -> int:
