@@ -411,30 +411,22 @@ class ApiRouter:
         if no_hdr:
             self.js.respond(reply, sm.data)
             return
-        hdr = H.append_headers(
-            sm.hdr,
-            [
-                (H.STREAM, stream.name),
-                (H.SUBJECT, sm.subject),
-                (H.SEQUENCE, str(sm.seq)),
-                (H.TIME_STAMP, S.format_time(sm.ts)),
-            ],
-        )
-        self.js.respond(reply, sm.data, hdr=hdr)
+        self._direct_reply(stream, reply, sm, [])
 
     def _direct_batch_msg(self, stream: Stream, reply: bytes, sm: StoredMsg, pending: int, last: int) -> None:
-        hdr = H.append_headers(
-            sm.hdr,
-            [
-                (H.STREAM, stream.name),
-                (H.SUBJECT, sm.subject),
-                (H.SEQUENCE, str(sm.seq)),
-                (H.TIME_STAMP, S.format_time(sm.ts)),
-                (H.NUM_PENDING, str(pending)),
-                (H.LAST_SEQUENCE, str(last)),
-            ],
-        )
-        self.js.respond(reply, sm.data, hdr=hdr)
+        self._direct_reply(stream, reply, sm, [(H.NUM_PENDING, str(pending)), (H.LAST_SEQUENCE, str(last))])
+
+    def _direct_reply(
+        self, stream: Stream, reply: bytes, sm: StoredMsg, extra: list[tuple[str, str]]
+    ) -> None:
+        """The message with its own headers first, then where it is stored (and ``extra``)."""
+        where = [
+            (H.STREAM, stream.name),
+            (H.SUBJECT, sm.subject),
+            (H.SEQUENCE, str(sm.seq)),
+            (H.TIME_STAMP, S.format_time(sm.ts)),
+        ]
+        self.js.respond(reply, sm.data, hdr=H.append_headers(sm.hdr, where + extra))
 
     def _max_bytes(self, req: S.MsgGetRequest) -> int:
         return req.max_bytes or self.server.opts.max_pending

@@ -13,7 +13,7 @@ import msgspec
 
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
-from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subset_of
+from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subjects_collide, subset_of
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.manager import JetStream
@@ -242,22 +242,7 @@ def _parse_transform(src: str, dest: str) -> SubjectTransform:
 
 def _check_republish(cfg: S.StreamConfig, rp: S.RePublish) -> None:
     for subj in cfg.subjects or []:
-        if _collide(rp.dest, subj):
+        if subjects_collide(rp.dest, subj):
             raise _invalid(Reason.REPUBLISH_CYCLE)
     if rp.dest:
         _parse_transform(rp.src, rp.dest)
-
-
-def _collide(a: str, b: str) -> bool:
-    """Whether some subject could match both ``a`` and ``b`` (tokens compared literally)."""
-    at, bt = a.split("."), b.split(".")
-    for i in range(max(len(at), len(bt))):
-        x = at[i] if i < len(at) else None
-        y = bt[i] if i < len(bt) else None
-        if x == ">" or y == ">":
-            return x is not None and y is not None
-        if x is None or y is None:
-            return False
-        if x != y and x != "*" and y != "*":
-            return False
-    return True

@@ -45,7 +45,7 @@ import msgspec
 from pynatsd.config.parser import format_duration
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
-from pynatsd.protocol.subjects import has_wildcard, is_valid_subject, subset_of
+from pynatsd.protocol.subjects import has_wildcard, is_valid_subject, subjects_collide, subset_of
 from pynatsd.version import REFERENCE_VERSION
 
 __all__ = [
@@ -251,21 +251,6 @@ def go_time_text(text: str, *, utc: bool = False) -> str:
     sign = "+" if offset > 0 else "-"
     hours, minutes = divmod(abs(offset) // 60, 60)
     return f"{out}{sign}{hours:02d}:{minutes:02d}"
-
-
-def subjects_collide(a: str, b: str) -> bool:
-    """True when some subject matches both ``a`` and ``b`` (wildcards on either side)."""
-    at, bt = a.split("."), b.split(".")
-    for i in range(max(len(at), len(bt))):
-        x = at[i] if i < len(at) else None
-        y = bt[i] if i < len(bt) else None
-        if x == ">" or y == ">":
-            return x is not None and y is not None
-        if x is None or y is None:
-            return False
-        if x != y and x != "*" and y != "*":
-            return False
-    return True
 
 
 def _nbytes(s: str) -> int:

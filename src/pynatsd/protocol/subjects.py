@@ -72,3 +72,18 @@ def subset_of(sub: str, pattern: str) -> bool:
         if s == "*" or s != p:
             return False
     return len(pt) == len(st)
+
+
+def subjects_collide(a: str, b: str) -> bool:
+    """True when some subject matches both ``a`` and ``b`` (wildcards on either side)."""
+    at, bt = a.split("."), b.split(".")
+    for i in range(max(len(at), len(bt))):
+        x = at[i] if i < len(at) else None
+        y = bt[i] if i < len(bt) else None
+        if x == ">" or y == ">":
+            return x is not None and y is not None
+        if x is None or y is None:
+            return False
+        if x != y and x != "*" and y != "*":
+            return False
+    return True
