@@ -668,45 +668,37 @@ async def test_push_flow_control_raw(js_url: str) -> None:
                 "idle_heartbeat": 250_000_000,
             },
         )
-        data = 0
-        fc: Msg | None = None
-        while fc is None:
-            m = await inbox.next()
-            if status(m) is None:
-                data += 1
-            elif status(m) == ("100", "FlowControl Request"):
-                fc = m
-        assert m.data == b"" and FC_RE.fullmatch(fc.reply), fc.reply
+        FC, HB = ("100", "FlowControl Request"), ("100", "Idle Heartbeat")
+
+        async def data_until(want: tuple[str, str]) -> tuple[int, Msg]:
+            """Data messages before the next status ``want`` (and that status message)."""
+            n = 0
+            while True:
+                m = await inbox.next()
+                if status(m) is None:
+                    n += 1
+                elif status(m) == want:
+                    return n, m
+
+        data, fc = await data_until(FC)
+        assert fc.data == b"" and FC_RE.fullmatch(fc.reply), fc.reply
         assert FC_RE.fullmatch(fc.reply).groups() == ("BIG", "F")  # type: ignore[union-attr]
         # the first window is 2 MiB: the request goes out past half of it (1 MiB) ...
         assert data == 11
         # ... and unanswered, delivery stalls once the window is full; the heartbeats say
         # on which request
-        while True:
-            m = await inbox.next()
-            if status(m) is None:
-                data += 1
-            elif status(m) == ("100", "Idle Heartbeat"):
-                break
+        n, m = await data_until(HB)
+        data += n
         assert data == 21
         assert m.headers["Nats-Consumer-Stalled"] == fc.reply
         assert m.headers["Nats-Last-Consumer"] == str(data) and m.headers["Nats-Last-Stream"] == str(data)
         # an answer releases what was delivered before its request and doubles the window
         await nc.publish(fc.reply, b"")
-        while True:
-            m = await inbox.next()
-            if status(m) is None:
-                data += 1
-            elif status(m) == ("100", "FlowControl Request"):
-                break
+        n, fc = await data_until(FC)
+        data += n
         assert data == 32
-        fc = m
-        while True:
-            m = await inbox.next()
-            if status(m) is None:
-                data += 1
-            elif status(m) == ("100", "Idle Heartbeat"):
-                break
+        n, m = await data_until(HB)
+        data += n
         assert data == 53 and m.headers["Nats-Consumer-Stalled"] == fc.reply
         # answering every request lets everything through
         await nc.publish(fc.reply, b"")

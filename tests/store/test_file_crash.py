@@ -352,20 +352,25 @@ def test_corrupt_record_in_middle_of_newest_block_cuts_from_there(tmp_path: Path
     store.close()
 
 
-def test_corrupt_record_in_closed_block_is_not_served(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    d = tmp_path / "s"
+def _flip_a_byte_of(d: Path, slot: int) -> tuple[FileStore, int]:
+    """60 messages in several blocks, one byte of the record in ``slot`` of the first
+    (closed) block flipped, the store reopened: (store, the damaged sequence)."""
     store = _write(d, 60, block=BLOCK)
     assert len(store._blocks) > 2
     b = store._blocks[0]
-    victim, off = b.first + 1, b.offs[1]
+    victim, off = b.first + slot, b.offs[slot]
     store.close()
     path = d / f"{b.index:010d}.blk"
     raw = bytearray(path.read_bytes())
     raw[off + 30] ^= 0xFF
     path.write_bytes(bytes(raw))
-    store = FileStore(d, StoreLimits(), block_size=BLOCK)
+    return FileStore(d, StoreLimits(), block_size=BLOCK), victim
+
+
+def test_corrupt_record_in_closed_block_is_not_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, victim = _flip_a_byte_of(tmp_path / "s", slot=1)
     assert store.load(victim) is None  # detected by the checksum, dropped
     assert store.state().msgs == 59
     assert all(check_msg(store, q) for q in range(1, 61) if q != victim)
@@ -377,16 +382,7 @@ def test_corrupt_record_in_closed_block_is_not_served(
 def test_corrupt_record_inside_a_batched_read_is_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    d = tmp_path / "s"
-    store = _write(d, 60, block=BLOCK)
-    b = store._blocks[0]
-    victim, off = b.first + 2, b.offs[2]
-    store.close()
-    path = d / f"{b.index:010d}.blk"
-    raw = bytearray(path.read_bytes())
-    raw[off + 30] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    store = FileStore(d, StoreLimits(), block_size=BLOCK)
+    store, victim = _flip_a_byte_of(tmp_path / "s", slot=2)
     got = store.load_batch([], 1, 10)
     assert [m.seq for m in got] == [q for q in range(1, 12) if q != victim]  # topped up past it
     assert all(
