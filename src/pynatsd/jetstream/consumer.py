@@ -132,6 +132,7 @@ class Consumer:
         self._fc_window = FC_MAX_PENDING // 16
         self._fc_due = False
         self._state_dirty = False
+        self._saved_to: Path | None = None  # the state directory, once created
         self._rate_tokens = 0.0
         self._rate_at = 0.0  # loop time the bucket was last filled; 0 = full, never used
         self._replay_last_ts = 0
@@ -1097,11 +1098,13 @@ class Consumer:
     # -- persistence --------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         """Write config and state; the write reaches the OS before acks are answered."""
-        directory.mkdir(parents=True, exist_ok=True)
+        if self._saved_to != directory:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._saved_to = directory
         meta = {
             "name": self.name,
             "created": self.created,
-            "config": msgspec.to_builtins(self.config),
+            "config": self.config,
             "state": {
                 "delivered": [self.dseq, self.delivered_sseq],
                 "ack_floor": [self.ack_floor_cseq, self.ack_floor_sseq],
@@ -1112,7 +1115,7 @@ class Consumer:
         tmp = directory / "meta.json.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, json.dumps(meta, separators=(",", ":")).encode())
+            os.write(fd, msgspec.json.encode(meta))
             if self.server.opts.sync_always:
                 os.fsync(fd)
         finally:
