@@ -23,7 +23,7 @@ from pynatsd.jetstream.consumer_config import (
     response_config,
     validate_consumer,
 )
-from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
 from pynatsd.protocol.subjects import subject_matches, subset_of
 from pynatsd.store.base import StoredMsg
 
@@ -117,6 +117,12 @@ class ApiRouter:
         except ApiError as err:
             self.js.api_errors += counted
             body = S.encode(S.error_response(response_type, err))
+        except Exception as exc:  # a bug: this request fails, the connection and server go on
+            self.server.log.exception(
+                "JetStream API request on %s failed", subject.decode("utf-8", "replace")
+            )
+            self.js.api_errors += counted
+            body = S.encode(S.error_response(response_type, wrap_error(JSErr.STREAM_GENERAL, exc)))
         # Counted once answered: $JS.API.INFO reports the requests before itself.
         self.js.api_total += counted
         self.js.respond(reply, body)
