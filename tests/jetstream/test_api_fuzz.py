@@ -76,7 +76,9 @@ async def test_random_api_requests_are_all_answered(
             await js.publish(f"f.{i % 5}", b"x%d" % i)
         created = await nc.request(
             "$JS.API.CONSUMER.CREATE.F.C",
-            json.dumps({"stream_name": "F", "config": {"durable_name": "C", "ack_policy": "explicit"}}).encode(),
+            json.dumps(
+                {"stream_name": "F", "config": {"durable_name": "C", "ack_policy": "explicit"}}
+            ).encode(),
             timeout=5,
         )
         assert "error" not in json.loads(created.data)
