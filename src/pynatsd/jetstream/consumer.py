@@ -133,6 +133,7 @@ class Consumer:
         self._fc_due = False
         self._state_dirty = False
         self._saved_to: Path | None = None  # the state directory, once created
+        self._req_timer: TimerHandle | None = None  # pull requests' next expiry / heartbeat
         self._rate_tokens = 0.0
         self._rate_at = 0.0  # loop time the bucket was last filled; 0 = full, never used
         self._replay_last_ts = 0
@@ -177,7 +178,7 @@ class Consumer:
         for sub in (self._ack_sub, self._fc_sub):
             if sub is not None:
                 self.server.unsubscribe_internal(sub)
-        for t in (self._timer, self._hb_timer, self._inactive_timer):
+        for t in (self._timer, self._hb_timer, self._inactive_timer, self._req_timer):
             if t is not None:
                 t.cancel()
         if deleted:
@@ -725,10 +726,23 @@ class Consumer:
         self.waiting = kept
 
     def _arm_request_timer(self) -> None:
+        """One timer for the soonest request expiry or heartbeat (re-armed only when that
+        moves earlier, so a stream of requests does not pile up timers)."""
         times = [r.expires_at for r in self.waiting if r.expires_at]
         times += [r.next_heartbeat for r in self.waiting if r.heartbeat]
-        if times:
-            self.server.loop.call_at(min(times) + 0.001, self.kick)
+        if not times:
+            return
+        due = min(times) + 0.001
+        t = self._req_timer
+        if t is not None and not t.cancelled() and t.when() <= due:
+            return  # an earlier (or the same) wake-up is already set
+        if t is not None:
+            t.cancel()
+        self._req_timer = self.server.loop.call_at(due, self._request_timer_fired)
+
+    def _request_timer_fired(self) -> None:
+        self._req_timer = None
+        self.kick()
 
     # -- acks -------------------------------------------------------------------------
     def _on_ack(
