@@ -15,6 +15,7 @@ from nats.js.api import StorageType
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from tests.jetstream.test_kv import keys_of
 from tests.support import jetstream_server
 
 T = 10.0
@@ -66,7 +67,7 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
             out.append(("history", key, [_entry(e) for e in await kv.history(key)]))
         except Exception as err:
             out.append(("history", key, type(err).__name__))
-    out.append(("keys", sorted(await kv.keys())))
+    out.append(("keys", sorted(await keys_of(kv))))
     watcher = await kv.watchall(include_history=True)
     seen: list[Any] = []
     while (e := await watcher.updates(timeout=T)) is not None:
@@ -81,7 +82,7 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
     except Exception as err:
         out.append(("too big", type(err).__name__, getattr(err, "err_code", None)))
     await kv.purge_deletes(olderthan=-1)
-    out.append(("after purge_deletes", (await kv.status()).values, sorted(await kv.keys())))
+    out.append(("after purge_deletes", (await kv.status()).values, sorted(await keys_of(kv))))
     await nc.close()
     return out
 
