@@ -24,7 +24,7 @@ from pynatsd.jetstream.consumer_config import (
     validate_consumer,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
-from pynatsd.protocol.subjects import subject_matches, subset_of
+from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
 if TYPE_CHECKING:
@@ -676,27 +676,7 @@ class ApiRouter:
 
 def _subjects_overlap(a: list[str], b: list[str]) -> bool:
     """True when some subject could be captured by a pattern of ``a`` and one of ``b``."""
-    for x in a:
-        for y in b:
-            if subject_matches(x, y) or subject_matches(y, x) or subset_of(x, y) or subset_of(y, x):
-                return True
-            if _wild_overlap(x, y):
-                return True
-    return False
-
-
-def _wild_overlap(x: str, y: str) -> bool:
-    xt, yt = x.split("."), y.split(".")
-    for i in range(max(len(xt), len(yt))):
-        a = xt[i] if i < len(xt) else None
-        b = yt[i] if i < len(yt) else None
-        if a == ">" or b == ">":
-            return a is not None and b is not None
-        if a is None or b is None:
-            return False
-        if a != b and a != "*" and b != "*":
-            return False
-    return True
+    return any(subjects_collide(x, y) for x in a for y in b)
 
 
 def _same_config(a: S.StreamConfig, b: S.StreamConfig) -> bool:
