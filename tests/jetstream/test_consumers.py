@@ -227,6 +227,10 @@ async def test_fetch_partial_batch_and_timeout_when_empty(js_url: str) -> None:
     sub = await js.pull_subscribe("f", durable="d", stream="F")
     msgs = await sub.fetch(5, timeout=5)  # a partial batch: what there is
     assert [m.data for m in msgs] == [b"m1", b"m2"]
+    # a fresh subscription: the first fetch's request is still open on the old inbox, and its
+    # 408 at expiry must not land in the fetches below
+    await sub.unsubscribe()
+    sub = await js.pull_subscribe("f", durable="d", stream="F")
     for batch in (1, 3):
         start = time.monotonic()
         with pytest.raises(nats.errors.TimeoutError):
