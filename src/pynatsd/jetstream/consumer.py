@@ -130,7 +130,6 @@ class Consumer:
         self._fc_bytes = 0  # delivered bytes not yet released by a flow-control answer
         self._fc_size = 0  # what the outstanding request releases when answered
         self._fc_window = FC_MAX_PENDING // 16
-        self._fc_due = False
         self._state_dirty = False
         self._saved_to: Path | None = None  # the state directory, once created
         self._req_timer: TimerHandle | None = None  # pull requests' next expiry / heartbeat
@@ -274,17 +273,14 @@ class Consumer:
 
     def pause(self, until_ns: int, until_text: str | None) -> None:
         """Pause delivery until ``until_ns`` (0 resumes); advised now and when it ends."""
-        self.paused_until = until_ns
         cfg = msgspec.structs.replace(self.config, pause_until=until_text if until_ns else None)
         # the required API level follows the config: 1 while paused, back down when resumed
         meta = dict(cfg.metadata or {})
         meta["_nats.req.level"] = str(required_api_level(cfg))
         self.config = msgspec.structs.replace(cfg, metadata=meta)
+        self._apply_pause_until()
         self.mark_dirty()
-        paused = until_ns > time.time_ns()
-        self._pause_advisory(paused, until_text or S.ZERO_TIME)
-        if paused:
-            self.server.loop.call_later((until_ns - time.time_ns()) / NANOS, self._pause_over, until_ns)
+        self._pause_advisory(self.paused_until > 0, until_text or S.ZERO_TIME)
         self.kick()
 
     def _apply_pause_until(self) -> None:
@@ -452,8 +448,7 @@ class Consumer:
         store = self.stream.store
         msgs = store.load_batch(self.filters, self.sseq, limit)
         if not msgs:
-            if not self.filters:
-                self.sseq = max(self.sseq, store.state().last_seq + 1)
+            self._caught_up()
             return 0, 0
         if self._pending_cache is None:
             self._pending_cache = self.num_pending()
@@ -466,6 +461,7 @@ class Consumer:
         frames: list[bytes] = []
         put = frames.append
         total = count = 0
+        fc_due = False
         subject = ""
         head = hhead = b""
         for sm in msgs:
@@ -497,11 +493,12 @@ class Consumer:
             if fc:
                 # the reply subject is the prefix, ".1." and the line up to its first space
                 reply_len = len(prefix) + 3 + line.index(b" ")
-                if self._fc_count(len(subject) + reply_len + n) or self._fc_blocked():
+                fc_due = self._fc_count(len(subject) + reply_len + n)
+                if fc_due or self._fc_blocked():
                     break
         last = msgs[count - 1].seq
         server.write_frames(sub, b"".join(frames), count, total)
-        if fc and self._fc_due:
+        if fc_due:
             self._send_flow_control()
         self._pending_cache = left
         self.dseq = cseq
@@ -585,12 +582,18 @@ class Consumer:
                 return sm, False
         sm = store.load_next(self.filters, self.sseq)
         if sm is None:
-            self.sseq = max(self.sseq, store.state().last_seq + 1) if not self.filters else self.sseq
+            self._caught_up()
             return None, False
         self.sseq = sm.seq + 1
         if self._pending_cache:
             self._pending_cache -= 1  # the cache counts from the cursor, which just moved
         return sm, False
+
+    def _caught_up(self) -> None:
+        """Nothing new to deliver: an unfiltered cursor moves past the stream's end (so
+        sequences skipped by a purge are not looked at again)."""
+        if not self.filters:
+            self.sseq = max(self.sseq, self.stream.store.state().last_seq + 1)
 
     def _unread(self, seq: int, redelivery: bool) -> None:
         """Put back a message taken by _next_msg but not delivered."""
@@ -790,16 +793,8 @@ class Consumer:
                 return
             if self.redelivered:
                 self.redelivered.pop(sseq, None)
-            self.last_ack_ns = time.time_ns()
             # the floor sits under the first pending message: only acking that one moves it
-            if sseq == self.ack_floor_sseq + 1 or not self.pending:
-                self._update_ack_floor()
-            if not self._state_dirty:
-                self.mark_dirty()
-            if self.stream.config.retention != "limits":
-                self.stream.on_acked(self, [sseq])
-            if not self._scheduled:
-                self.kick()
+            self._acked([sseq], sseq == self.ack_floor_sseq + 1 or not self.pending)
             return
         acked: list[int] = []
         if self.ack_all:
@@ -817,13 +812,20 @@ class Consumer:
                 acked.append(sseq)
                 if self._sample_pct:
                     self._sample_ack(sseq, p)
-        if not acked:
-            return
+        if acked:
+            self._acked(acked, True)
+
+    def _acked(self, seqs: list[int], floor_moves: bool) -> None:
+        """After acks: the floor, the durable state, retention and the next delivery pass."""
         self.last_ack_ns = time.time_ns()
-        self._update_ack_floor()
-        self.mark_dirty()
-        self.stream.on_acked(self, acked)
-        self.kick()
+        if floor_moves:
+            self._update_ack_floor()
+        if not self._state_dirty:
+            self.mark_dirty()
+        if self.stream.config.retention != "limits":
+            self.stream.on_acked(self, seqs)
+        if not self._scheduled:
+            self.kick()
 
     @staticmethod
     def _sample_percent(cfg: S.ConsumerConfig) -> int:
@@ -994,10 +996,8 @@ class Consumer:
         """Account one delivery; True when a flow-control request is due now."""
         self._fc_bytes += size
         if not self._fc_pending:
-            if self._fc_bytes > self._fc_window // 2:
-                self._fc_due = True
-                return True
-        elif self._fc_bytes - self._fc_size >= self._fc_window:
+            return self._fc_bytes > self._fc_window // 2
+        if self._fc_bytes - self._fc_size >= self._fc_window:
             self._fc_size += size
         return False
 
@@ -1006,7 +1006,6 @@ class Consumer:
 
     def _send_flow_control(self) -> None:
         subject = f"$JS.FC.{self.stream.name}.{self.name}.{secrets.token_hex(2)}"
-        self._fc_due = False
         self._fc_pending = subject
         self._fc_size = self._fc_bytes
         self.js.respond(

@@ -400,9 +400,7 @@ class NatsServer:
                 if ack_sub is not None and ack_sub.cb is not None:
                     ack_sub.delivered += 1
                     ack_sub.cb(ack_sub, pub, subject, reply, hdr, msg)
-                    if not self._flush_scheduled:
-                        self._flush_scheduled = True
-                        self.loop.call_soon(self._flush_all)
+                    self.schedule_flush()
                     return True
             r = self.sublist.match(subject)
         if not r.any:
@@ -483,16 +481,10 @@ class NatsServer:
         """Append ``msgs`` ready-made frames (``size`` payload bytes) for ``sub``, found by
         :meth:`direct_target` in this same turn."""
         c = sub.client
-        c.out += frames
-        if not c.flagged:
-            c.flagged = True
-            self._dirty.append(c)
+        c.queue(frames)
         c.out_msgs += msgs
         c.out_bytes += size
         sub.delivered += msgs
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush_all)
 
     @staticmethod
     def _after_delivery(sub: Subscription, reply: bytes | None) -> None:

@@ -475,9 +475,9 @@ class IndexedStore:
                 i += 1
             return out
         if len(sel) == 1:
-            for s in sel.values():
-                j = bisect_left(s.seqs, start, s.head)
-                return list(s.seqs[j : j + limit])
+            (s,) = sel.values()
+            j = bisect_left(s.seqs, start, s.head)
+            return list(s.seqs[j : j + limit])
         out = []
         seq = self._next_seq(sel, start)
         while seq and len(out) < limit:
