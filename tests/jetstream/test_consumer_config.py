@@ -14,14 +14,17 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import msgspec
 import nats
 import pytest
 
+from pynatsd.gocompat import marshal_json
+from pynatsd.jetstream import codec
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.config import new_stream_config, with_defaults
 from pynatsd.jetstream.consumer_config import (
     ConsumerLimits,
     CreateSubject,
-    go_time_text,
     new_ephemeral_name,
     parse_create_subject,
     response_config,
@@ -673,7 +676,7 @@ def stream_config(reply: dict[str, Any]) -> S.StreamConfig:
     cfg = dict(reply["config"])
     meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if k not in ("_nats.ver", "_nats.level")}
     cfg["metadata"] = meta or None
-    return S.decode(json.dumps(cfg), S.StreamConfig)
+    return msgspec.json.decode(json.dumps(cfg), type=S.StreamConfig)
 
 
 def mine(
@@ -689,7 +692,7 @@ def mine(
     assert subject is not None, tail
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
-        req = S.decode_request(data, S.ConsumerCreateRequest)
+        req = codec.decode_request(data, S.ConsumerCreateRequest)
         result = validate_consumer(
             req,
             streams.get(subject.stream),
@@ -700,7 +703,7 @@ def mine(
         )
     except ApiError as err:
         return "error", err.to_dict()
-    return "ok", (result.name, json.loads(S.encode(response_config(result.config))))
+    return "ok", (result.name, json.loads(marshal_json(response_config(result.config))))
 
 
 async def run_scenario(
@@ -753,7 +756,7 @@ async def run_scenario(
             stored["metadata"] = {
                 k: v for k, v in config["metadata"].items() if k not in ("_nats.ver", "_nats.level")
             }
-            consumers[stream][name] = S.decode(json.dumps(stored), S.ConsumerConfig)
+            consumers[stream][name] = msgspec.json.decode(json.dumps(stored), type=S.ConsumerConfig)
     finally:
         for sub in subs:
             await sub.unsubscribe()
@@ -843,15 +846,6 @@ def test_parse_create_subject() -> None:
         assert parse_create_subject(no_reply.split(".")) is None
 
 
-def test_go_time_text() -> None:
-    assert go_time_text("2024-01-01T02:00:00.500+02:00") == "2024-01-01T02:00:00.5+02:00"
-    assert go_time_text("2024-01-01T02:00:00.500+02:00", utc=True) == "2024-01-01T00:00:00.5Z"
-    assert go_time_text("2024-01-01T00:00:00+00:00") == "2024-01-01T00:00:00Z"
-    assert go_time_text("2024-01-01T00:00:00.000000001-00:00") == "2024-01-01T00:00:00.000000001Z"
-    assert go_time_text("0001-01-01T00:00:00Z") == "0001-01-01T00:00:00Z"
-    assert go_time_text("2024-03-01T00:30:00-01:30", utc=True) == "2024-03-01T02:00:00Z"
-
-
 def test_subjects_collide() -> None:
     assert subjects_collide("a.*.c", "a.x.>")
     assert subjects_collide("a.>", "a.b")
@@ -869,12 +863,12 @@ def test_ephemeral_names() -> None:
 
 
 def _stream(**fields: Any) -> S.StreamConfig:
-    return S.with_defaults(S.new_stream_config("S", subjects=["s.>"], **fields))
+    return with_defaults(new_stream_config("S", subjects=["s.>"], **fields))
 
 
 def _request(config: dict[str, Any], **extra: Any) -> S.ConsumerCreateRequest:
     body = {"stream_name": "S", "config": config, **extra}
-    return S.decode_request(json.dumps(body).encode(), S.ConsumerCreateRequest)
+    return codec.decode_request(json.dumps(body).encode(), S.ConsumerCreateRequest)
 
 
 def test_generated_names_skip_taken_ones() -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import nats
 
 from tests.support import jetstream_server
+from tests.support.wire import AsyncWireClient
 
 T = 5.0
 QUIET = 0.25  # how long a request with no further reply is listened to after its last frame
@@ -23,58 +24,24 @@ QUIET = 0.25  # how long a request with no further reply is listened to after it
 Frame = tuple[bytes, bytes]  # (header block or b"", payload)
 
 
-class RawClient:
+class RawClient(AsyncWireClient):
     """A NATS connection on asyncio streams that keeps every frame byte for byte."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.buf = b""
-        self.sid = 0
+    sid = 0
 
     @classmethod
     async def open(cls, url: str) -> RawClient:
         u = urlparse(url)
-        reader, writer = await asyncio.open_connection(u.hostname, u.port)
-        c = cls(reader, writer)
-        await c._line()  # INFO
-        writer.write(
-            b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\nPING\r\n'
+        assert u.hostname is not None and u.port is not None
+        c = await cls.connect(u.port, u.hostname, timeout=T)
+        await c.roundtrip(
+            b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
         )
-        while await c._line() != b"PONG":
-            pass
         return c
 
-    async def _fill(self, timeout: float) -> None:
-        data = await asyncio.wait_for(self.reader.read(1 << 16), timeout)
-        if not data:
-            raise EOFError("connection closed")
-        self.buf += data
-
-    async def _line(self, timeout: float = T) -> bytes:
-        while b"\r\n" not in self.buf:
-            await self._fill(timeout)
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    async def _take(self, n: int, timeout: float = T) -> bytes:
-        while len(self.buf) < n:
-            await self._fill(timeout)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
     async def next_frame(self, timeout: float) -> Frame:
-        while True:
-            parts = (await self._line(timeout)).split()
-            if parts[0] == b"PING":
-                self.writer.write(b"PONG\r\n")
-            elif parts[0] == b"MSG":
-                body = await self._take(int(parts[-1]) + 2)
-                return b"", body[:-2]
-            elif parts[0] == b"HMSG":
-                hlen, size = int(parts[-2]), int(parts[-1])
-                body = await self._take(size + 2)
-                return body[:hlen], body[hlen:-2]
+        msg = await self.next_msg(timeout)
+        return msg.header_block, msg.body
 
     async def request(self, subject: str, body: bytes, hdr: bytes = b"", *, one: bool = False) -> list[Frame]:
         """Every reply to one request: up to a status frame (EOB, 404, 408, ...) or, for a
@@ -103,10 +70,6 @@ class RawClient:
             wait = QUIET
         self.writer.write(b"UNSUB %d\r\n" % self.sid)
         return frames
-
-    async def close(self) -> None:
-        self.writer.close()
-        await self.writer.wait_closed()
 
 
 _STAMP = re.compile(rb"Nats-Time-Stamp: [^\r]*")

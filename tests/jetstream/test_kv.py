@@ -31,6 +31,8 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
+from tests.support.jetstream import keys_of
+
 T = 10.0  # request timeout
 W = 5.0  # longest wait for a watch update that must come
 EXPIRY = 8.0  # longest wait for a TTL to be processed (the reference checks about once a second)
@@ -48,20 +50,6 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-async def keys_of(kv: KeyValue, filters: list[str] | None = None) -> list[str]:
-    """``kv.keys()``, allowing for nats-py's start-up race: its watcher ends the listing at
-    once when consumer info already says 0 pending (the server delivered everything) before
-    the client has processed the first delivery. A key that exists shows up on another look;
-    a bucket without keys raises NoKeysError every time."""
-    for attempt in range(3):
-        try:
-            return await asyncio.wait_for(kv.keys(filters=filters), W)
-        except NoKeysError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 async def raw_msgs(nc: Client, stream: str) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from nats.js.api import StorageType
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from tests.jetstream.test_kv import keys_of
 from tests.support import jetstream_server
+from tests.support.jetstream import keys_of
 
 T = 10.0
 KEYS = ["a", "b", "c.d", "c.e"]

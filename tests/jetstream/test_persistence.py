@@ -7,7 +7,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
 import pynatsd
-from tests.support import free_port
+from tests.support import ServerProcess, free_port, pynatsd_command
 
 T = 10.0
 
@@ -70,29 +69,9 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def _start(store: Path, port: int, *extra: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pynatsd",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-js",
-            "-sd",
-            str(store),
-            *extra,
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "Server is ready" in line:
-            return proc
-    raise AssertionError("pynatsd did not start")
+def _start(store: Path, port: int, *extra: str) -> ServerProcess:
+    server = ServerProcess(pynatsd_command(), "-js", "-sd", str(store), *extra, port=port, name="pynatsd")
+    return server.start()
 
 
 @pytest.mark.parametrize("sync_always", [False, True])

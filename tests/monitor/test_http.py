@@ -29,7 +29,7 @@ async def test_healthz_and_varz() -> None:
         v = json.loads(body)
         assert v["server_name"] == "mon"
         assert v["version"] == pynatsd.REFERENCE_VERSION
-        assert v["port"] == srv.port and v["http_port"] == srv.server.http_port
+        assert v["port"] == srv.port and v["http_port"] == srv.node.http_port
         assert v["connections"] == 1 and v["subscriptions"] == 1
         assert v["in_msgs"] == 1 and v["out_msgs"] == 1
         assert v["in_bytes"] == 5 and v["out_bytes"] == 5

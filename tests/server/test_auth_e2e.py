@@ -8,8 +8,8 @@ import pytest
 from nats.errors import NoServersError
 
 import pynatsd
-from pynatsd.server.options import Permission, Permissions, ResponsePermission, User
-from tests.conftest import Raw
+from pynatsd.options import Permission, Permissions, ResponsePermission, User
+from tests.support.wire import AsyncWireClient as Raw
 
 VIOLATION = b"-ERR 'Authorization Violation'\r\n"
 

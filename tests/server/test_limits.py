@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pynatsd
-from tests.conftest import QUIET, Raw
+from tests.support.wire import QUIET
+from tests.support.wire import AsyncWireClient as Raw
 
 
 async def test_max_connections() -> None:

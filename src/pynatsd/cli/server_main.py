@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from pynatsd.server.options import Options
+from pynatsd.options import Options
 from pynatsd.version import REFERENCE_VERSION, __version__
 
 USAGE = """\
@@ -313,12 +313,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] | None = None) -> None:
     """Run a server in the foreground until SIGINT/SIGTERM."""
-    from pynatsd.server.embed import _new_loop
-    from pynatsd.server.server import NatsServer, UnsupportedFeature
+    # Imported here so that -h, -v and -t do not pay for loading the server.
+    from pynatsd.embed import new_event_loop
+    from pynatsd.node import Node
+    from pynatsd.server.server import UnsupportedFeature
 
-    loop = _new_loop()
+    loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    srv = NatsServer(opts)
+    srv = Node(opts).server
     for w in warnings or []:
         srv.log.warn("%s", w)
 

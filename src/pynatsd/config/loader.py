@@ -19,17 +19,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
-from pynatsd.config.parser import (
-    ConfigMap,
-    Node,
-    Value,
-    format_duration,
-    parse_duration_ns,
-    parse_file,
-    parse_string,
-)
+from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
+from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
+from pynatsd.options import Options, Permission, Permissions, ResponsePermission, User
 from pynatsd.protocol.subjects import is_valid_subject
-from pynatsd.server.options import Options, Permission, Permissions, ResponsePermission, User
 
 __all__ = [
     "UNSUPPORTED_FEATURES",
@@ -114,29 +107,6 @@ class _Invalid(Exception):
 # -- value helpers --------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """Quote like Go's %q, which the reference uses for names and values in its messages."""
-    out = ['"']
-    for c in text:
-        if c in ('"', "\\"):
-            out.append("\\" + c)
-        elif c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable():
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) <= 0xFFFF:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
 # The reference's names for value types; bool before int, since a bool is an int.
 _KINDS: tuple[tuple[type, str], ...] = (
     (bool, "boolean"),
@@ -153,7 +123,9 @@ def _kind(v: Value) -> str:
 
 
 def _wrong(node: Node, key: str, expected: str) -> _Invalid:
-    return _Invalid(node.pos, f"invalid value for {_q(key)}: expected {expected}, got {_kind(node.value)}")
+    return _Invalid(
+        node.pos, f"invalid value for {go_quote(key)}: expected {expected}, got {_kind(node.value)}"
+    )
 
 
 def _int(node: Node, key: str) -> int:
@@ -219,11 +191,11 @@ def _listen(node: Node) -> tuple[str | None, int]:
         raise _Invalid(node.pos, f"expected port or host:port, got {_kind(v)}")
     parts = _split_host_port(v)
     if parts is None:
-        raise _Invalid(node.pos, f"could not parse address string {_q(v)}")
+        raise _Invalid(node.pos, f"could not parse address string {go_quote(v)}")
     host, port = parts
     body = port[1:] if port[:1] in ("+", "-") else port
     if not body or not (body.isascii() and body.isdigit()):
-        raise _Invalid(node.pos, f"could not parse port {_q(port)}")
+        raise _Invalid(node.pos, f"could not parse port {go_quote(port)}")
     return host, int(port)
 
 
@@ -262,7 +234,7 @@ class _Loader:
                 elif key.lower() in UNSUPPORTED_FEATURES:
                     self.opts.unsupported[key] = UNSUPPORTED_FEATURES[key.lower()]
                 elif not node.used_as_variable:
-                    raise _Invalid(node.pos, f"unknown field {_q(key)}")
+                    raise _Invalid(node.pos, f"unknown field {go_quote(key)}")
         self._check_no_auth_user(config)
 
     @contextlib.contextmanager
@@ -275,7 +247,7 @@ class _Loader:
 
     def _unknown(self, key: str, node: Node, reason: str | None = None) -> None:
         if not node.used_as_variable:
-            self.errors.append(ConfigIssue(node.pos, reason or f"unknown field {_q(key)}"))
+            self.errors.append(ConfigIssue(node.pos, reason or f"unknown field {go_quote(key)}"))
 
     # -- listen addresses ------------------------------------------------------------
 
@@ -328,7 +300,9 @@ class _Loader:
         if isinstance(v, str):
             low = v.lower()
             if low not in ("enabled", "enable", "true", "disabled", "disable", "false"):
-                raise _Invalid(node.pos, f"Expected 'enabled' or 'disabled' for string value, got {_q(v)}")
+                raise _Invalid(
+                    node.pos, f"Expected 'enabled' or 'disabled' for string value, got {go_quote(v)}"
+                )
             self.opts.jetstream = low in ("enabled", "enable", "true")
             return
         if not isinstance(v, dict):
@@ -403,7 +377,7 @@ class _Loader:
         else:
             self.warnings.append(
                 ConfigIssue(
-                    node.pos, f"invalid use of field {_q(key)}: {key} should be converted to a duration"
+                    node.pos, f"invalid use of field {go_quote(key)}: {key} should be converted to a duration"
                 )
             )
             ns = _int(node, key) * _NS
@@ -465,7 +439,7 @@ class _Loader:
         seen: set[str] = set()
         for u in users or []:
             if u.username in seen:
-                raise _Invalid(node.pos, f"Duplicate user {_q(u.username)} detected")
+                raise _Invalid(node.pos, f"Duplicate user {go_quote(u.username)} detected")
             seen.add(u.username)
             if u.permissions is None and defaults is not None:
                 u.permissions = copy.deepcopy(defaults)
@@ -556,7 +530,7 @@ class _Loader:
                 elif low in ("publish_allow_responses", "allow_responses"):
                     perms.allow_responses = self._allow_responses(v)
                 else:
-                    self._unknown(k, v, f"Unknown field {_q(k)} parsing permissions")
+                    self._unknown(k, v, f"Unknown field {go_quote(k)} parsing permissions")
         return perms
 
     def _subject_permission(self, node: Node) -> Permission | None:
@@ -578,7 +552,7 @@ class _Loader:
                     self._unknown(
                         k,
                         v,
-                        f"Unknown field name {_q(k)} parsing subject permissions, only 'allow' or 'deny' are permitted",
+                        f"Unknown field name {go_quote(k)} parsing subject permissions, only 'allow' or 'deny' are permitted",
                     )
         return perm
 
@@ -605,7 +579,7 @@ class _Loader:
                 if ns != 0:  # negative means "never expires", which is 0.0 in Options
                     rp.expires = max(ns, 0) / _NS
             else:
-                self._unknown(k, item, f"Unknown field {_q(k)} parsing permissions")
+                self._unknown(k, item, f"Unknown field {go_quote(k)} parsing permissions")
         return rp
 
     # -- cross checks ---------------------------------------------------------------------
@@ -618,13 +592,13 @@ class _Loader:
         pos = node.pos if node is not None else Position(self.opts.config_file)
         if not self.opts.users:
             self.errors.append(
-                ConfigIssue(pos, f"no_auth_user: {_q(name)} present, but users/nkeys are not defined")
+                ConfigIssue(pos, f"no_auth_user: {go_quote(name)} present, but users/nkeys are not defined")
             )
         elif all(u.username != name for u in self.opts.users):
             self.errors.append(
                 ConfigIssue(
                     pos,
-                    f"no_auth_user: {_q(name)} not present as user or nkey in authorization block or account configuration",
+                    f"no_auth_user: {go_quote(name)} not present as user or nkey in authorization block or account configuration",
                 )
             )
 
@@ -649,7 +623,7 @@ def _perm_subjects(node: Node) -> list[str]:
         fields = s.split()  # "subject queue" is allowed in subscribe permissions
         bad = s if len(fields) != 2 else (None if is_valid_subject(fields[0]) else fields[0])
         if bad is not None:
-            raise _Invalid(node.pos, f"subject {_q(bad)} is not a valid subject")
+            raise _Invalid(node.pos, f"subject {go_quote(bad)} is not a valid subject")
     return subjects
 
 

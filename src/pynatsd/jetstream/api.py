@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pynatsd.gocompat import ZERO_TIME, format_time, marshal_json, parse_time
+from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream.config import check_update, validate_create, validate_name
+from pynatsd.jetstream.config import check_update, validate_create, validate_name, with_dynamic_metadata
 from pynatsd.jetstream.consumer_config import (
     is_durable,
     parse_create_subject,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.stream import Stream
-    from pynatsd.server.client import Client, Subscription
+    from pynatsd.server.internal import Client, Subscription
 
 Handler = Callable[[list[str], bytes], Any]
 
@@ -47,7 +49,7 @@ class ApiRouter:
 
     def __init__(self, js: JetStream) -> None:
         self.js = js
-        self.server = js.server
+        self.core = js.core
         # (tokens after $JS.API, number of trailing name tokens) -> (handler, response type)
         # tokens after $JS.API -> (handler, response type, min args, max args; -1 = any)
         self.routes: dict[tuple[str, ...], tuple[Handler, type[Any], int, int]] = {
@@ -73,23 +75,23 @@ class ApiRouter:
         self._domain_sub: Subscription | None = None
 
     def start(self) -> None:
-        self._sub = self.server.subscribe_internal("$JS.API.>", self._on_request)
-        domain = self.server.opts.jetstream_domain
+        self._sub = self.core.subscribe("$JS.API.>", self._on_request)
+        domain = self.core.opts.jetstream_domain
         # With a domain, $JS.<domain>.API.> reaches the same API (as the reference serves it).
         self._domain_sub = (
-            self.server.subscribe_internal(f"$JS.{domain}.API.>", self._on_domain_request) if domain else None
+            self.core.subscribe(f"$JS.{domain}.API.>", self._on_domain_request) if domain else None
         )
 
     def _on_domain_request(
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
-        prefix = b"$JS." + self.server.opts.jetstream_domain.encode() + b".API."
+        prefix = b"$JS." + self.core.opts.jetstream_domain.encode() + b".API."
         self._on_request(sub, pub, b"$JS.API." + subject[len(prefix) :], reply, hdr, msg)
 
     def stop(self) -> None:
         for sub in (self._sub, self._domain_sub):
             if sub is not None:
-                self.server.unsubscribe_internal(sub)
+                self.core.unsubscribe(sub)
         self._sub = self._domain_sub = None
 
     # -- dispatch -------------------------------------------------------------------
@@ -116,13 +118,11 @@ class ApiRouter:
             return
         except ApiError as err:
             self.js.api_errors += counted
-            body = S.encode(S.error_response(response_type, err))
+            body = marshal_json(codec.error_response(response_type, err))
         except Exception as exc:  # a bug: this request fails, the connection and server go on
-            self.server.log.exception(
-                "JetStream API request on %s failed", subject.decode("utf-8", "replace")
-            )
+            self.core.log.exception("JetStream API request on %s failed", subject.decode("utf-8", "replace"))
             self.js.api_errors += counted
-            body = S.encode(S.error_response(response_type, wrap_error(JSErr.STREAM_GENERAL, exc)))
+            body = marshal_json(codec.error_response(response_type, wrap_error(JSErr.STREAM_GENERAL, exc)))
         # Counted once answered: $JS.API.INFO reports the requests before itself.
         self.js.api_total += counted
         self.js.respond(reply, body)
@@ -173,25 +173,25 @@ class ApiRouter:
                 storage_max_stream_bytes=-1,
                 max_bytes_required=False,
             ),
-            domain=self.server.opts.jetstream_domain,
+            domain=self.core.opts.jetstream_domain,
             api=S.ApiStats(level=S.API_LEVEL, total=js.api_total, errors=js.api_errors),
         )
-        return S.encode(resp)
+        return marshal_json(resp)
 
     # -- streams ----------------------------------------------------------------------
     def stream_info_struct(self, stream: Stream, *, listing: bool = False) -> S.StreamInfo:
-        cfg = stream.config if listing else S.with_dynamic_metadata(stream.config)
+        cfg = stream.config if listing else with_dynamic_metadata(stream.config)
         return S.StreamInfo(
             config=cfg,
-            created=S.format_time(stream.created),
+            created=format_time(stream.created),
             state=stream.state_struct(),
-            domain=self.server.opts.jetstream_domain,
-            ts=S.format_time(time.time_ns()),
+            domain=self.core.opts.jetstream_domain,
+            ts=format_time(time.time_ns()),
         )
 
     def stream_create(self, args: list[str], data: bytes) -> bytes:
         name = args[0]
-        req = S.decode_request(data, S.StreamConfigRequest)
+        req = codec.decode_request(data, S.StreamConfigRequest)
         if req.name != name:
             raise api_error(JSErr.STREAM_MISMATCH)
         cfg = validate_create(req, self.js)
@@ -212,11 +212,11 @@ class ApiRouter:
         fields = msgspec.structs.asdict(info)
         if cls is not S.StreamInfoResponse:
             fields.pop("cluster", None)
-        return S.encode(cls(**fields, **extra))
+        return marshal_json(cls(**fields, **extra))
 
     def stream_update(self, args: list[str], data: bytes) -> bytes:
         name = args[0]
-        req = S.decode_request(data, S.StreamConfigRequest)
+        req = codec.decode_request(data, S.StreamConfigRequest)
         if not req.name:
             validate_name(req.name)
         if req.name != name:
@@ -233,8 +233,8 @@ class ApiRouter:
 
     def stream_info(self, args: list[str], data: bytes) -> bytes:
         req = S.StreamInfoRequest()
-        if S.looks_like_object_or_array(data):
-            req = S.decode_request(data, S.StreamInfoRequest)
+        if codec.looks_like_object_or_array(data):
+            req = codec.decode_request(data, S.StreamInfoRequest)
         stream = self._stream(args[0])
         info = self.stream_info_struct(stream)
         state = stream.state_struct(deleted=req.deleted_details)
@@ -247,21 +247,21 @@ class ApiRouter:
                 state.subjects = dict(items) or None
         info.state = state
         fields = msgspec.structs.asdict(info)
-        fields["cluster"] = S.ClusterInfo(leader=self.server.server_name)
-        return S.encode(S.StreamInfoResponse(total=total, offset=offset, limit=limit, **fields))
+        fields["cluster"] = S.ClusterInfo(leader=self.core.server_name)
+        return marshal_json(S.StreamInfoResponse(total=total, offset=offset, limit=limit, **fields))
 
     def stream_delete(self, args: list[str], data: bytes) -> bytes:
-        if not S.is_empty_request(data):
+        if not codec.is_empty_request(data):
             raise api_error(JSErr.NOT_EMPTY_REQUEST)
         stream = self._stream(args[0])
         self.js.delete_stream(stream)
         self.js.stream_advisory(stream.name, "delete")
-        return S.encode(S.StreamDeleteResponse(success=True))
+        return marshal_json(S.StreamDeleteResponse(success=True))
 
     def stream_purge(self, args: list[str], data: bytes) -> bytes:
         req = S.StreamPurgeRequest()
-        if S.looks_like_object_or_array(data):
-            req = S.decode_request(data, S.StreamPurgeRequest)
+        if codec.looks_like_object_or_array(data):
+            req = codec.decode_request(data, S.StreamPurgeRequest)
         stream = self._stream(args[0])
         cfg = stream.config
         if cfg.sealed:
@@ -271,7 +271,7 @@ class ApiRouter:
         if req.seq and req.keep:
             raise api_error(JSErr.BAD_REQUEST)
         purged = stream.purge(subject=req.filter, seq=req.seq, keep=req.keep)
-        return S.encode(S.StreamPurgeResponse(success=True, purged=purged))
+        return marshal_json(S.StreamPurgeResponse(success=True, purged=purged))
 
     def _filtered(self, subject: str) -> list[Stream]:
         streams = sorted(self.js.streams.values(), key=lambda s: s.name)
@@ -281,12 +281,12 @@ class ApiRouter:
 
     def stream_names(self, args: list[str], data: bytes) -> bytes:
         req = S.StreamNamesRequest()
-        if S.looks_like_object_or_array(data):
-            req = S.decode_request(data, S.StreamNamesRequest)
+        if codec.looks_like_object_or_array(data):
+            req = codec.decode_request(data, S.StreamNamesRequest)
         streams = self._filtered(req.subject)
         offset = min(max(req.offset, 0), len(streams))
         page = [s.name for s in streams[offset : offset + S.NAMES_PAGE_SIZE]]
-        return S.encode(
+        return marshal_json(
             S.StreamNamesResponse(
                 total=len(streams), offset=offset, limit=S.NAMES_PAGE_SIZE, streams=page or None
             )
@@ -294,18 +294,18 @@ class ApiRouter:
 
     def stream_list(self, args: list[str], data: bytes) -> bytes:
         req = S.StreamListRequest()
-        if S.looks_like_object_or_array(data):
-            req = S.decode_request(data, S.StreamListRequest)
+        if codec.looks_like_object_or_array(data):
+            req = codec.decode_request(data, S.StreamListRequest)
         streams = self._filtered(req.subject)
         offset = min(max(req.offset, 0), len(streams))
         page = [self.stream_info_struct(s, listing=True) for s in streams[offset : offset + S.LIST_PAGE_SIZE]]
-        return S.encode(
+        return marshal_json(
             S.StreamListResponse(total=len(streams), offset=offset, limit=S.LIST_PAGE_SIZE, streams=page)
         )
 
     # -- messages ---------------------------------------------------------------------
     def msg_get(self, args: list[str], data: bytes) -> bytes:
-        req = S.decode_request(data, S.MsgGetRequest)
+        req = codec.decode_request(data, S.MsgGetRequest)
         stream = self._stream(args[0])
         if (
             req.batch
@@ -321,15 +321,15 @@ class ApiRouter:
         sm = self._lookup(stream, req)
         if sm is None:
             raise api_error(JSErr.NO_MESSAGE_FOUND)
-        msg = S.StoredMsg(
-            subject=sm.subject, seq=sm.seq, hdrs=sm.hdr, data=sm.data, time=S.format_time(sm.ts)
+        msg = S.ApiStoredMsg(
+            subject=sm.subject, seq=sm.seq, hdrs=sm.hdr, data=sm.data, time=format_time(sm.ts)
         )
-        return S.encode(S.StreamMsgGetResponse(message=msg))
+        return marshal_json(S.StreamMsgGetResponse(message=msg))
 
     @staticmethod
     def _lookup(stream: Stream, req: S.MsgGetRequest) -> StoredMsg | None:
         if req.start_time:
-            start_ns = S.parse_time(req.start_time)
+            start_ns = parse_time(req.start_time)
             for seq in stream.store.sequences(1, [req.next_by_subj] if req.next_by_subj else []):
                 sm = stream.store.load(seq)
                 if sm is not None and sm.ts >= start_ns:
@@ -344,7 +344,7 @@ class ApiRouter:
     def msg_delete(self, args: list[str], data: bytes) -> bytes:
         if not data.strip():
             raise api_error(JSErr.BAD_REQUEST)
-        req = S.decode_request(data, S.MsgDeleteRequest)
+        req = codec.decode_request(data, S.MsgDeleteRequest)
         stream = self._stream(args[0])
         cfg = stream.config
         if cfg.sealed:
@@ -358,7 +358,7 @@ class ApiRouter:
             raise api_error(JSErr.STREAM_MSG_DELETE_FAILED, err=Reason.STORE_EOF)
         if not stream.remove(req.seq, erase=not req.no_erase):
             raise api_error(JSErr.SEQUENCE_NOT_FOUND, seq=req.seq)
-        return S.encode(S.StreamMsgDeleteResponse(success=True))
+        return marshal_json(S.StreamMsgDeleteResponse(success=True))
 
     def direct_get(
         self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes
@@ -430,12 +430,12 @@ class ApiRouter:
             (H.STREAM, stream.name),
             (H.SUBJECT, sm.subject),
             (H.SEQUENCE, str(sm.seq)),
-            (H.TIME_STAMP, S.format_time(sm.ts)),
+            (H.TIME_STAMP, format_time(sm.ts)),
         ]
         self.js.respond(reply, sm.data, hdr=H.append_headers(sm.hdr, where + extra))
 
     def _max_bytes(self, req: S.MsgGetRequest) -> int:
-        return req.max_bytes or self.server.opts.max_pending
+        return req.max_bytes or self.core.opts.max_pending
 
     def _direct_batch(self, stream: Stream, req: S.MsgGetRequest, reply: bytes) -> None:
         """``batch`` messages from ``seq`` (or ``start_time``), optionally only those on
@@ -476,7 +476,7 @@ class ApiRouter:
         (past the end when there is none)."""
         if not req.start_time:
             return req.seq
-        start_ns = S.parse_time(req.start_time)
+        start_ns = parse_time(req.start_time)
         store = stream.store
         for seq in store.sequences(1, []):
             sm = store.load(seq)
@@ -493,7 +493,7 @@ class ApiRouter:
         st = store.state()
         up_to = req.up_to_seq
         if req.up_to_time:
-            at = S.parse_time(req.up_to_time)
+            at = parse_time(req.up_to_time)
             first_at = st.last_seq + 1
             for seq in store.sequences(1, []):
                 sm = store.load(seq)
@@ -559,7 +559,7 @@ class ApiRouter:
     def _consumer_response(self, cls: type[Any], c: Consumer) -> bytes:
         info = c.info()
         info.config = response_config(c.config)
-        return S.encode(cls(**msgspec.structs.asdict(info)))
+        return marshal_json(cls(**msgspec.structs.asdict(info)))
 
     def consumer_create(self, args: list[str], data: bytes) -> bytes:
         return self._create_consumer(["CONSUMER", "CREATE", *args], data)
@@ -573,15 +573,14 @@ class ApiRouter:
         subject = parse_create_subject(tokens)
         if subject is None:
             raise _NoReply
-        req = S.decode_request(data, S.ConsumerCreateRequest)
+        req = codec.decode_request(data, S.ConsumerCreateRequest)
         stream = self.js.streams.get(subject.stream)
-        sublist = self.server.sublist
         result = validate_consumer(
             req,
             stream.config if stream is not None else None,
             subject,
             consumers={name: c.config for name, c in stream.consumers.items()} if stream is not None else {},
-            deliver_interest=lambda subj: bool(sublist.match(subj.encode()).any),
+            deliver_interest=self.core.has_interest,
             allow_priority_groups=False,
         )
         assert stream is not None  # validate_consumer raised STREAM_NOT_FOUND otherwise
@@ -596,23 +595,23 @@ class ApiRouter:
         return self._consumer_response(S.ConsumerCreateResponse, c)
 
     def consumer_info(self, args: list[str], data: bytes) -> bytes:
-        if not S.is_empty_request(data):
+        if not codec.is_empty_request(data):
             raise api_error(JSErr.NOT_EMPTY_REQUEST)
         stream = self._stream(args[0])
         return self._consumer_response(S.ConsumerInfoResponse, self._consumer(stream, args[1]))
 
     def consumer_delete(self, args: list[str], data: bytes) -> bytes:
-        if not S.is_empty_request(data):
+        if not codec.is_empty_request(data):
             raise api_error(JSErr.NOT_EMPTY_REQUEST)
         stream = self._stream(args[0])
         c = self._consumer(stream, args[1])
         stream.delete_consumer(c)
-        return S.encode(S.ConsumerDeleteResponse(success=True))
+        return marshal_json(S.ConsumerDeleteResponse(success=True))
 
     def _consumers_page(self, args: list[str], data: bytes, limit: int) -> tuple[int, int, list[Consumer]]:
         req = S.ConsumersRequest()
-        if S.looks_like_object_or_array(data):
-            req = S.decode_request(data, S.ConsumersRequest)
+        if codec.looks_like_object_or_array(data):
+            req = codec.decode_request(data, S.ConsumersRequest)
         stream = self._stream(args[0])
         consumers = sorted(stream.consumers.values(), key=lambda c: c.name)
         offset = min(max(req.offset, 0), len(consumers))
@@ -620,7 +619,7 @@ class ApiRouter:
 
     def consumer_names(self, args: list[str], data: bytes) -> bytes:
         total, offset, page = self._consumers_page(args, data, S.NAMES_PAGE_SIZE)
-        return S.encode(
+        return marshal_json(
             S.ConsumerNamesResponse(
                 total=total, offset=offset, limit=S.NAMES_PAGE_SIZE, consumers=[c.name for c in page]
             )
@@ -628,7 +627,7 @@ class ApiRouter:
 
     def consumer_list(self, args: list[str], data: bytes) -> bytes:
         total, offset, page = self._consumers_page(args, data, S.LIST_PAGE_SIZE)
-        return S.encode(
+        return marshal_json(
             S.ConsumerListResponse(
                 total=total, offset=offset, limit=S.LIST_PAGE_SIZE, consumers=[c.info() for c in page]
             )
@@ -639,18 +638,18 @@ class ApiRouter:
         # Only a body that opens a JSON object or array is parsed (and refused when bad);
         # anything else ("", "null", "junk", 123) asks to resume, as with the reference.
         if data.lstrip()[:1] in (b"{", b"["):
-            req = S.decode_request(data, S.ConsumerPauseRequest)
+            req = codec.decode_request(data, S.ConsumerPauseRequest)
         stream = self._stream(args[0])
         c = self._consumer(stream, args[1])
-        until = S.parse_time(req.pause_until) if req.pause_until else 0
-        text = S.format_time(until) if until else None
+        until = parse_time(req.pause_until) if req.pause_until else 0
+        text = format_time(until) if until else None
         c.pause(until, text)
         now = time.time_ns()
         paused = until > now
-        return S.encode(
+        return marshal_json(
             S.ConsumerPauseResponse(
                 paused=paused,
-                pause_until=text or S.ZERO_TIME,
+                pause_until=text or ZERO_TIME,
                 pause_remaining=until - now if paused else 0,
             )
         )

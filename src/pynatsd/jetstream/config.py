@@ -1,25 +1,32 @@
-"""Stream configuration checks: what the reference refuses on create and update, and why.
+"""Stream configuration rules: what the reference refuses on create and update, and why, and
+what it fills in.
 
 The texts are the reference's (``errors.Reason``); the order of the checks follows it
-where a request breaks several rules at once.
+where a request breaks several rules at once. :func:`with_defaults` fills in what the
+reference fills in on create and update, and :func:`with_dynamic_metadata` adds the
+``_nats.ver``/``_nats.level`` metadata it shows in create, update and info responses (not
+in STREAM.LIST).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
 from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subjects_collide, subset_of
+from pynatsd.version import REFERENCE_VERSION
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.manager import JetStream
 
 MS100 = 100_000_000
 SECOND = 1_000_000_000
+DEFAULT_DUPLICATE_WINDOW: Final = 120 * SECOND  # 2 minutes
 _NAME_FORBIDDEN = frozenset(".*> \t\r\n\f")
 
 # Stream features of the reference that pynatsd does not implement yet: refused by name.
@@ -99,7 +106,7 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
             if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
     _check_subjects(cfg)
-    cfg = S.with_defaults(cfg)
+    cfg = with_defaults(cfg)
     if cfg.republish is not None:
         _check_republish(cfg, cfg.republish)
     return cfg
@@ -112,7 +119,7 @@ def _check_subjects(cfg: S.StreamConfig) -> None:
             raise _invalid(Reason.INVALID_SUBJECT)
         for other in subjects[:i]:
             if subject_matches(other, subj) or subset_of(subj, other) or subset_of(other, subj):
-                raise _invalid(Reason.SUBJECTS_OVERLAP % (S.go_quote(subj), S.go_quote(other)))
+                raise _invalid(Reason.SUBJECTS_OVERLAP % (go_quote(subj), go_quote(other)))
         if subj == ">" and not cfg.no_ack:
             raise _invalid(Reason.CAPTURE_ALL_NO_ACK)
         if not cfg.no_ack:
@@ -144,6 +151,115 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False
         )
     return new
+
+
+# -- defaults -------------------------------------------------------------------------------
+
+
+def _zero_stream_config(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "retention": "limits",
+        "max_consumers": 0,
+        "max_msgs": 0,
+        "max_bytes": 0,
+        "max_age": 0,
+        "max_msgs_per_subject": 0,
+        "discard": "old",
+        "storage": "file",
+        "num_replicas": 0,
+        "compression": "none",
+        "allow_direct": False,
+        "mirror_direct": False,
+        "sealed": False,
+        "deny_delete": False,
+        "deny_purge": False,
+        "allow_rollup_hdrs": False,
+        "consumer_limits": S.StreamConsumerLimits(),
+        "allow_msg_ttl": False,
+    }
+
+
+def new_stream_config(name: str, **fields: Any) -> S.StreamConfig:
+    """A StreamConfig from only the fields given, the rest at their Go zero values (not defaulted)."""
+    return S.StreamConfig(**(_zero_stream_config(name) | fields))
+
+
+def required_api_level(cfg: S.StreamConfig) -> int:
+    """The ``_nats.req.level`` the reference stores for a stream using these features."""
+    level = 0
+    if cfg.allow_msg_ttl or cfg.subject_delete_marker_ttl > 0:
+        level = 1
+    if cfg.allow_msg_counter or cfg.allow_atomic or cfg.allow_msg_schedules or cfg.persist_mode == "async":
+        level = 2
+    if cfg.allow_batched:
+        level = 4
+    return level
+
+
+def with_defaults(
+    cfg: S.StreamConfig,
+    *,
+    max_duplicate_window: int = 0,
+    origin_allow_direct: bool | None = None,
+) -> S.StreamConfig:
+    """The configuration the reference stores for a create or update request.
+
+    What it fills in (the reference's ``checkStreamCfg``, silent corrections only — the
+    validation errors are the caller's): storage stays as given ("file" when absent);
+    ``num_replicas`` 0 -> 1; ``max_msgs``, ``max_bytes``, ``max_msgs_per_subject``,
+    ``max_msg_size``, ``max_consumers`` 0 or below -1 -> -1; ``duplicate_window`` 0 ->
+    2m (or ``max_duplicate_window`` if set lower, or ``max_age`` if lower), but left 0 for
+    a mirror or a stream with sources; ``subject_delete_marker_ttl`` > 0 turns on
+    ``allow_msg_ttl`` and ``allow_rollup_hdrs`` (and off ``deny_purge``);
+    ``allow_msg_schedules`` turns on ``allow_rollup_hdrs`` (and off ``deny_purge``);
+    a mirror takes ``mirror_direct`` from its origin's ``allow_direct`` when the origin is
+    known (``origin_allow_direct``); no subjects and neither mirror nor sources -> the
+    stream name; an empty ``placement`` -> none; ``republish.src`` "" -> ">"; metadata:
+    ``_nats.ver``/``_nats.level`` removed, ``_nats.req.level`` set (:func:`required_api_level`).
+    """
+    f = msgspec.structs.asdict(cfg)
+    for key in ("max_msgs", "max_bytes", "max_msgs_per_subject", "max_msg_size", "max_consumers"):
+        if f[key] == 0 or f[key] < -1:
+            f[key] = -1
+    if f["num_replicas"] == 0:
+        f["num_replicas"] = 1
+    if f["duplicate_window"] == 0 and cfg.mirror is None and not cfg.sources:
+        window = DEFAULT_DUPLICATE_WINDOW
+        if 0 < max_duplicate_window < window:
+            window = max_duplicate_window
+        f["duplicate_window"] = cfg.max_age if cfg.max_age != 0 and cfg.max_age < window else window
+    if cfg.subject_delete_marker_ttl > 0:
+        f["allow_msg_ttl"] = True
+        if not cfg.allow_rollup_hdrs:
+            f["allow_rollup_hdrs"], f["deny_purge"] = True, False
+    if cfg.allow_msg_schedules and not f["allow_rollup_hdrs"]:
+        f["allow_rollup_hdrs"], f["deny_purge"] = True, False
+    if cfg.mirror is not None and origin_allow_direct is not None:
+        f["mirror_direct"] = origin_allow_direct
+    if not cfg.subjects:
+        f["subjects"] = [cfg.name] if cfg.mirror is None and not cfg.sources else None
+    if cfg.placement is not None and cfg.placement == S.Placement():
+        f["placement"] = None
+    if cfg.republish is not None and cfg.republish.src == "":
+        f["republish"] = msgspec.structs.replace(cfg.republish, src=">")
+    out = S.StreamConfig(**f)
+    meta = dict(cfg.metadata or {})
+    meta.pop(S.META_SERVER_VERSION, None)
+    meta.pop(S.META_SERVER_LEVEL, None)
+    meta[S.META_REQUIRED_LEVEL] = str(required_api_level(out))
+    out.metadata = meta
+    return out
+
+
+def with_dynamic_metadata(
+    cfg: S.StreamConfig, version: str = REFERENCE_VERSION, level: int = S.API_LEVEL
+) -> S.StreamConfig:
+    """A copy with ``_nats.ver`` and ``_nats.level`` added, as create/update/info responses show it."""
+    meta = dict(cfg.metadata or {})
+    meta[S.META_SERVER_VERSION] = version
+    meta[S.META_SERVER_LEVEL] = str(level)
+    return msgspec.structs.replace(cfg, metadata=dict(sorted(meta.items())))
 
 
 # -- republish ------------------------------------------------------------------------------

@@ -16,12 +16,15 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pynatsd.gocompat import ZERO_TIME, format_duration, format_time, parse_time
+from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.consumer_config import required_api_level
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from asyncio import TimerHandle
 
     from pynatsd.jetstream.stream import Stream
-    from pynatsd.server.client import Client, Subscription
+    from pynatsd.server.internal import Client, Subscription
 
 NANOS = 1_000_000_000
 DEFAULT_ACK_WAIT = 30 * NANOS
@@ -93,7 +96,7 @@ class Consumer:
     ) -> None:
         self.stream = stream
         self.js = stream.js
-        self.server = stream.server
+        self.core = stream.core
         self.name = name
         self.config = config
         self.created = created
@@ -123,6 +126,7 @@ class Consumer:
         self._scheduled = False
         self._ack_sub: Subscription | None = None
         self._fc_sub: Subscription | None = None
+        self._unwatch: Callable[[], None] | None = None  # stops watching for push interest
         self._timer: TimerHandle | None = None
         self._hb_timer: TimerHandle | None = None
         self._inactive_timer: TimerHandle | None = None
@@ -155,15 +159,15 @@ class Consumer:
             self._replay_until = self.stream.store.state().last_seq
         self._apply_pause_until()
         if not self.ack_none:  # the reference has no ack listener for ack-none consumers
-            self._ack_sub = self.server.subscribe_acks(self.ack_prefix, self._on_ack)
+            self._ack_sub = self.core.claim_prefix(self.ack_prefix, self._on_ack)
         if self.config.flow_control:
-            self._fc_sub = self.server.subscribe_internal(
+            self._fc_sub = self.core.subscribe(
                 f"$JS.FC.{self.stream.name}.{self.name}.>", self._on_flow_control
             )
         if self.config.idle_heartbeat and not self.is_pull:
             self._schedule_heartbeat()
         if not self.is_pull:
-            self.server.interest_watch[self.config.deliver_subject] = self.kick
+            self._unwatch = self.core.watch_interest(self.config.deliver_subject, self.kick)
         self._arm_inactivity()
         self._arm_redelivery()
         self.kick()
@@ -172,11 +176,12 @@ class Consumer:
         if self.closed:
             return
         self.closed = True
-        if not self.is_pull and self.server.interest_watch.get(self.config.deliver_subject) == self.kick:
-            del self.server.interest_watch[self.config.deliver_subject]
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         for sub in (self._ack_sub, self._fc_sub):
             if sub is not None:
-                self.server.unsubscribe_internal(sub)
+                self.core.unsubscribe(sub)
         for t in (self._timer, self._hb_timer, self._inactive_timer, self._req_timer):
             if t is not None:
                 t.cancel()
@@ -208,7 +213,7 @@ class Consumer:
         elif policy == "by_start_sequence":
             self.sseq = max(cfg.opt_start_seq, 1)
         elif policy == "by_start_time":
-            start = S.parse_time(cfg.opt_start_time) if cfg.opt_start_time else 0
+            start = parse_time(cfg.opt_start_time) if cfg.opt_start_time else 0
             self.sseq = st.last_seq + 1
             for seq in store.sequences(st.first_seq or 1, []):
                 sm = store.load(seq)
@@ -280,25 +285,25 @@ class Consumer:
         self.config = msgspec.structs.replace(cfg, metadata=meta)
         self._apply_pause_until()
         self.mark_dirty()
-        self._pause_advisory(self.paused_until > 0, until_text or S.ZERO_TIME)
+        self._pause_advisory(self.paused_until > 0, until_text or ZERO_TIME)
         self.kick()
 
     def _apply_pause_until(self) -> None:
         """A config that carries a future ``pause_until`` (create, update, restart) pauses."""
         text = self.config.pause_until
-        until = S.parse_time(text) if text else 0
+        until = parse_time(text) if text else 0
         if until <= time.time_ns():
             until = 0
         if until != self.paused_until:
             self.paused_until = until
             if until:
-                self.server.loop.call_later((until - time.time_ns()) / NANOS, self._pause_over, until)
+                self.core.loop.call_later((until - time.time_ns()) / NANOS, self._pause_over, until)
 
     def _pause_over(self, until_ns: int) -> None:
         if self.closed or self.paused_until != until_ns:
             return
         self.paused_until = 0
-        self._pause_advisory(False, self.config.pause_until or S.ZERO_TIME)
+        self._pause_advisory(False, self.config.pause_until or ZERO_TIME)
         self.config = msgspec.structs.replace(self.config, pause_until=None)
         self.mark_dirty()
         self.kick()
@@ -315,18 +320,12 @@ class Consumer:
         """Run delivery once at the end of this loop turn."""
         if not self._scheduled and not self.closed:
             self._scheduled = True
-            self.server.loop.call_soon(self._run)
+            self.core.loop.call_soon(self._run)
 
     def _has_push_interest(self) -> bool:
         """A subscription on exactly the deliver subject: the reference does not count a
         wildcard subscription that merely covers it."""
-        deliver = self.config.deliver_subject
-        r = self.server.sublist.match(deliver.encode())
-        if not r.any:
-            return False
-        return any(sub.subject == deliver for sub in r.psubs) or any(
-            sub.subject == deliver for members in r.qsubs for sub in members
-        )
+        return self.core.has_subscription_on(self.config.deliver_subject)
 
     @property
     def push_bound(self) -> bool:
@@ -341,7 +340,7 @@ class Consumer:
         self._pending_cache = None
         if self.closed:
             return
-        now = self.server.loop.time()
+        now = self.core.loop.time()
         if self.paused_until and time.time_ns() < self.paused_until:
             if self.is_pull:
                 self._expire_requests(now)
@@ -438,8 +437,8 @@ class Consumer:
         count -1 when routing to ``to`` is not simple (the caller goes message by message).
         With flow control (``fc``) the batch ends where a flow-control request is due or
         the window is full, and the request follows the batch."""
-        server = self.server
-        sub = server.direct_target(to)
+        core = self.core
+        sub = core.direct_receiver(to)
         if sub is None:
             return -1, 0
         mp = self.config.max_ack_pending
@@ -497,7 +496,7 @@ class Consumer:
                 if fc_due or self._fc_blocked():
                     break
         last = msgs[count - 1].seq
-        server.write_frames(sub, b"".join(frames), count, total)
+        core.write_frames(sub, b"".join(frames), count, total)
         if fc_due:
             self._send_flow_control()
         self._pending_cache = left
@@ -525,7 +524,7 @@ class Consumer:
             self._replay_until = None  # caught up: from here on, as fast as they come
         if self._replay_until is None:
             return False
-        loop = self.server.loop
+        loop = self.core.loop
         if self._replay_last_ts:
             gap = (sm.ts - self._replay_last_ts) / NANOS
             if gap > 0.001:
@@ -541,12 +540,12 @@ class Consumer:
         """rate_limit_bps as a token bucket (the reference's): bytes flow at bps/8 per second
         with a burst of the stream's max_msg_size (else the server's max_payload); a delivery
         that does not fit waits until it does."""
-        loop = self.server.loop
+        loop = self.core.loop
         now = loop.time()
         rate = self.config.rate_limit_bps / 8
         burst = self.stream.config.max_msg_size
         if burst <= 0:
-            burst = self.server.opts.max_payload
+            burst = self.core.opts.max_payload
         if self._rate_at == 0.0:
             self._rate_tokens = float(burst)
         else:
@@ -642,16 +641,7 @@ class Consumer:
             extra = [("Nats-Msg-Size", str(len(data)))]
             _, entries = H.parse_headers(hdr)
             hdr, data = H.build_headers(entries + extra), b""
-        msg = hdr + data
-        self.server.deliver(
-            self.server.system_client,
-            to,
-            reply,
-            len(hdr) if hdr else -1,
-            b"%d" % len(msg),
-            msg,
-            frame_subject=sm.subject.encode(),
-        )
+        self.core.publish(to, data, reply, hdr, frame_subject=sm.subject.encode())
         self.mark_dirty()
         if self.config.idle_heartbeat and not self.is_pull:
             self._schedule_heartbeat()
@@ -678,7 +668,7 @@ class Consumer:
             req = S.PullRequestBody(batch=int(body))
         else:
             try:
-                req = S.decode_request(body, S.PullRequestBody)
+                req = codec.decode_request(body, S.PullRequestBody)
             except ApiError as err:
                 text = err.description.removeprefix("invalid JSON: ")
                 # the reference's text here has no "at offset N" suffix
@@ -693,7 +683,7 @@ class Consumer:
             self._status(reply, f"409 Exceeded MaxRequestBatch of {cfg.max_batch}")
             return
         if cfg.max_expires and req.expires > cfg.max_expires:
-            self._status(reply, f"409 Exceeded MaxRequestExpires of {_go_duration(cfg.max_expires)}")
+            self._status(reply, f"409 Exceeded MaxRequestExpires of {format_duration(cfg.max_expires)}")
             return
         if cfg.max_bytes and req.max_bytes > cfg.max_bytes:
             self._status(reply, f"409 Exceeded MaxRequestMaxBytes of {cfg.max_bytes}")
@@ -701,7 +691,7 @@ class Consumer:
         if cfg.max_waiting and len(self.waiting) >= cfg.max_waiting:
             self._status(reply, STATUS_MAX_WAITING)
             return
-        now = self.server.loop.time()
+        now = self.core.loop.time()
         pr = PullRequest(
             reply=reply,
             batch=batch,
@@ -741,7 +731,7 @@ class Consumer:
             return  # an earlier (or the same) wake-up is already set
         if t is not None:
             t.cancel()
-        self._req_timer = self.server.loop.call_at(due, self._request_timer_fired)
+        self._req_timer = self.core.loop.call_at(due, self._request_timer_fired)
 
     def _request_timer_fired(self) -> None:
         self._req_timer = None
@@ -976,7 +966,7 @@ class Consumer:
         now = time.time_ns()
         soonest = min(p.ts + self.ack_wait_for(p.deliveries) for p in self.pending.values())
         delay = max(0.0, (soonest - now) / NANOS)
-        self._timer = self.server.loop.call_later(delay + 0.0005, self._redelivery_due)
+        self._timer = self.core.loop.call_later(delay + 0.0005, self._redelivery_due)
 
     def _redelivery_due(self) -> None:
         self._timer = None
@@ -1028,7 +1018,7 @@ class Consumer:
     def _schedule_heartbeat(self) -> None:
         if self._hb_timer is not None:
             self._hb_timer.cancel()
-        self._hb_timer = self.server.loop.call_later(self.config.idle_heartbeat / NANOS, self._heartbeat)
+        self._hb_timer = self.core.loop.call_later(self.config.idle_heartbeat / NANOS, self._heartbeat)
 
     def _heartbeat(self) -> None:
         self._hb_timer = None
@@ -1054,7 +1044,7 @@ class Consumer:
             self._inactive_timer = None
         threshold = self.config.inactive_threshold
         if threshold > 0:
-            self._inactive_timer = self.server.loop.call_later(threshold / NANOS, self._inactive_check)
+            self._inactive_timer = self.core.loop.call_later(threshold / NANOS, self._inactive_check)
 
     def _inactive_check(self) -> None:
         self._inactive_timer = None
@@ -1076,17 +1066,17 @@ class Consumer:
         return S.ConsumerInfo(
             stream_name=self.stream.name,
             name=self.name,
-            created=S.format_time(self.created),
+            created=format_time(self.created),
             config=self.config,
             delivered=S.SequenceInfo(
                 consumer_seq=self.dseq,
                 stream_seq=self.delivered_sseq,
-                last_active=S.format_time(self.last_delivered_ns) if self.last_delivered_ns else None,
+                last_active=format_time(self.last_delivered_ns) if self.last_delivered_ns else None,
             ),
             ack_floor=S.SequenceInfo(
                 consumer_seq=self.ack_floor_cseq,
                 stream_seq=self.ack_floor_sseq,
-                last_active=S.format_time(self.last_ack_ns) if self.last_ack_ns else None,
+                last_active=format_time(self.last_ack_ns) if self.last_ack_ns else None,
             ),
             num_ack_pending=len(self.pending),
             num_redelivered=len(self.redelivered),
@@ -1095,7 +1085,7 @@ class Consumer:
             push_bound=self.push_bound,
             paused=bool(self.paused_until and time.time_ns() < self.paused_until),
             pause_remaining=max(0, self.paused_until - time.time_ns()) if self.paused_until else 0,
-            ts=S.format_time(now_ns or time.time_ns()),
+            ts=format_time(now_ns or time.time_ns()),
         )
 
     def wants(self, subject: str) -> bool:
@@ -1129,7 +1119,7 @@ class Consumer:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, msgspec.json.encode(meta))
-            if self.server.opts.sync_always:
+            if self.core.opts.sync_always:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -1155,9 +1145,3 @@ def load_consumer_meta(path: Path) -> tuple[str, int, S.ConsumerConfig, Consumer
 def _filters(cfg: S.ConsumerConfig) -> list[str]:
     """The subjects a consumer selects (none: all of the stream)."""
     return list(cfg.filter_subjects or ([cfg.filter_subject] if cfg.filter_subject else []))
-
-
-def _go_duration(ns: int) -> str:
-    from pynatsd.config.parser import format_duration
-
-    return format_duration(ns)

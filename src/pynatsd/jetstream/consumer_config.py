@@ -32,7 +32,6 @@ Go writes them in, empty lists and maps left out.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import re
 import secrets
@@ -42,7 +41,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 
-from pynatsd.config.parser import format_duration
+from pynatsd.gocompat import ZERO_TIME, format_duration, go_atoi, go_time_text, parse_time
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
 from pynatsd.protocol.subjects import has_wildcard, is_valid_subject, subjects_collide, subset_of
@@ -62,7 +61,6 @@ __all__ = [
     "check_config",
     "check_update",
     "filters_of",
-    "go_time_text",
     "is_durable",
     "new_ephemeral_name",
     "parse_create_subject",
@@ -92,8 +90,7 @@ META_SERVER_LEVEL: Final = S.META_SERVER_LEVEL
 _NAME_FORBIDDEN: Final = frozenset(".*> \t\r\n\f\\/")
 _PRIORITY_GROUP: Final = re.compile(r"[a-zA-Z0-9/_=-]{1,16}")
 _NAME_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ZERO_TIME_NS: Final = S.parse_time(S.ZERO_TIME)
-_EPOCH: Final = datetime.datetime(1970, 1, 1)
+_ZERO_TIME_NS: Final = parse_time(ZERO_TIME)
 # What the reference's store answers when a consumer's directory name is unusable.
 _STORE_FAILED: Final = "error creating store for consumer"
 
@@ -208,7 +205,7 @@ def required_api_level(cfg: S.ConsumerConfig) -> int:
     """The ``_nats.req.level`` of a consumer: 1 for a non-zero ``pause_until`` or any priority
     setting (policy, groups, timeout), 4 for ``ack_policy`` "flow_control", else 0."""
     level = 0
-    if cfg.pause_until is not None and S.parse_time(cfg.pause_until) != _ZERO_TIME_NS:
+    if cfg.pause_until is not None and parse_time(cfg.pause_until) != _ZERO_TIME_NS:
         level = 1
     if cfg.priority_policy != "none" or cfg.priority_timeout != 0 or cfg.priority_groups:
         level = 1
@@ -227,61 +224,12 @@ def response_config(
     return msgspec.structs.replace(cfg, metadata=dict(sorted(meta.items())))
 
 
-def go_time_text(text: str, *, utc: bool = False) -> str:
-    """An RFC 3339 time as Go writes it back: fraction without trailing zeros, the offset it was
-    given in ("Z" for a zero offset), or converted to UTC with ``utc``.
-
-    ``2024-01-01T02:00:00.500+02:00`` -> ``2024-01-01T02:00:00.5+02:00``; ``...+00:00`` -> ``...Z``.
-    The text must be one :func:`schemas.parse_time` accepts (the request decoder checked it).
-    """
-    ns = S.parse_time(text)
-    offset = 0
-    if not utc and not text.endswith("Z") and len(text) >= 6 and text[-6] in "+-":
-        offset = (int(text[-5:-3]) * 3600 + int(text[-2:]) * 60) * (1 if text[-6] == "+" else -1)
-    secs, frac = divmod(ns + offset * SECOND, SECOND)
-    try:
-        t = _EPOCH + datetime.timedelta(seconds=secs)
-    except OverflowError:
-        return text
-    out = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-    if frac:
-        out += f".{frac:09d}".rstrip("0")
-    if offset == 0:
-        return out + "Z"
-    sign = "+" if offset > 0 else "-"
-    hours, minutes = divmod(abs(offset) // 60, 60)
-    return f"{out}{sign}{hours:02d}:{minutes:02d}"
-
-
 def _nbytes(s: str) -> int:
     return len(s.encode("utf-8", "surrogatepass"))
 
 
 def _valid_name(name: str) -> bool:
     return name != "" and _NAME_FORBIDDEN.isdisjoint(name)
-
-
-def _go_atoi(s: str) -> tuple[int, str | None]:
-    """Go's ``strconv.Atoi``: the value, or the error text it would report."""
-
-    def fail(why: str) -> tuple[int, str | None]:
-        return 0, f"strconv.Atoi: parsing {S.go_quote(s)}: {why}"
-
-    digits, negative = s, False
-    if digits[:1] in ("+", "-"):
-        negative, digits = digits[0] == "-", digits[1:]
-    if not digits:
-        return fail("invalid syntax")
-    n = 0
-    for ch in digits:
-        if not "0" <= ch <= "9":
-            return fail("invalid syntax")
-        n = n * 10 + ord(ch) - 48
-        if n >= 1 << 64:
-            return fail("value out of range")
-    if n > (1 << 63) - (0 if negative else 1):
-        return fail("value out of range")
-    return (-n if negative else n), None
 
 
 def _pedantic(text: str) -> Exception:
@@ -493,7 +441,7 @@ def check_config(
             raise api_error(JSErr.CONSUMER_OVERLAPPING_SUBJECT_FILTERS)
     _check_start(cfg)
     if cfg.sample_freq:
-        value, err = _go_atoi(cfg.sample_freq.removesuffix("%"))
+        value, err = go_atoi(cfg.sample_freq.removesuffix("%"))
         if err is not None or value < 0:
             raise api_error(JSErr.CONSUMER_INVALID_SAMPLING, err=err)
     if cfg.flow_control and cfg.idle_heartbeat == 0:
@@ -610,7 +558,7 @@ def _update_reason(
     if (old.opt_start_time is None) != (new.opt_start_time is None) or (
         old.opt_start_time is not None
         and new.opt_start_time is not None
-        and S.parse_time(old.opt_start_time) != S.parse_time(new.opt_start_time)
+        and parse_time(old.opt_start_time) != parse_time(new.opt_start_time)
     ):
         return "start time can not be updated"
     if old.ack_policy != new.ack_policy:
@@ -681,7 +629,7 @@ def validate_consumer(
 ) -> ValidatedConsumer:
     """Check a decoded create request the way the reference does; raise its error or return the result.
 
-    ``req``: the body, decoded with :func:`schemas.decode_request` (decoding errors are 10025,
+    ``req``: the body, decoded with :func:`codec.decode_request` (decoding errors are 10025,
     raised there). ``stream``: the stream's stored configuration, ``None`` when the subject's
     stream does not exist (10059, raised at the reference's point in the order).
     ``subject``: :func:`parse_create_subject` of the request subject. ``consumers``: the stored

@@ -33,7 +33,6 @@ __all__ = [
     "JSErr",
     "Reason",
     "api_error",
-    "error_body",
     "error_dict",
     "format_description",
     "lookup",
@@ -524,16 +523,12 @@ def error_dict(error: ApiError | JSErr | str | int, /, **params: object) -> dict
     return error.to_dict()
 
 
-#: Alias of :func:`error_dict`.
-error_body = error_dict
-
-
 class Reason:
     """Texts the reference puts into ``{err}`` of the generic errors (checked against 2.15.1).
 
     Which generic error carries them is noted per group. Texts with ``%`` hold a value the
     reference formats in: fill them with ``%`` formatting (``%d`` integers, ``%q`` is a
-    Go-quoted string, see ``schemas.go_quote``).
+    Go-quoted string, see :func:`pynatsd.gocompat.go_quote`).
     """
 
     # STREAM_INVALID_CONFIG (500/10052): create and update validation.

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pynatsd.gocompat import format_time, marshal_json
+from pynatsd.jetstream import codec
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
@@ -28,7 +30,7 @@ from pynatsd.store.file import FileStore
 from pynatsd.store.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from pynatsd.server.server import NatsServer
+    from pynatsd.server.internal import Internal
 
 ACCOUNT = "$G"
 
@@ -47,21 +49,17 @@ def _system_memory() -> int:
 class JetStream:
     """Streams of the account and the resources they may use."""
 
-    def __init__(self, server: NatsServer) -> None:
-        self.server = server
-        opts = server.opts
+    def __init__(self, core: Internal) -> None:
+        self.core = core
+        opts = core.opts
         base = opts.store_dir or default_store_dir()
         # The reference keeps everything under <store_dir>/jetstream.
         self.root = Path(base) if Path(base).name == "jetstream" else Path(base) / "jetstream"
-        self.account_dir = self.root / ACCOUNT / "streams"
+        self.account_dir = self.root / core.account_name / "streams"
         self.max_memory = (
             opts.jetstream_max_memory if opts.jetstream_max_memory >= 0 else _system_memory() * 3 // 4
         )
-        if opts.jetstream_max_store >= 0:
-            self.max_store = opts.jetstream_max_store
-        else:
-            self.account_dir.mkdir(parents=True, exist_ok=True)
-            self.max_store = shutil.disk_usage(self.account_dir).free * 3 // 4
+        self.max_store = opts.jetstream_max_store  # < 0: 3/4 of the free disk, known at start
         self.streams: dict[str, Stream] = {}
         self.api_total = 0
         self.api_errors = 0
@@ -71,23 +69,31 @@ class JetStream:
         self._dirty_consumers: set[Consumer] = set()
         self._after_save: list[bytes] = []
 
-    # -- lifecycle ----------------------------------------------------------------
-    def start(self) -> None:
+    # -- lifecycle (an Extension of the server) ------------------------------------------
+    async def start(self) -> None:
         from pynatsd.jetstream.api import ApiRouter
 
         self.account_dir.mkdir(parents=True, exist_ok=True)
-        log = self.server.log
+        if self.max_store < 0:
+            self.max_store = shutil.disk_usage(self.account_dir).free * 3 // 4
+        core = self.core
+        log = core.log
         log.notice("Starting JetStream")
         log.notice("  Max Memory:      %s", _human(self.max_memory))
         log.notice("  Max Storage:     %s", _human(self.max_store))
         log.notice('  Store Directory: "%s"', self.root.parent)
         self._recover()
-        self.server.pre_flush.append(self.flush)
+        core.add_pre_flush(self.flush)
         self.api = ApiRouter(self)
         self.api.start()
+        info: dict[str, Any] = {"jetstream": True, "api_lvl": S.API_LEVEL}
+        if core.opts.jetstream_domain:
+            info["domain"] = core.opts.jetstream_domain
+        core.set_info_fields(**info)
         log.notice("Server is running with JetStream: %d streams recovered", len(self.streams))
 
-    def shutdown(self) -> None:
+    async def stop(self) -> None:
+        self.core.remove_pre_flush(self.flush)
         self.api.stop()
         for stream in self.streams.values():
             stream.stop()
@@ -114,27 +120,27 @@ class JetStream:
     def on_stream_changed(self, stream: Stream) -> None:
         if stream not in self._dirty:
             self._dirty.add(stream)
-            self.server.schedule_flush()
+            self.core.schedule_flush()
 
     # -- replies ----------------------------------------------------------------------
     def respond(
         self, reply: bytes | str, payload: bytes, hdr: bytes = b"", reply_to: str | None = None
     ) -> None:
-        self.server.publish_internal(reply, payload, reply=reply_to, hdr=hdr)
+        self.core.publish(reply, payload, reply=reply_to, hdr=hdr)
 
     def advisory(self, subject: str, kind: str, fields: dict[str, Any]) -> None:
         """Publish a JetStream advisory (``$JS.EVENT.ADVISORY...``) if anyone listens."""
-        if not self.server.sublist.match(subject.encode()).any:
+        if not self.core.has_interest(subject):
             return
         body = {
             "type": kind,
             "id": secrets.token_hex(11),
-            "timestamp": S.format_time(time.time_ns()),
+            "timestamp": format_time(time.time_ns()),
             **fields,
         }
-        if self.server.opts.jetstream_domain:
-            body["domain"] = self.server.opts.jetstream_domain
-        self.server.publish_internal(subject, S.encode(body))
+        if self.core.opts.jetstream_domain:
+            body["domain"] = self.core.opts.jetstream_domain
+        self.core.publish(subject, marshal_json(body))
 
     _ACTION_SUBJECT = {"create": "CREATED", "delete": "DELETED", "modify": "UPDATED"}
 
@@ -154,21 +160,21 @@ class JetStream:
 
     def consumer_dirty(self, consumer: Consumer) -> None:
         self._dirty_consumers.add(consumer)
-        self.server.schedule_flush()
+        self.core.schedule_flush()
 
     def respond_after_consumer_state(self, consumer: Consumer, reply: bytes) -> None:
         """AckSync: the empty reply goes out once the consumer's new state is written."""
         if consumer.durable and consumer in self._dirty_consumers:
             self._after_save.append(reply)
-            self.server.schedule_flush()
+            self.core.schedule_flush()
         else:
             self.respond(reply, b"")
 
     def puback(self, stream: Stream, seq: int, duplicate: bool) -> bytes:
-        return S.encode_pub_ack(stream.name, seq, self.server.opts.jetstream_domain, duplicate)
+        return codec.encode_pub_ack(stream.name, seq, self.core.opts.jetstream_domain, duplicate)
 
     def puback_error(self, stream: Stream, err: ApiError) -> bytes:
-        return S.encode_pub_ack_error(stream.name, err)
+        return codec.encode_pub_ack_error(stream.name, err)
 
     # -- resources ----------------------------------------------------------------------
     def usage(self) -> tuple[int, int]:
@@ -213,7 +219,7 @@ class JetStream:
         first = cfg.first_seq or 1
         if cfg.storage == "memory":
             return MemoryStore(limits, first_seq=first)
-        opts = self.server.opts
+        opts = self.core.opts
         return FileStore(
             self.stream_dir(cfg.name) / "msgs",
             limits,
@@ -270,7 +276,7 @@ class JetStream:
                 meta = json.loads(meta_path.read_bytes())
                 cfg = msgspec.convert(meta["config"], S.StreamConfig)
             except (ValueError, KeyError, msgspec.ValidationError) as e:
-                self.server.log.error("Error recovering stream %r: %s", d.name, e)
+                self.core.log.error("Error recovering stream %r: %s", d.name, e)
                 continue
             stream = Stream(self, cfg, None, int(meta.get("created", time.time_ns())))  # type: ignore[arg-type]
             stream.store = self._open_store(cfg, stream.limits())
@@ -279,7 +285,7 @@ class JetStream:
             stream.start()
             stream.recover_consumers(d / "obs")
             st = stream.store.state()
-            self.server.log.notice(
+            self.core.log.notice(
                 "  Restored %s messages for stream '%s > %s'", f"{st.msgs:,}", ACCOUNT, cfg.name
             )
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import SubjectTransform, republish_transform
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.schemas import StreamConfig
-    from pynatsd.server.client import Client, Subscription
+    from pynatsd.server.internal import Client, Subscription
 
 NANOS = 1_000_000_000
 
@@ -35,8 +36,6 @@ def parse_duration_header(value: str) -> int:
     (kept even past max_age); a Go duration ("1h", "90s") of at least a second counts in
     whole seconds; otherwise a plain number of seconds, where 0 ("00") means no TTL. Raises
     ValueError when invalid ("0", "500ms", "-1", "abc")."""
-    from pynatsd.config.parser import parse_duration_ns
-
     v = value.strip()
     if v.lower() == "never":
         return -1
@@ -64,7 +63,7 @@ class Stream:
 
     def __init__(self, js: JetStream, config: StreamConfig, store: MsgStore, created: int) -> None:
         self.js = js
-        self.server = js.server
+        self.core = js.core
         self.config = config
         self.store = store
         self.created = created  # ns
@@ -80,7 +79,7 @@ class Stream:
         self._rp_transform: SubjectTransform | None = None
         self._subjects: dict[bytes, str] = {}  # decoded subjects of recent publishes
         # PubAcks wait for fsync only for file streams with sync_interval: always.
-        self.sync_acks = config.storage == "file" and js.server.opts.sync_always
+        self.sync_acks = config.storage == "file" and js.core.opts.sync_always
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
 
@@ -88,7 +87,7 @@ class Stream:
     def start(self) -> None:
         """Begin capturing the configured subjects and expiring by age."""
         for subject in self.config.subjects or []:
-            self.subs.append(self.server.subscribe_internal(subject, self._on_msg))
+            self.subs.append(self.core.subscribe(subject, self._on_msg))
         self.schedule_expiry()
 
     def rebuild_dedupe(self) -> None:
@@ -116,7 +115,7 @@ class Stream:
         for c in self.consumers.values():
             c.stop()
         for sub in self.subs:
-            self.server.unsubscribe_internal(sub)
+            self.core.unsubscribe(sub)
         self.subs.clear()
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
@@ -145,7 +144,7 @@ class Stream:
             return
         delay = max(0.0, (nxt - time.time_ns()) / NANOS) + 0.001
         self._expiry_at = nxt
-        self._expiry_handle = self.server.loop.call_later(delay, self._expire)
+        self._expiry_handle = self.core.loop.call_later(delay, self._expire)
 
     def _expire(self) -> None:
         self._expiry_handle = None
@@ -181,7 +180,7 @@ class Stream:
             try:
                 self.ingest(subject, hdr, b"")
             except ApiError as e:
-                self.server.log.debug(
+                self.core.log.debug(
                     "Subject delete marker on %r of stream %r not stored: %s", subject, self.name, e
                 )
 
@@ -214,7 +213,7 @@ class Stream:
         # The common PubAck, built from a prefix made once: {"stream":"S"[,"domain":"D"],"seq":N}
         ack = self._ack_head + b"%d}" % seq
         if not self.sync_acks:
-            self.server.deliver(self.server.system_client, reply, None, -1, b"%d" % len(ack), ack)
+            self.core.publish(reply, ack)
             return
         self.store.when_durable(lambda: self.js.respond(reply, ack))
 
@@ -287,14 +286,14 @@ class Stream:
             (H.STREAM, self.name),
             (H.SUBJECT, subject),
             (H.SEQUENCE, str(seq)),
-            (H.TIME_STAMP, S.format_time(ts)),
+            (H.TIME_STAMP, format_time(ts)),
             (H.LAST_SEQUENCE, str(last)),
         ]
         rp = self.config.republish
         if rp is not None and rp.headers_only:
             entries.append((H.MSG_SIZE, str(len(data))))
             data = b""
-        self.server.publish_internal(to, data, hdr=H.append_headers(hdr, entries))
+        self.core.publish(to, data, hdr=H.append_headers(hdr, entries))
 
     def _trim_dedupe(self, now: int) -> None:
         window = self.config.duplicate_window
@@ -351,7 +350,7 @@ class Stream:
             if not cfg.allow_rollup_hdrs:
                 raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_NOT_PERMITTED)
             if value not in ("sub", "all"):
-                raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_INVALID % S.go_quote(value))
+                raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_INVALID % go_quote(value))
             rollup = value
         if ttl_invalid:
             raise api_error(JSErr.MESSAGE_TTL_INVALID)
@@ -400,7 +399,7 @@ class Stream:
             try:
                 name, created, cfg, state = load_consumer_meta(meta)
             except (ValueError, KeyError, msgspec.ValidationError) as e:
-                self.server.log.error("Error recovering consumer %r of stream %r: %s", d.name, self.name, e)
+                self.core.log.error("Error recovering consumer %r of stream %r: %s", d.name, self.name, e)
                 continue
             c = Consumer(self, name, cfg, created, durable=True)
             self.consumers[name] = c
@@ -458,9 +457,9 @@ class Stream:
             messages=st.msgs,
             bytes=st.bytes,
             first_seq=st.first_seq,
-            first_ts=S.format_time(st.first_ts),
+            first_ts=format_time(st.first_ts),
             last_seq=st.last_seq,
-            last_ts=S.format_time(st.last_ts),
+            last_ts=format_time(st.last_ts),
             num_subjects=st.num_subjects,
             num_deleted=st.num_deleted,
             deleted=st.deleted or None if deleted else None,

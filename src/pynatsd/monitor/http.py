@@ -1,4 +1,4 @@
-"""HTTP monitoring endpoints, served by aiohttp on the server's own event loop."""
+"""The HTTP monitoring listener: aiohttp on the server's own event loop, JSON and JSONP."""
 
 from __future__ import annotations
 
@@ -7,24 +7,26 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from pynatsd.monitor.varz import varz
+
 if TYPE_CHECKING:
-    from pynatsd.server.server import NatsServer
+    from pynatsd.server.internal import Internal
 
 _ENDPOINTS = ("varz", "healthz")
 
 
 class MonitorServer:
-    """/healthz and /varz now; the monitoring issue adds the rest behind the same app."""
+    """The monitoring port (``-m`` / ``http_port``), started before clients are accepted."""
 
-    def __init__(self, server: NatsServer) -> None:
-        self.server = server
-        opts = server.opts
+    def __init__(self, core: Internal) -> None:
+        self.core = core
+        opts = core.opts
         self.host = opts.http_host or opts.host or "0.0.0.0"
         self.port = opts.http_port if opts.http_port > 0 else 0
         self.base = "/" + opts.http_base_path.strip("/") if opts.http_base_path.strip("/") else ""
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> int:
+    async def start(self) -> None:
         app = web.Application()
         b = self.base
         app.router.add_get(b + "/", self._root)
@@ -36,11 +38,12 @@ class MonitorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # the bound port is only known after start
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        return self.port
+        addresses = self._runner.addresses  # the bound port is only known after start
+        if addresses:
+            self.port = addresses[0][1]
+        self.core.log.notice("Starting http monitor on %s:%d", self.host, self.port)
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        self.core.register_port("monitoring", f"http://{host}:{self.port}")
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -65,4 +68,5 @@ class MonitorServer:
         return self._json({"status": "ok"}, request)
 
     async def _varz(self, request: web.Request) -> web.Response:
-        return self._json({k: v for k, v in self.server.varz().items() if v is not None}, request)
+        doc = varz(self.core, self.port)
+        return self._json({k: v for k, v in doc.items() if v is not None}, request)

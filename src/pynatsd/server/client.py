@@ -23,19 +23,18 @@ from pynatsd.auth import (
     reply_violation,
     subscribe_violation,
 )
+from pynatsd.gocompat import format_duration
 from pynatsd.protocol import errors as E
+from pynatsd.protocol.frames import OK, PING, PONG, err_line, msg_frame
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
 
 if TYPE_CHECKING:
     from pynatsd.server.server import NatsServer
 
-# Reply prefixes only the server itself may use (service imports, gateways, JetStream acks).
+# Reply prefixes only the server itself may use (service imports, gateways, acks).
 _RESERVED_REPLIES = tuple(p.encode() for p in RESERVED_REPLY_PREFIXES)
 STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
-PING = b"PING\r\n"
-PONG = b"PONG\r\n"
-OK = b"+OK\r\n"
 
 
 # An in-process subscriber's handler: (subscription, publisher, subject, reply, hdr, msg).
@@ -45,8 +44,8 @@ MsgCallback = Callable[["Subscription", "Client", bytes, "bytes | None", int, by
 class Subscription:
     """A client's interest in a subject; ``max_msgs`` > 0 arms auto-unsubscribe.
 
-    ``cb`` is set for in-process subscribers (JetStream): routing calls it instead of
-    writing a MSG frame.
+    ``cb`` is set for in-process subscribers (layers above the core, through
+    ``Internal.subscribe``): routing calls it instead of writing a MSG frame.
     """
 
     __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
@@ -234,7 +233,7 @@ class Client(asyncio.Protocol):
             self.close("Slow Consumer (Pending Bytes)", flush=False)
 
     def send_err(self, text: str) -> None:
-        self.queue(E.err_line(text))
+        self.queue(err_line(text))
 
     def close(self, reason: str, flush: bool = True) -> None:
         """Close the connection; buffered output is written first unless ``flush`` is False."""
@@ -297,7 +296,7 @@ class Client(asyncio.Protocol):
             "%s - cid:%d - Slow Consumer Detected: WriteDeadline of %s exceeded",
             self.host,
             self.cid,
-            _fmt_duration(self.server.opts.write_deadline),
+            format_duration(round(self.server.opts.write_deadline * 1e9)),
         )
         self.server.slow_consumers += 1
         self.close("Slow Consumer (Write Deadline)", flush=False)
@@ -484,8 +483,7 @@ class Client(asyncio.Protocol):
         for sub in r.psubs:
             if sub.client is self:
                 hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
-                n = str(len(hdr)).encode()
-                self.queue(b"HMSG %b %b %b %b\r\n%b\r\n" % (reply, sub.sid_b, n, n, hdr))
+                self.queue(msg_frame(reply, sub.sid_b, None, hdr, b""))
                 return
 
     # -- introspection ------------------------------------------------------------
@@ -562,15 +560,10 @@ def pick_member(members: tuple[Subscription, ...], publisher: Client, subject: b
     return None
 
 
-def _fmt_duration(seconds: float) -> str:
-    if seconds == int(seconds):
-        return f"{int(seconds)}s"
-    return f"{seconds}s"
-
-
 class InternalClient(Client):
-    """The server's own connection-less client: publisher of API replies and advisories,
-    owner of in-process subscriptions. It is never registered, flushed or closed."""
+    """The server's own connection-less client in an account: publisher for the layers
+    above the core, owner of their in-process subscriptions. It is never registered,
+    flushed or closed."""
 
     def __init__(self, server: NatsServer, name: str) -> None:
         super().__init__(server)

@@ -1,4 +1,8 @@
-"""The core server: listener, connection registry, routing and the per-turn flush."""
+"""The core server: the listener, the connection registry, routing and the per-turn flush.
+
+It names no layer above it: JetStream, monitoring and what comes next reach it through
+:class:`~pynatsd.server.internal.Internal` and live in its life as extensions.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.options import Options
+from pynatsd.protocol import frames
+from pynatsd.server.account import GLOBAL_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
     InternalClient,
@@ -22,14 +29,10 @@ from pynatsd.server.client import (
     TracingClient,
     pick_member,
 )
+from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
-from pynatsd.server.options import Options
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
-
-if TYPE_CHECKING:
-    from pynatsd.jetstream.manager import JetStream
-    from pynatsd.monitor.http import MonitorServer
 
 
 def new_server_id() -> str:
@@ -38,7 +41,39 @@ def new_server_id() -> str:
     return ("N" + raw)[:56]
 
 
-JS_API_LEVEL = 5  # the JetStream API level of the reference version implemented
+# INFO fields in the order of the reference's Info struct; fields added by layers
+# (``Internal.set_info_fields``) take their place in it.
+INFO_ORDER = (
+    "server_id",
+    "server_name",
+    "version",
+    "pynatsd_version",
+    "proto",
+    "git_commit",
+    "go",
+    "host",
+    "port",
+    "headers",
+    "auth_required",
+    "tls_required",
+    "tls_verify",
+    "tls_available",
+    "max_payload",
+    "jetstream",
+    "ip",
+    "connect_urls",
+    "ws_connect_urls",
+    "ldm",
+    "client_id",
+    "client_ip",
+    "nonce",
+    "cluster",
+    "cluster_dynamic",
+    "domain",
+    "api_lvl",
+    "xkey",
+)
+_INFO_RANK = {k: i for i, k in enumerate(INFO_ORDER)}
 
 
 class NatsServer:
@@ -56,24 +91,28 @@ class NatsServer:
         self.auth = Authenticator(opts)
         self.clients: dict[int, Client] = {}
         self._cid = 0
-        self.pre_flush: list[Callable[[], None]] = []
-        # Push consumers waiting for interest on their deliver subject: subject -> callback.
-        self.interest_watch: dict[str, Callable[[], None]] = {}
+        self._pre_flush: list[Callable[[], None]] = []
+        # Callbacks waiting for a client to subscribe to exactly this subject.
+        self.interest_watch: dict[str, list[Callable[[], None]]] = {}
         self.system_client = InternalClient(self, "$SYS")
-        self.jetstream: JetStream | None = None
-        # JetStream ack subjects are unique per delivery, so they always miss the match
-        # cache; a consumer's ack subscription that no other subscription overlaps takes
-        # them directly. Keyed by ``$JS.ACK.<stream>.<consumer>``; the verdict on overlap
-        # is kept per sublist generation.
-        self._ack_subs: dict[bytes, Subscription] = {}
-        self._ack_verdicts: dict[bytes, tuple[int, int, bool]] = {}
+        self.global_account = Account(GLOBAL_ACCOUNT, self.sublist, self.system_client)
+        self.internal = Internal(self, self.global_account)
+        # Claimed prefixes (Internal.claim_prefix): subjects under them are unique per
+        # message, so they always miss the match cache; a claim no other subscription
+        # overlaps takes them directly. Keyed by the prefix; ``_claim_roots`` maps a first
+        # token (with its dot) to the token counts of the prefixes claimed under it; the
+        # verdict on overlap is kept per sublist generation.
+        self._claims: dict[bytes, Subscription] = {}
+        self._claim_roots: dict[bytes, tuple[int, ...]] = {}
+        self._claim_verdicts: dict[bytes, tuple[int, int, bool]] = {}
+        self._extensions: list[Extension] = []
+        self._info_fields: dict[str, Any] = {}
+        self._ports: dict[str, list[str]] = {}
         self._dirty: list[Client] = []
         self._flush_scheduled = False
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
         self._listener: asyncio.AbstractServer | None = None
-        self.monitor: MonitorServer | None = None
         self.port = 0
-        self.http_port = 0
         self.start_time = time.time()
         self.now = time.time()
         self._housekeeping: asyncio.TimerHandle | None = None
@@ -106,17 +145,8 @@ class NatsServer:
         log.notice("  ID:       %s", self.server_id)
         if opts.config_file:
             log.notice("Using configuration file: %s", opts.config_file)
-        if opts.http_port:
-            from pynatsd.monitor.http import MonitorServer
-
-            self.monitor = MonitorServer(self)
-            self.http_port = await self.monitor.start()
-            log.notice("Starting http monitor on %s:%d", self.monitor.host, self.http_port)
-        if opts.jetstream:
-            from pynatsd.jetstream.manager import JetStream
-
-            self.jetstream = JetStream(self)
-            self.jetstream.start()
+        for ext in self._extensions:
+            await ext.start()
         port = opts.port if opts.port > 0 else 0
         factory = TracingClient if (opts.trace or opts.debug) else Client
         self._listener = await self.loop.create_server(
@@ -158,11 +188,11 @@ class NatsServer:
             except (TimeoutError, asyncio.CancelledError):
                 pass
             self._listener = None
-        if self.monitor is not None:
-            await self.monitor.stop()
-            self.monitor = None
-        if self.jetstream is not None:
-            self.jetstream.shutdown()
+        for ext in reversed(self._extensions):
+            try:
+                await ext.stop()
+            except Exception:
+                self.log.exception("Error stopping %s", type(ext).__name__)
         for path in (self.opts.pid_file, self._ports_file_path()):
             if path:
                 try:
@@ -183,9 +213,7 @@ class NatsServer:
 
     def _write_ports_file(self) -> None:
         host = self.opts.host if self.opts.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        ports: dict[str, Any] = {"nats": [f"nats://{host}:{self.port}"]}
-        if self.http_port:
-            ports["monitoring"] = [f"http://{host}:{self.http_port}"]
+        ports: dict[str, Any] = {"nats": [f"nats://{host}:{self.port}"], **self._ports}
         with open(self._ports_file_path(), "w") as f:
             json.dump(ports, f)
 
@@ -215,7 +243,7 @@ class NatsServer:
     def reload(self, new: Options) -> None:
         """Apply auth, permissions and limits from a new option set to live connections."""
         old = self.opts
-        new.port, new.host, new.http_port = old.port, old.host, old.http_port
+        new.port, new.host, new.http_port = old.port, old.host, old.http_port  # listeners stay
         self.opts = new
         self.auth = Authenticator(new)
         self.config_time = time.time()
@@ -271,21 +299,35 @@ class NatsServer:
         if self.auth.advertise_auth_required:
             d["auth_required"] = True
         d["max_payload"] = opts.max_payload
-        if self.jetstream is not None:
-            d["jetstream"] = True
-            if opts.jetstream_domain:
-                d["domain"] = opts.jetstream_domain
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
-        if self.jetstream is not None:
-            d["api_lvl"] = JS_API_LEVEL
         if ldm:
             d["ldm"] = True
+        if self._info_fields:
+            d.update(self._info_fields)
+            d = dict(sorted(d.items(), key=lambda kv: _INFO_RANK.get(kv[0], len(_INFO_RANK))))
         return d
 
     def info_line(self, c: Client | None = None, ldm: bool = False) -> bytes:
-        return b"INFO " + json.dumps(self.info(c, ldm), separators=(",", ":")).encode() + b" \r\n"
+        return frames.info_line(self.info(c, ldm))
+
+    # -- what layers add -----------------------------------------------------------------
+    def add_extension(self, ext: Extension) -> None:
+        self._extensions.append(ext)
+
+    def set_info_fields(self, fields: dict[str, Any]) -> None:
+        self._info_fields.update(fields)
+
+    def register_port(self, kind: str, url: str) -> None:
+        self._ports.setdefault(kind, []).append(url)
+
+    def add_pre_flush(self, hook: Callable[[], None]) -> None:
+        self._pre_flush.append(hook)
+
+    def remove_pre_flush(self, hook: Callable[[], None]) -> None:
+        if hook in self._pre_flush:
+            self._pre_flush.remove(hook)
 
     # -- routing --------------------------------------------------------------------
     def dirty(self, c: Client) -> None:
@@ -297,7 +339,7 @@ class NatsServer:
     def _flush_all(self) -> None:
         self._flush_scheduled = False
         # Stores first: a PubAck must not reach a client before its message reaches the OS.
-        for hook in self.pre_flush:
+        for hook in self._pre_flush:
             hook()
         dirty = self._dirty
         if not dirty:
@@ -311,72 +353,100 @@ class NatsServer:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush_all)
 
-    # -- in-process clients (JetStream) -------------------------------------------
+    # -- in-process subscriptions (Internal) ------------------------------------------
     def subscribe_internal(
-        self, subject: str, cb: MsgCallback, queue: str | None = None, client: Client | None = None
+        self, account: Account, subject: str, cb: MsgCallback, queue: str | None = None
     ) -> Subscription:
         """Subscribe an in-process handler; it is called synchronously for each message."""
-        owner = client or self.system_client
+        owner = account.client
         owner._isid += 1
         sub = Subscription(owner, subject, queue, b"%d" % owner._isid, cb)
-        if not self.sublist.insert(sub):
+        if not account.sublist.insert(sub):
             raise ValueError(f"invalid subject {subject!r}")
         owner.subs[sub.sid_b] = sub
         return sub
 
-    def interest_added(self, subject: str) -> None:
-        """A client subscribed: wake push consumers whose deliver subject it covers."""
-        wake = self.interest_watch.get(subject)
-        if wake is not None:
-            wake()
-
     def unsubscribe_internal(self, sub: Subscription) -> None:
         sub.client.remove_sub(sub)
         key = sub.subject.removesuffix(".>").encode()
-        if self._ack_subs.get(key) is sub:
-            del self._ack_subs[key]
-            self._ack_verdicts.pop(key, None)
+        if self._claims.get(key) is sub:
+            del self._claims[key]
+            self._claim_verdicts.pop(key, None)
+            self._index_claims()
 
-    def subscribe_acks(self, prefix: str, cb: MsgCallback) -> Subscription:
-        """An in-process subscription on ``<prefix>.>`` for a consumer's acks (``prefix`` is
-        ``$JS.ACK.<stream>.<consumer>``), eligible for the direct route in :meth:`deliver`."""
-        sub = self.subscribe_internal(prefix + ".>", cb)
-        self._ack_subs[prefix.encode()] = sub
+    def watch_interest(self, subject: str, cb: Callable[[], None]) -> Callable[[], None]:
+        self.interest_watch.setdefault(subject, []).append(cb)
+
+        def cancel() -> None:
+            watchers = self.interest_watch.get(subject)
+            if watchers is not None and cb in watchers:
+                watchers.remove(cb)
+                if not watchers:
+                    del self.interest_watch[subject]
+
+        return cancel
+
+    def interest_added(self, subject: str) -> None:
+        """A client subscribed: wake whoever watches interest on exactly that subject."""
+        watchers = self.interest_watch.get(subject)
+        if watchers:
+            for cb in list(watchers):
+                cb()
+
+    def claim_prefix(self, account: Account, prefix: str, cb: MsgCallback) -> Subscription:
+        sub = self.subscribe_internal(account, prefix + ".>", cb)
+        self._claims[prefix.encode()] = sub
+        self._index_claims()
         return sub
 
-    def _ack_route(self, subject: bytes) -> Subscription | None:
-        """The consumer ack subscription that alone receives ``subject``, if there is one."""
-        i = subject.find(b".", 8)
-        j = subject.find(b".", i + 1) if i > 0 else -1
-        if j < 0:
+    def _index_claims(self) -> None:
+        roots: dict[bytes, set[int]] = {}
+        for key in self._claims:
+            roots.setdefault(key.split(b".", 1)[0] + b".", set()).add(key.count(b".") + 1)
+        self._claim_roots = {root: tuple(sorted(depths)) for root, depths in roots.items()}
+
+    def _claimed(self, subject: bytes) -> Subscription | None:
+        """The claim that alone receives ``subject``, if there is one."""
+        first = subject.find(b".")
+        depths = self._claim_roots.get(subject[: first + 1]) if first > 0 else None
+        if depths is None:
             return None
-        key = subject[:j]
-        sub = self._ack_subs.get(key)
-        if sub is None or sub.closed:
-            return None
-        sl = self.sublist
-        verdict = self._ack_verdicts.get(key)
-        if verdict is None or verdict[0] != sl.inserts or verdict[1] != sl.removes:
-            alone = sl.overlapping(sub.subject) == [sub]
-            verdict = self._ack_verdicts[key] = (sl.inserts, sl.removes, alone)
-        return sub if verdict[2] else None
+        for depth in depths:
+            end = first
+            for _ in range(depth - 1):
+                end = subject.find(b".", end + 1)
+                if end < 0:
+                    return None
+            key = subject[:end]
+            sub = self._claims.get(key)
+            if sub is None or sub.closed:
+                continue
+            sl = self.sublist
+            verdict = self._claim_verdicts.get(key)
+            if verdict is None or verdict[0] != sl.inserts or verdict[1] != sl.removes:
+                alone = sl.overlapping(sub.subject) == [sub]
+                verdict = self._claim_verdicts[key] = (sl.inserts, sl.removes, alone)
+            return sub if verdict[2] else None
+        return None
 
     def publish_internal(
         self,
+        pub: Client,
         subject: str | bytes,
         data: bytes,
         reply: str | bytes | None = None,
         hdr: bytes = b"",
-        client: Client | None = None,
+        frame_subject: bytes | None = None,
     ) -> bool:
         """Publish from inside the server (API responses, PubAcks, advisories, deliveries)."""
         subj = subject.encode() if isinstance(subject, str) else subject
         rep = reply.encode() if isinstance(reply, str) else reply
         msg = hdr + data if hdr else data
-        pub = client or self.system_client
         pub.in_msgs += 1
         pub.in_bytes += len(msg)
-        return self.deliver(pub, subj, rep or None, len(hdr) if hdr else -1, str(len(msg)).encode(), msg)
+        return self.deliver(
+            pub, subj, rep or None, len(hdr) if hdr else -1, str(len(msg)).encode(), msg, frame_subject
+        )
 
     def deliver(
         self,
@@ -390,16 +460,15 @@ class NatsServer:
     ) -> bool:
         """Route one message to every interested subscriber; False when nobody got it.
 
-        ``frame_subject`` is for JetStream deliveries: routed by the inbox or deliver
-        subject, the frame carries the stored message's own subject.
+        ``frame_subject``: routed by ``subject``, the frames carry this one instead.
         """
         r = self._match_cache.get(subject)
         if r is None:
-            if self._ack_subs and subject.startswith(b"$JS.ACK."):
-                ack_sub = self._ack_route(subject)
-                if ack_sub is not None and ack_sub.cb is not None:
-                    ack_sub.delivered += 1
-                    ack_sub.cb(ack_sub, pub, subject, reply, hdr, msg)
+            if self._claim_roots:
+                claim = self._claimed(subject)
+                if claim is not None and claim.cb is not None:
+                    claim.delivered += 1
+                    claim.cb(claim, pub, subject, reply, hdr, msg)
                     self.schedule_flush()
                     return True
             r = self.sublist.match(subject)
@@ -407,7 +476,7 @@ class NatsServer:
             return False
         n = len(msg)
         # Frame tails are built once per message, on the first receiver that needs a frame
-        # (in-process subscribers such as streams take the message as it is).
+        # (in-process subscribers take the message as it is).
         tail = tail_plain = b""
         heads: dict[Subscription, bytes] | None
         if frame_subject is not None:
@@ -431,13 +500,13 @@ class NatsServer:
                 continue
             cb = sub.cb
             if cb is not None:
-                # An in-process subscriber (JetStream): handed the message, no frame.
+                # An in-process subscriber: handed the message, no frame.
                 sub.delivered += 1
                 delivered += 1
                 cb(sub, pub, subject, reply, hdr, msg)
                 continue
             if not tail:
-                tail, tail_plain = _frame_tails(reply, hdr, size, msg)
+                tail, tail_plain = frames.msg_tails(reply, hdr, size, msg)
             if hdr >= 0 and c.headers:
                 c.out += b"H" + heads[sub] + tail
             else:
@@ -459,11 +528,7 @@ class NatsServer:
         return delivered > 0
 
     def direct_target(self, subject: bytes) -> Subscription | None:
-        """The single subscription a message on ``subject`` reaches, when routing is that
-        simple: one plain subscriber on a header-aware connection, no queue groups, no
-        in-process handler, no permissions or auto-unsubscribe to honour. A consumer
-        delivering a batch then writes its frames with :meth:`write_frames` instead of
-        routing each message."""
+        """See :meth:`Internal.direct_receiver`."""
         r = self._match_cache.get(subject)
         if r is None:
             r = self.sublist.match(subject)
@@ -473,15 +538,14 @@ class NatsServer:
         c = sub.client
         if sub.cb is not None or sub.closed or sub.max_msgs or c.perms is not None or not c.headers:
             return None
-        if c.closed or c is self.system_client:
+        if c.closed or isinstance(c, InternalClient):
             return None
         return sub
 
-    def write_frames(self, sub: Subscription, frames: bytes, msgs: int, size: int) -> None:
-        """Append ``msgs`` ready-made frames (``size`` payload bytes) for ``sub``, found by
-        :meth:`direct_target` in this same turn."""
+    def write_frames(self, sub: Subscription, data: bytes, msgs: int, size: int) -> None:
+        """See :meth:`Internal.write_frames`."""
         c = sub.client
-        c.queue(frames)
+        c.queue(data)
         c.out_msgs += msgs
         c.out_bytes += size
         sub.delivered += msgs
@@ -505,104 +569,15 @@ class NatsServer:
             ob += c.out_bytes
         return im, ib, om, ob
 
-    # -- monitoring -----------------------------------------------------------------
-    def varz(self) -> dict[str, Any]:
-        opts = self.opts
-        now = time.time()
-        in_msgs, in_bytes, out_msgs, out_bytes = self.totals()
-        return {
-            "server_id": self.server_id,
-            "server_name": self.server_name,
-            "version": REFERENCE_VERSION,
-            "pynatsd_version": __version__,
-            "proto": PROTO,
-            "go": "python" + sys.version.split()[0],
-            "host": opts.host or "0.0.0.0",
-            "port": self.port,
-            "auth_required": self.auth.auth_required or None,
-            "max_connections": opts.max_connections,
-            "ping_interval": int(opts.ping_interval * 1e9),
-            "ping_max": opts.ping_max,
-            "http_host": opts.http_host or opts.host or "0.0.0.0",
-            "http_port": self.http_port,
-            "http_base_path": opts.http_base_path,
-            "https_port": 0,
-            "auth_timeout": self.auth_timeout(),
-            "max_control_line": opts.max_control_line,
-            "max_payload": opts.max_payload,
-            "max_pending": opts.max_pending,
-            "write_deadline": int(opts.write_deadline * 1e9),
-            "start": _rfc3339(self.start_time),
-            "now": _rfc3339(now),
-            "uptime": _uptime(now - self.start_time),
-            "mem": _rss_bytes(),
-            "cores": os.cpu_count() or 1,
-            "gomaxprocs": 1,
-            "cpu": 0,
-            "connections": len(self.clients),
-            "total_connections": self.total_connections,
-            "routes": 0,
-            "remotes": 0,
-            "leafnodes": 0,
-            "in_msgs": in_msgs,
-            "out_msgs": out_msgs,
-            "in_bytes": in_bytes,
-            "out_bytes": out_bytes,
-            "slow_consumers": self.slow_consumers,
-            "subscriptions": self.sublist.count,
-            "config_load_time": _rfc3339(self.config_time),
-            "system_account": "",
-        }
-
-
-def _frame_tails(reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> tuple[bytes, bytes]:
-    """``[reply] [hdr] size\r\nmsg\r\n`` for header-aware receivers, and without the header
-    block for the others."""
-    mid = b" " + reply + b" " if reply else b" "
-    if hdr < 0:
-        tail = mid + size + b"\r\n" + msg + b"\r\n"
-        return tail, tail
-    return (
-        mid + str(hdr).encode() + b" " + size + b"\r\n" + msg + b"\r\n",
-        mid + str(len(msg) - hdr).encode() + b"\r\n" + msg[hdr:] + b"\r\n",
-    )
-
 
 def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
-    """``MSG <subject> <sid>`` for every subscriber of a match result (HMSG adds an H)."""
-    heads = {sub: b"MSG " + subject + b" " + sub.sid_b for sub in r.psubs}
+    """The frame head of every subscriber of a match result, built once per result."""
+    heads = {sub: frames.msg_head(subject, sub.sid_b) for sub in r.psubs}
     for members in r.qsubs:
         for sub in members:
-            heads[sub] = b"MSG " + subject + b" " + sub.sid_b
+            heads[sub] = frames.msg_head(subject, sub.sid_b)
     return heads
 
 
 class UnsupportedFeature(Exception):
     """An option names a feature pynatsd does not implement yet."""
-
-
-def _rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
-
-
-def _uptime(seconds: float) -> str:
-    s = int(seconds)
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    out = ""
-    if d:
-        out += f"{d}d"
-    if d or h:
-        out += f"{h}h"
-    if d or h or m:
-        out += f"{m}m"
-    return out + f"{s}s"
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0

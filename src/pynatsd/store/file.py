@@ -121,6 +121,15 @@ def _sync_job(fds: list[int], paths: list[str], unlink: list[str], directory: st
         _fsync_path(directory)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running loop, or None when the store is driven without one (tools, tests):
+    then the caller flushes and syncs inline."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class _Block:
     """One block file: its sequence range and, per slot, record offset and counted size."""
 
@@ -340,7 +349,7 @@ class FileStore(IndexedStore):
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        loop = asyncio._get_running_loop()
+        loop = _running_loop()
         if loop is None:
             return  # no loop: the caller flushes
         self._flush_scheduled = True
@@ -410,7 +419,7 @@ class FileStore(IndexedStore):
         self._unlink_after_sync = []
         directory = self._dirs if (self._dir_dirty or unlink) else None
         self._dir_dirty = False
-        loop = asyncio._get_running_loop()
+        loop = _running_loop()
         if loop is None:
             _sync_job(fds, paths, unlink, directory)
             self._synced(target)
@@ -441,7 +450,7 @@ class FileStore(IndexedStore):
             self._unlink_after_sync[:0] = unlink
             self._dir_dirty = self._dir_dirty or had_dir
             if not self._closed:
-                loop = asyncio._get_running_loop()
+                loop = _running_loop()
                 if loop is not None:
                     loop.call_later(0.1, self.flush)
             return
@@ -467,7 +476,7 @@ class FileStore(IndexedStore):
         self.flush()
         if not self._syncing and (self._gen > self._synced_gen or self._unsynced or self._dir_dirty):
             self._start_sync()
-        loop = asyncio._get_running_loop()
+        loop = _running_loop()
         if loop is not None and self._sync_interval > 0:
             self._timer = loop.call_later(self._sync_interval, self._periodic_sync)
 
@@ -479,7 +488,7 @@ class FileStore(IndexedStore):
         if target <= self._synced_gen:
             callback()
             return
-        if asyncio._get_running_loop() is None:
+        if _running_loop() is None:
             self.flush()
             if self._gen > self._synced_gen:
                 self._start_sync()

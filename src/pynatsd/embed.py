@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pynatsd.config.loader import load_config
+from pynatsd.node import Node
+from pynatsd.options import Options
 from pynatsd.server.logging import ServerLogger
-from pynatsd.server.options import Options
-from pynatsd.server.server import NatsServer
+
+if TYPE_CHECKING:
+    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.server.server import NatsServer
 
 
 class Server:
@@ -29,23 +34,31 @@ class Server:
         self, options: Options | None = None, *, config_file: str | None = None, **fields: Any
     ) -> None:
         if config_file:
-            from pynatsd.config.loader import load_config
-
             base = load_config(config_file)
         else:
             base = options.copy() if options is not None else Options(host="127.0.0.1", port=-1)
         self.options = base.merge(fields) if fields else base
-        self._server: NatsServer | None = None
+        self._node: Node | None = None
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._log: ServerLogger | None = None
 
     # -- properties ----------------------------------------------------------------
     @property
-    def server(self) -> NatsServer:
-        if self._server is None:
+    def node(self) -> Node:
+        if self._node is None:
             raise RuntimeError("server is not running")
-        return self._server
+        return self._node
+
+    @property
+    def server(self) -> NatsServer:
+        """The core server (connections, routing, counters)."""
+        return self.node.server
+
+    @property
+    def jetstream(self) -> JetStream | None:
+        """The JetStream layer, None when JetStream is off."""
+        return self.node.jetstream
 
     @property
     def port(self) -> int:
@@ -62,18 +75,18 @@ class Server:
 
     @property
     def http_url(self) -> str | None:
-        return f"http://{self.host}:{self.server.http_port}" if self.server.http_port else None
+        port = self.node.http_port
+        return f"http://{self.host}:{port}" if port else None
 
     # -- async use ---------------------------------------------------------------------
     async def start(self) -> Server:
-        srv = NatsServer(self.options, self._log)
-        self._server = srv
-        await srv.start()
+        self._node = Node(self.options, self._log)
+        await self._node.server.start()
         return self
 
     async def shutdown(self) -> None:
-        if self._server is not None:
-            await self._server.shutdown()
+        if self._node is not None:
+            await self._node.server.shutdown()
 
     async def __aenter__(self) -> Server:
         return await self.start()
@@ -89,7 +102,7 @@ class Server:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = _new_loop()
+            loop = new_event_loop()
             self._thread_loop = loop
             asyncio.set_event_loop(loop)
 
@@ -134,7 +147,8 @@ class Server:
         self.stop()
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where it is installed, asyncio's otherwise."""
     try:
         import uvloop
 

@@ -1,31 +1,41 @@
-"""A tiny raw-socket NATS client for differential wire tests.
+"""The raw NATS protocol client of the tests: bytes exactly as they travel on the wire.
 
-Everything here works on bytes exactly as they travel on the wire. Waiting is always
-done against a deadline on socket readiness (``recv`` with a timeout), never with fixed
-sleeps: to learn that a connection is still open, send ``PING`` and wait for ``PONG``.
+Two transports share the framing, INFO parsing and timeouts defined here:
+
+* :class:`WireClient` uses a blocking socket: for servers in another process (the
+  differential tests, the benchmark harness). It keeps the whole transcript.
+* :class:`AsyncWireClient` uses asyncio streams: for a pynatsd running in the test's own
+  event loop, which a blocking socket would stall.
+
+Waiting is always done against a deadline on socket readiness, never with fixed sleeps:
+to learn that a connection is still open, send ``PING`` and wait for ``PONG``.
+
+Environment knob: PYNATSD_WIRE_TIMEOUT (seconds, :class:`WireClient`'s default deadline).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 CRLF = b"\r\n"
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
+#: A CONNECT for raw clients: no +OK after every command, headers on.
+QUIET = b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\n'
 
 #: Deadline (seconds) for any single wait on the wire. Generous for a loaded CI box;
 #: the reference answers in milliseconds. Override with PYNATSD_WIRE_TIMEOUT.
 DEFAULT_TIMEOUT = float(os.environ.get("PYNATSD_WIRE_TIMEOUT", "3.0"))
+#: :class:`AsyncWireClient`'s deadline: its server shares the event loop with the test.
+ASYNC_TIMEOUT = 10.0
 
-#: INFO keys only one implementation may send: pynatsd reports its own version beside
-#: the reference's; api_lvl is the JetStream API level, advertised by pynatsd once
-#: JetStream exists.
 #: INFO keys one side may lack: pynatsd's own version; the JetStream API level (until
 #: JetStream); the Go build's commit; the auth-callout curve key (no auth callout yet).
 OPTIONAL_INFO_KEYS = frozenset({"pynatsd_version", "api_lvl", "git_commit", "xkey"})
@@ -311,11 +321,56 @@ def normalize(data: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Frame:
-    """One server->client protocol frame: op, its argument tokens and payload if any."""
+    """One server->client protocol frame: op, its argument tokens and payload if any.
+
+    For MSG/HMSG, ``payload`` is everything the size covers (HMSG: headers and body).
+    """
 
     op: bytes
     args: tuple[bytes, ...]
     payload: bytes | None = None
+
+    @property
+    def header_block(self) -> bytes:
+        """An HMSG's header block (``NATS/1.0...\\r\\n\\r\\n``); b"" for anything else."""
+        if self.op != b"HMSG" or self.payload is None:
+            return b""
+        return self.payload[: int(self.args[-2])]
+
+    @property
+    def body(self) -> bytes:
+        """A MSG/HMSG payload without the header block."""
+        return (self.payload or b"")[len(self.header_block) :]
+
+
+def split_frame(data: bytes | bytearray, pos: int = 0, *, final: bool = False) -> tuple[Frame, int] | None:
+    """The frame starting at ``pos`` and the position after it; None while it is incomplete.
+
+    With ``final`` (no more bytes will come) an incomplete frame is a ValueError, as is
+    anything that is not well-formed server output.
+    """
+    end = data.find(CRLF, pos)
+    if end < 0:
+        if final:
+            raise ValueError(f"unterminated line at {pos}: {bytes(data[pos:])!r}")
+        return None
+    line = bytes(data[pos:end])
+    pos = end + 2
+    op, _, rest = line.partition(b" ")
+    if op in (b"MSG", b"HMSG"):
+        args = tuple(rest.split())
+        size = int(args[-1])
+        if len(data) < pos + size + 2 and not final:
+            return None
+        payload = bytes(data[pos : pos + size])
+        if len(payload) != size or data[pos + size : pos + size + 2] != CRLF:
+            raise ValueError(f"bad payload framing after {line!r}")
+        return Frame(op, args, payload), pos + size + 2
+    if op == b"-ERR" or op == b"INFO":
+        return Frame(op, (rest,)), pos
+    if op in (b"+OK", b"PING", b"PONG") and not rest:
+        return Frame(op, ()), pos
+    raise ValueError(f"unexpected server line {line!r}")
 
 
 def parse_frames(data: bytes) -> list[Frame]:
@@ -326,24 +381,128 @@ def parse_frames(data: bytes) -> list[Frame]:
     frames: list[Frame] = []
     pos = 0
     while pos < len(data):
-        end = data.find(CRLF, pos)
-        if end < 0:
-            raise ValueError(f"unterminated line at {pos}: {data[pos:]!r}")
-        line = data[pos:end]
-        pos = end + 2
-        op, _, rest = line.partition(b" ")
-        if op in (b"MSG", b"HMSG"):
-            args = tuple(rest.split())
-            size = int(args[-1])
-            payload = data[pos : pos + size]
-            if len(payload) != size or data[pos + size : pos + size + 2] != CRLF:
-                raise ValueError(f"bad payload framing after {line!r}")
-            pos += size + 2
-            frames.append(Frame(op, args, payload))
-        elif op == b"-ERR" or op == b"INFO":
-            frames.append(Frame(op, (rest,)))
-        elif op in (b"+OK", b"PING", b"PONG") and not rest:
-            frames.append(Frame(op, ()))
-        else:
-            raise ValueError(f"unexpected server line {line!r}")
+        found = split_frame(data, pos, final=True)
+        assert found is not None  # final: incomplete frames raise
+        frame, pos = found
+        frames.append(frame)
     return frames
+
+
+# -- the asyncio transport -----------------------------------------------------------------
+
+
+class AsyncWireClient:
+    """A raw connection on asyncio streams: sends bytes, reads until a marker, sees the close.
+
+    ``info`` is the INFO line as received (CRLF included); ``buf`` holds what was received
+    but not consumed yet. Reads time out (``TimeoutError``) after ``timeout`` seconds and
+    raise ``ConnectionError`` when the server closes first.
+    """
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, timeout: float = ASYNC_TIMEOUT
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.timeout = timeout
+        self.info = b""
+        self.buf = b""
+
+    @classmethod
+    async def connect(cls, port: int, host: str = "127.0.0.1", *, timeout: float = ASYNC_TIMEOUT) -> Self:
+        """Connect and read the INFO line (whatever came, if the server closed before its end)."""
+        reader, writer = await asyncio.open_connection(host, port)
+        client = cls(reader, writer, timeout=timeout)
+        client.info = await asyncio.wait_for(client._read_info(), timeout)
+        return client
+
+    async def _read_info(self) -> bytes:
+        while CRLF not in self.buf:
+            chunk = await self.reader.read(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        end = self.buf.find(CRLF)
+        end = len(self.buf) if end < 0 else end + 2
+        line, self.buf = self.buf[:end], self.buf[end:]
+        return line
+
+    async def _fill(self, what: str) -> None:
+        chunk = await self.reader.read(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before {what}; got {self.buf!r}")
+        self.buf += chunk
+
+    async def send(self, *chunks: bytes) -> None:
+        for chunk in chunks:
+            self.writer.write(chunk)
+            await self.writer.drain()
+
+    async def read_until(self, marker: bytes, timeout: float | None = None) -> bytes:
+        """Everything received up to and including ``marker``."""
+
+        async def _read() -> bytes:
+            while marker not in self.buf:
+                await self._fill(repr(marker))
+            i = self.buf.index(marker) + len(marker)
+            out, self.buf = self.buf[:i], self.buf[i:]
+            return out
+
+        return await asyncio.wait_for(_read(), self.timeout if timeout is None else timeout)
+
+    async def read_line(self, timeout: float | None = None) -> bytes:
+        """The next line, CRLF included."""
+        return await self.read_until(CRLF, timeout)
+
+    async def read_exactly(self, n: int, timeout: float | None = None) -> bytes:
+        async def _read() -> bytes:
+            while len(self.buf) < n:
+                await self._fill(f"{n} bytes")
+            out, self.buf = self.buf[:n], self.buf[n:]
+            return out
+
+        return await asyncio.wait_for(_read(), self.timeout if timeout is None else timeout)
+
+    async def roundtrip(self, data: bytes) -> bytes:
+        """Send ``data`` and a PING; return what came back before the PONG."""
+        await self.send(data + PING)
+        out = await self.read_until(PONG)
+        return out[: -len(PONG)]
+
+    async def next_msg(self, timeout: float | None = None) -> Frame:
+        """The next MSG or HMSG frame; PINGs on the way are answered, other frames skipped."""
+
+        async def _read() -> Frame:
+            while True:
+                found = split_frame(self.buf)
+                if found is None:
+                    await self._fill("a message")
+                    continue
+                frame, end = found
+                self.buf = self.buf[end:]
+                if frame.op == b"PING":
+                    self.writer.write(PONG)
+                elif frame.op in (b"MSG", b"HMSG"):
+                    return frame
+
+        return await asyncio.wait_for(_read(), self.timeout if timeout is None else timeout)
+
+    async def read_to_close(self, timeout: float | None = None) -> bytes:
+        """Everything until the server closes the connection."""
+
+        async def _read() -> bytes:
+            while True:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    out, self.buf = self.buf, b""
+                    return out
+                self.buf += chunk
+
+        return await asyncio.wait_for(_read(), self.timeout if timeout is None else timeout)
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

@@ -1,0 +1,48 @@
+"""A whole pynatsd node: the core server with the layers its options ask for.
+
+The core (:mod:`pynatsd.server`) names no layer above it. This is the one place that puts
+them on top of it, each holding the core's :class:`~pynatsd.server.internal.Internal`
+interface and living in the server's life as an extension, in the reference's start-up
+order: monitoring, then JetStream (streams recovered), then the client listener.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pynatsd.options import Options
+from pynatsd.server.logging import ServerLogger
+from pynatsd.server.server import NatsServer
+
+if TYPE_CHECKING:
+    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.monitor.http import MonitorServer
+
+__all__ = ["Node"]
+
+
+class Node:
+    """One server and its layers; start and stop it through :attr:`server`."""
+
+    def __init__(self, opts: Options, log: ServerLogger | None = None) -> None:
+        self.server = NatsServer(opts, log)
+        core = self.server.internal
+        self.monitor: MonitorServer | None = None
+        self.jetstream: JetStream | None = None
+        # Layers are imported only when enabled: aiohttp and the JetStream stack would
+        # otherwise add to every start-up (embedded servers in test suites start often).
+        if opts.http_port:
+            from pynatsd.monitor.http import MonitorServer
+
+            self.monitor = MonitorServer(core)
+            core.add_extension(self.monitor)
+        if opts.jetstream:
+            from pynatsd.jetstream.manager import JetStream
+
+            self.jetstream = JetStream(core)
+            core.add_extension(self.jetstream)
+
+    @property
+    def http_port(self) -> int:
+        """The bound monitoring port, 0 when there is none (or before start)."""
+        return self.monitor.port if self.monitor is not None else 0

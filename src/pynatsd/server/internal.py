@@ -1,0 +1,224 @@
+"""The one interface through which a layer above the core uses the server.
+
+JetStream and monitoring today, and next accounts, routes, gateways, leaf nodes and the
+WebSocket and MQTT listeners, all plug into the core the same way: they never touch
+``NatsServer``'s own state, they hold an :class:`Internal` and use what it declares:
+
+* act as the server's own client in one account's subject space: subscribe with an
+  in-process callback, publish (also a delivery that is routed by one subject and framed
+  with another), ask whether anybody listens;
+* hook into the per-turn flush (a store hands its writes to the OS before any reply of
+  the same turn is written) and into interest (a callback when a client subscribes to a
+  subject);
+* claim a subject prefix: messages on ``<prefix>.>`` go straight to one handler while no
+  other subscription overlaps it, skipping the match cache that unique subjects (acks)
+  would only pollute;
+* write ready-made frames to a receiver when routing to it is that simple;
+* add fields to INFO, a port to the ports file, and a start/stop pair to the server's
+  life (:class:`Extension`);
+* read the server's identity, options and counters.
+
+An :class:`Internal` is bound to one account. There is one account, ``$G``, until the
+accounts issue gives each its own subject index and internal client; layers written
+against this interface then work per account unchanged. Route, gateway and leaf
+connections will not be clients; they will reach routing through this same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pynatsd.server.client import Client, MsgCallback, Subscription
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from pynatsd.options import Options
+    from pynatsd.server.account import Account
+    from pynatsd.server.logging import ServerLogger
+    from pynatsd.server.server import NatsServer
+
+__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "Subscription"]
+
+
+class Extension(Protocol):
+    """A layer that lives as long as the server: started before clients are accepted (in
+    the order added), stopped after they are closed (in reverse order)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCounters:
+    """A snapshot of the server's statistics, over live and closed connections."""
+
+    connections: int
+    total_connections: int
+    in_msgs: int
+    in_bytes: int
+    out_msgs: int
+    out_bytes: int
+    slow_consumers: int
+    subscriptions: int
+
+
+class Internal:
+    """A layer's handle on the core, bound to one account's subject space."""
+
+    __slots__ = ("_account", "_server")
+
+    def __init__(self, server: NatsServer, account: Account) -> None:
+        self._server = server
+        self._account = account
+
+    # -- identity, options, clock ---------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._server.loop
+
+    @property
+    def log(self) -> ServerLogger:
+        return self._server.log
+
+    @property
+    def opts(self) -> Options:
+        """The options in force: a reload replaces the object, so do not keep it."""
+        return self._server.opts
+
+    @property
+    def server_id(self) -> str:
+        return self._server.server_id
+
+    @property
+    def server_name(self) -> str:
+        return self._server.server_name
+
+    @property
+    def account_name(self) -> str:
+        return self._account.name
+
+    @property
+    def client_port(self) -> int:
+        return self._server.port
+
+    @property
+    def start_time(self) -> float:
+        return self._server.start_time
+
+    @property
+    def config_time(self) -> float:
+        return self._server.config_time
+
+    @property
+    def auth_required(self) -> bool:
+        return self._server.auth.auth_required
+
+    @property
+    def auth_timeout(self) -> float:
+        return self._server.auth_timeout()
+
+    def counters(self) -> ServerCounters:
+        srv = self._server
+        in_msgs, in_bytes, out_msgs, out_bytes = srv.totals()
+        return ServerCounters(
+            connections=len(srv.clients),
+            total_connections=srv.total_connections,
+            in_msgs=in_msgs,
+            in_bytes=in_bytes,
+            out_msgs=out_msgs,
+            out_bytes=out_bytes,
+            slow_consumers=srv.slow_consumers,
+            subscriptions=srv.sublist.count,
+        )
+
+    # -- the server's own client ----------------------------------------------------------
+    def subscribe(self, subject: str, cb: MsgCallback, queue: str | None = None) -> Subscription:
+        """An in-process subscription: ``cb`` is called synchronously for each message,
+        with no frame built. Raises ValueError for an invalid subject."""
+        return self._server.subscribe_internal(self._account, subject, cb, queue)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._server.unsubscribe_internal(sub)
+
+    def publish(
+        self,
+        subject: str | bytes,
+        data: bytes,
+        reply: str | bytes | None = None,
+        hdr: bytes = b"",
+        frame_subject: bytes | None = None,
+    ) -> bool:
+        """Publish as the account's internal client; False when nobody received it.
+
+        ``frame_subject``: route by ``subject`` (an inbox or deliver subject) but write
+        frames that carry ``frame_subject`` (the stored message's own subject).
+        """
+        return self._server.publish_internal(
+            self._account.client, subject, data, reply, hdr, frame_subject=frame_subject
+        )
+
+    def has_interest(self, subject: str | bytes) -> bool:
+        """Whether a message on ``subject`` would reach any subscription."""
+        subj = subject.encode() if isinstance(subject, str) else subject
+        return self._server.sublist.match(subj).any
+
+    def has_subscription_on(self, subject: str) -> bool:
+        """Whether some subscription is on exactly ``subject``; a wildcard one that merely
+        covers it does not count (as the reference judges a push consumer bound)."""
+        r = self._server.sublist.match(subject.encode())
+        if not r.any:
+            return False
+        return any(sub.subject == subject for sub in r.psubs) or any(
+            sub.subject == subject for members in r.qsubs for sub in members
+        )
+
+    # -- hooks ------------------------------------------------------------------------------
+    def add_pre_flush(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` at the end of every loop turn that writes, before any client output
+        of that turn (a PubAck must not overtake its message on the way to the OS)."""
+        self._server.add_pre_flush(hook)
+
+    def remove_pre_flush(self, hook: Callable[[], None]) -> None:
+        self._server.remove_pre_flush(hook)
+
+    def schedule_flush(self) -> None:
+        """Make sure the end-of-turn flush (and so the pre-flush hooks) runs this turn."""
+        self._server.schedule_flush()
+
+    def watch_interest(self, subject: str, cb: Callable[[], None]) -> Callable[[], None]:
+        """Call ``cb`` whenever a client subscribes to exactly ``subject``; returns the
+        function that stops watching."""
+        return self._server.watch_interest(subject, cb)
+
+    def claim_prefix(self, prefix: str, cb: MsgCallback) -> Subscription:
+        """Subscribe ``cb`` to ``<prefix>.>`` and let messages on it bypass the match cache:
+        while no other subscription overlaps, each goes to ``cb`` directly. For subjects
+        that are unique per message (acks); undone by :meth:`unsubscribe`."""
+        return self._server.claim_prefix(self._account, prefix, cb)
+
+    def direct_receiver(self, subject: bytes) -> Subscription | None:
+        """The one client subscription a message on ``subject`` reaches when routing is
+        that simple (no queue group, no in-process handler, no permissions, no
+        auto-unsubscribe, a header-aware connection); None otherwise. Frames for it may
+        then be written with :meth:`write_frames` in the same turn."""
+        return self._server.direct_target(subject)
+
+    def write_frames(self, sub: Subscription, frames: bytes, msgs: int, payload_bytes: int) -> None:
+        """Append ``msgs`` ready-made MSG/HMSG frames for ``sub`` (from :meth:`direct_receiver`)."""
+        self._server.write_frames(sub, frames, msgs, payload_bytes)
+
+    # -- what the server tells the world --------------------------------------------------
+    def set_info_fields(self, **fields: Any) -> None:
+        """Fields this layer adds to every INFO (placed in the reference's field order)."""
+        self._server.set_info_fields(fields)
+
+    def register_port(self, kind: str, url: str) -> None:
+        """A listener of this layer, for the ports file (``{"monitoring": [url]}``)."""
+        self._server.register_port(kind, url)
+
+    def add_extension(self, ext: Extension) -> None:
+        self._server.add_extension(ext)
