@@ -484,4 +484,4 @@ def test_error_texts_match_the_reference_bytes() -> None:
     ],
 )
 def test_reserved_replies(reply: str, reserved: bool) -> None:
-    assert is_reserved_reply(reply) is reserved
+    assert is_reserved_reply(reply.encode()) is reserved

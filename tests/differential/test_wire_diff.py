@@ -563,9 +563,42 @@ BAD_INPUT_CASES = [
 ]
 
 
+def _reply_violation(quoted: bytes) -> bytes:
+    return b"-ERR 'Permissions Violation for Publish with Reply of " + quoted + b"'\r\nPONG\r\n"
+
+
+# Reply subjects the server keeps for itself: `_R_.` alone is reserved, the other prefixes
+# only with something after them; the text quotes the raw bytes as Go's %q does.
+RESERVED_REPLY_CASES = [
+    case(f"reserved-reply-{i}", CQ + b"PUB foo " + reply + b" 1\r\nx\r\nPING\r\n", expected)
+    for i, (reply, expected) in enumerate(
+        [
+            (b"_R_.", _reply_violation(b'"_R_."')),
+            (b"_R_.x", _reply_violation(b'"_R_.x"')),
+            (b"$JS.ACK.", b"PONG\r\n"),
+            (b"$JS.ACK.x", _reply_violation(b'"$JS.ACK.x"')),
+            (b"$JS.ACK", b"PONG\r\n"),
+            (b"$GR.", b"PONG\r\n"),
+            (b"$GR.x", _reply_violation(b'"$GR.x"')),
+            (b"_GR_.", b"PONG\r\n"),
+            (b"_GR_.x", _reply_violation(b'"_GR_.x"')),
+            (b"_R_.\xff", _reply_violation(b'"_R_.\\xff"')),
+            (b"$JS.ACK.\xc3\xa9\x01", _reply_violation(b'"$JS.ACK.\xc3\xa9\\x01"')),
+        ]
+    )
+]
+
+
 @pytest.mark.parametrize(
     ("send", "reply", "closed"),
-    PING_CASES + VERBOSE_CASES + PEDANTIC_CASES + SUB_CASES + PUB_CASES + HEADER_CASES + NO_RESPONDERS_CASES,
+    PING_CASES
+    + VERBOSE_CASES
+    + PEDANTIC_CASES
+    + SUB_CASES
+    + PUB_CASES
+    + HEADER_CASES
+    + NO_RESPONDERS_CASES
+    + RESERVED_REPLY_CASES,
 )
 def test_script(target: Target, send: bytes | list[bytes], reply: bytes, closed: bool) -> None:
     target.script(send, reply, closed=closed)

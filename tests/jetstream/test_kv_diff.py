@@ -11,12 +11,12 @@ from typing import Any
 
 import nats
 import pytest
+from nats.js import JetStreamContext
 from nats.js.api import StorageType
-from nats.js.errors import KeyDeletedError, KeyNotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from tests.support import jetstream_server
-from tests.support.jetstream import keys_of
 
 T = 10.0
 KEYS = ["a", "b", "c.d", "c.e"]
@@ -25,6 +25,54 @@ STEPS = 160
 
 def _entry(e: Any) -> tuple[str, int, bytes | None, str | None]:
     return (e.key, e.revision, e.value, e.operation)
+
+
+# History, keys, the watch and purge_deletes read the bucket through nats-py's watcher, but not
+# through its end-of-initial-values marker (the None update), which is racy: nats-py puts it
+# first when a CONSUMER.INFO sent after creating the watcher's consumer says 0 pending while no
+# delivery has been received yet. The reference sends that reply and the consumer's deliveries
+# from different goroutines, so the reply can overtake deliveries it already counts as made
+# ("num_pending": 0, the deliveries parsed after it); then history() raises NoKeysError, keys()
+# and watchall() list nothing and purge_deletes() purges nothing. Instead the consumer says how
+# many messages it has for the watcher (delivered + still pending: one count, taken under the
+# consumer's lock) and exactly that many entries are awaited.
+
+
+async def _entries(watcher: KeyValue.KeyWatcher) -> list[KeyValue.Entry]:
+    """Every entry a fresh watcher has to hand out at the start, in order; then it is stopped."""
+    try:
+        info = await watcher._sub.consumer_info()
+        total = info.delivered.consumer_seq + info.num_pending
+        entries: list[KeyValue.Entry] = []
+        while len(entries) < total:
+            e = await watcher.updates(timeout=T)
+            if e is not None:  # nats-py's marker, wherever it lands
+                entries.append(e)
+        return entries
+    finally:
+        await watcher.stop()
+
+
+async def _history(kv: KeyValue, key: str) -> list[KeyValue.Entry]:
+    """``kv.history(key)`` without the marker race."""
+    entries = await _entries(await kv.watch(key, include_history=True))
+    if not entries:
+        raise NoKeysError
+    return entries
+
+
+async def _keys(kv: KeyValue) -> list[str]:
+    """``sorted(kv.keys())`` without the marker race: the keys whose latest entry is no delete."""
+    latest = await _entries(await kv.watchall(meta_only=True))
+    return sorted(e.key for e in latest if e.operation not in (KV_DEL, KV_PURGE))
+
+
+async def _purge_deletes(js: JetStreamContext, kv: KeyValue) -> None:
+    """``kv.purge_deletes(olderthan=-1)`` without the marker race: each key whose latest entry is
+    a delete marker is purged from the bucket's stream, the marker included (what nats-py sends)."""
+    for e in await _entries(await kv.watchall()):
+        if e.operation in (KV_DEL, KV_PURGE):
+            await js.purge_stream("KV_DIFF", subject=f"$KV.DIFF.{e.key}")
 
 
 async def _step(kv: KeyValue, rnd: random.Random, i: int) -> tuple[Any, ...]:
@@ -64,16 +112,11 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
     out: list[Any] = [await _step(kv, rnd, i) for i in range(STEPS)]
     for key in KEYS:
         try:
-            out.append(("history", key, [_entry(e) for e in await kv.history(key)]))
+            out.append(("history", key, [_entry(e) for e in await _history(kv, key)]))
         except Exception as err:
             out.append(("history", key, type(err).__name__))
-    out.append(("keys", sorted(await keys_of(kv))))
-    watcher = await kv.watchall(include_history=True)
-    seen: list[Any] = []
-    while (e := await watcher.updates(timeout=T)) is not None:
-        seen.append(_entry(e))
-    await watcher.stop()
-    out.append(("watch", seen))
+    out.append(("keys", await _keys(kv)))
+    out.append(("watch", [_entry(e) for e in await _entries(await kv.watchall(include_history=True))]))
     st = await kv.status()
     state = st.stream_info.state
     out.append(("status", st.bucket, st.values, st.history, state.bytes, state.first_seq, state.last_seq))
@@ -81,8 +124,8 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
         await kv.put("x" * 10, b"z" * 65)  # over max_value_size
     except Exception as err:
         out.append(("too big", type(err).__name__, getattr(err, "err_code", None)))
-    await kv.purge_deletes(olderthan=-1)
-    out.append(("after purge_deletes", (await kv.status()).values, sorted(await keys_of(kv))))
+    await _purge_deletes(js, kv)
+    out.append(("after purge_deletes", (await kv.status()).values, await _keys(kv)))
     await nc.close()
     return out
 

@@ -77,15 +77,21 @@ def reply_violation(reply: str) -> str:
     return f"Permissions Violation for Publish with Reply of {go_quote(reply)}"
 
 
-def is_reserved_reply(reply: str) -> bool:
+_RESERVED_REPLIES = tuple(p.encode() for p in RESERVED_REPLY_PREFIXES)
+
+
+def is_reserved_reply(reply: bytes) -> bool:
     """Reply subjects the server uses internally; a client PUB with one gets :func:`reply_violation`.
 
     The reference applies this to every client, permissions or not. ``_R_.`` alone is
-    already reserved; the other prefixes need at least one character after them.
+    already reserved; the other prefixes need at least one character after them. Runs on
+    every published request, so the common answer (no reserved prefix) is one C call.
     """
-    if reply.startswith("_R_."):
+    if not reply.startswith(_RESERVED_REPLIES):
+        return False
+    if reply.startswith(b"_R_."):
         return True
-    return any(len(reply) > len(p) and reply.startswith(p) for p in RESERVED_REPLY_PREFIXES[1:])
+    return any(len(reply) > len(p) and reply.startswith(p) for p in _RESERVED_REPLIES[1:])
 
 
 # -- pattern matching -------------------------------------------------------------------

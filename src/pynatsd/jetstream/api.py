@@ -19,6 +19,7 @@ from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import check_update, validate_create, validate_name, with_dynamic_metadata
+from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_config import (
     is_durable,
     parse_create_subject,
@@ -30,7 +31,6 @@ from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
 if TYPE_CHECKING:
-    from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.stream import Stream
     from pynatsd.server.internal import Client, Subscription
@@ -568,8 +568,6 @@ class ApiRouter:
         return self._create_consumer(["CONSUMER", "DURABLE", "CREATE", *args], data)
 
     def _create_consumer(self, tokens: list[str], data: bytes) -> bytes:
-        from pynatsd.jetstream.consumer import Consumer
-
         subject = parse_create_subject(tokens)
         if subject is None:
             raise _NoReply

@@ -22,6 +22,7 @@ import msgspec
 from pynatsd.gocompat import format_time, marshal_json
 from pynatsd.jetstream import codec
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.api import ApiRouter
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.stream import Stream
@@ -71,8 +72,6 @@ class JetStream:
 
     # -- lifecycle (an Extension of the server) ------------------------------------------
     async def start(self) -> None:
-        from pynatsd.jetstream.api import ApiRouter
-
         self.account_dir.mkdir(parents=True, exist_ok=True)
         if self.max_store < 0:
             self.max_store = shutil.disk_usage(self.account_dir).free * 3 // 4

@@ -19,11 +19,12 @@ from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import SubjectTransform, republish_transform
+from pynatsd.jetstream.consumer import Consumer
+from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
-    from pynatsd.jetstream.consumer import Consumer
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.schemas import StreamConfig
     from pynatsd.server.internal import Client, Subscription
@@ -388,8 +389,6 @@ class Stream:
             self._drop_unwanted()
 
     def recover_consumers(self, obs: Path) -> None:
-        from pynatsd.jetstream.consumer import Consumer, load_consumer_meta
-
         if not obs.is_dir():
             return
         for d in sorted(obs.iterdir()):

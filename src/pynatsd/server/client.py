@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from pynatsd.auth import (
-    RESERVED_REPLY_PREFIXES,
     SYSTEM_QUEUE_GROUP,
     AuthResult,
     ClientPermissions,
+    is_reserved_reply,
     publish_violation,
     reply_violation,
     subscribe_violation,
@@ -32,8 +32,6 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 if TYPE_CHECKING:
     from pynatsd.server.server import NatsServer
 
-# Reply prefixes only the server itself may use (service imports, gateways, acks).
-_RESERVED_REPLIES = tuple(p.encode() for p in RESERVED_REPLY_PREFIXES)
 STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 
 
@@ -415,7 +413,12 @@ class Client(asyncio.Protocol):
                 self.user,
                 subject,
             )
-            self.send_err(subscribe_violation(subject, queue))
+            self.send_err(
+                subscribe_violation(
+                    subject_b.decode("utf-8", "surrogateescape"),
+                    queue_b.decode("utf-8", "surrogateescape") if queue_b is not None else None,
+                )
+            )
             return
         max_subs = srv.opts.max_subscriptions
         if max_subs > 0 and len(self.subs) >= max_subs:
@@ -455,8 +458,9 @@ class Client(asyncio.Protocol):
         self.in_bytes += len(msg)
         if self.pub_checks and not self._check_pub(subject):
             return
-        if reply is not None and reply.startswith(_RESERVED_REPLIES):
-            self.send_err(reply_violation(reply.decode("utf-8", "replace")))
+        if reply is not None and is_reserved_reply(reply):
+            # Quoted from the raw bytes: Go writes an invalid UTF-8 byte as \xNN.
+            self.send_err(reply_violation(reply.decode("utf-8", "surrogateescape")))
             return
         if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
             self.send_no_responders(subject, reply)
@@ -471,7 +475,7 @@ class Client(asyncio.Protocol):
             self.server.log.error(
                 "%s - cid:%d - Publish Violation - User %r, Subject %r", self.host, self.cid, self.user, s
             )
-            self.send_err(publish_violation(s))
+            self.send_err(publish_violation(subject.decode("utf-8", "surrogateescape")))
             return False
         if self.verbose:
             self.queue(OK)
