@@ -19,8 +19,8 @@ from pynatsd.config.loader import (
 )
 from pynatsd.config.parser import parse_string
 from pynatsd.options import MB, Options, Permission, Permissions, ResponsePermission, User
-from tests.config.support import needs_reference, reference_test_config
-from tests.config.support import write as write_file
+from tests.support.config import needs_reference, reference_test_config
+from tests.support.config import write as write_file
 
 
 def write(tmp_path: Path, text: str, name: str = "server.conf") -> str:

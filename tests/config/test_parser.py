@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pynatsd.config.errors import ConfigError, Position
 from pynatsd.config.parser import Node, parse_file, parse_string, unwrap
-from tests.config.support import needs_reference, reference_test_config, write
+from tests.support.config import needs_reference, reference_test_config, write
 
 
 def p(text: str) -> Any:

@@ -16,12 +16,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +32,8 @@ from pynatsd.jetstream import codec
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import DEFAULT_DUPLICATE_WINDOW, with_defaults, with_dynamic_metadata
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, error_dict, lookup, wrap_error
-from tests.support import free_port, nats_server_binary
+from tests.support.binary import require_reference
+from tests.support.launcher import ServerProcess, start_server
 
 T = TypeVar("T")
 
@@ -44,56 +42,31 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------
 
 
-class Reference:
-    """One nats-server process with JetStream in a temporary store directory."""
-
-    def __init__(self, binary: str, config: str = "") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="pynatsd-jsref-"))
-        self.port = free_port()
-        args = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.dir / "js")]
+@contextmanager
+def reference_js(config: str = "") -> Iterator[ServerProcess]:
+    """The reference with JetStream in a temporary store (and ``config`` as its config file)."""
+    require_reference()
+    with tempfile.TemporaryDirectory(prefix="pynatsd-jsref-") as tmp:
+        args = ["-js", "-sd", str(Path(tmp) / "js")]
         if config:
-            conf = self.dir / "server.conf"
+            conf = Path(tmp) / "server.conf"
             conf.write_text(config)
             args += ["-c", str(conf)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("the reference nats-server did not start") from None
-                time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        ref = start_server("reference", *args)
+        try:
+            yield ref
+        finally:
+            ref.stop()
 
 
 @pytest.fixture(scope="module")
-def reference() -> Iterator[Reference]:
-    binary = nats_server_binary()
-    if binary is None:
-        pytest.skip("reference nats-server not found")
-    ref = Reference(binary)
-    yield ref
-    ref.stop()
+def reference() -> Iterator[ServerProcess]:
+    with reference_js() as ref:
+        yield ref
 
 
 @pytest.fixture
-async def nc(reference: Reference) -> AsyncIterator[Client]:
+async def nc(reference: ServerProcess) -> AsyncIterator[Client]:
     client = await nats.connect(reference.url)
     yield client
     await client.close()
@@ -577,11 +550,7 @@ async def test_sealed_stream(nc: Client) -> None:
 
 
 async def test_domain_in_pub_ack_and_account_info() -> None:
-    binary = nats_server_binary()
-    if binary is None:
-        pytest.skip("reference nats-server not found")
-    ref = Reference(binary, config="jetstream { domain: hub }\n")
-    try:
+    with reference_js("jetstream { domain: hub }\n") as ref:
         client = await nats.connect(ref.url)
         try:
             await create(client, {"name": "DOM", "subjects": ["dom.>"]})
@@ -598,8 +567,6 @@ async def test_domain_in_pub_ack_and_account_info() -> None:
             assert sinfo.domain == "hub"
         finally:
             await client.close()
-    finally:
-        ref.stop()
 
 
 # --------------------------------------------------------------------------------------
