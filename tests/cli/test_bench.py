@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import pynatsd.cli.bench as bench_mod
-from pynatsd.cli.bench import (
+from pynatsd.cli.bench.protocol import (
     MSG_MARKER,
     FrameWalker,
     MarkerCounter,
@@ -24,64 +20,29 @@ from pynatsd.cli.bench import (
     frame_counter,
     make_payload,
 )
-from pynatsd.cli.pynats import Endpoint, parse_server_url
-
-SRC = Path(bench_mod.__file__).absolute().parents[2]
-
-
-def _reference_binary() -> str:
-    found = shutil.which(
-        "nats-server", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    )
-    if not found:
-        pytest.skip("reference nats-server binary not installed")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from pynatsd.cli.client_options import Endpoint, parse_server_url
+from tests.support.binary import require_reference
+from tests.support.launcher import child_env, free_port, start_server
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [_reference_binary(), "-a", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    ready = threading.Event()
-    log: list[str] = []
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for raw in iter(proc.stderr.readline, b""):
-            log.append(raw.decode(errors="replace"))
-            if b"Server is ready" in raw:
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
+    """The reference server: the load generator is tested against the server it measures."""
+    require_reference()
+    server = start_server("reference")
     try:
-        assert ready.wait(20), "nats-server did not become ready:\n" + "".join(log)
-        yield f"nats://127.0.0.1:{port}"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 def run_bench(url: str, *args: str, expect_ok: bool = True) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run(
         [sys.executable, "-m", "pynatsd.cli.pynats", "-s", url, "bench", *args, "--timeout", "30", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env=child_env(),
         check=False,
     )
     assert (proc.returncode == 0) == expect_ok, proc.stdout + proc.stderr
@@ -149,7 +110,7 @@ def test_request_reply_round_trips(server_url: str) -> None:
 
 
 def test_unreachable_server_fails_cleanly() -> None:
-    result = run_bench(f"nats://127.0.0.1:{_free_port()}", "pubsub", "--msgs", "10", expect_ok=False)
+    result = run_bench(f"nats://127.0.0.1:{free_port()}", "pubsub", "--msgs", "10", expect_ok=False)
     assert any("cannot connect" in e for e in result["errors"])
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import pynatsd
-from pynatsd.cli.bench_js import run_js_consume, run_js_pub
-from pynatsd.cli.pynats import parse_server_url
+from pynatsd.cli.bench.jetstream import run_js_consume, run_js_pub
+from pynatsd.cli.client_options import parse_server_url
 
 
 @pytest.mark.parametrize(
@@ -29,4 +29,5 @@ async def test_js_bench_counts(runner, kwargs, tmp_path: Path) -> None:  # type:
         result = await asyncio.to_thread(runner, endpoint, msgs=301, size=32, timeout=30.0, **kwargs)
         assert result.ok, result.errors
         assert result.received == [301]
-        assert not srv.server.jetstream.streams  # the bench stream is deleted afterwards
+        # the bench stream is deleted afterwards
+        assert srv.jetstream is not None and not srv.jetstream.streams

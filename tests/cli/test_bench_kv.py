@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import pynatsd
-from pynatsd.cli.bench import RawConn
-from pynatsd.cli.bench_kv import _read_reply, _status, run_kv
-from pynatsd.cli.pynats import parse_server_url
+from pynatsd.cli.bench.kv import header_status, read_reply, run_kv
+from pynatsd.cli.bench.protocol import RawConn
+from pynatsd.cli.client_options import parse_server_url
 from tests.support import jetstream_server
 
 SRC = Path(pynatsd.__file__).absolute().parents[1]
@@ -48,7 +48,7 @@ async def test_kv_bench_counts(kwargs: dict[str, Any], tmp_path: Path) -> None:
             assert result.latency is not None and result.latency.count == gets
         else:
             assert result.requests is None and result.latency is None
-        assert not srv.server.jetstream.streams  # the bucket is deleted afterwards
+        assert srv.jetstream is not None and not srv.jetstream.streams  # the bucket is deleted afterwards
 
 
 async def test_kv_bench_on_the_reference(tmp_path: Path) -> None:
@@ -102,10 +102,10 @@ def test_read_reply_across_reads() -> None:
             conn.buf += frames[:split]
             right.sendall(frames[split:])
             deadline = time.monotonic() + 10
-            assert _read_reply(conn, deadline) == (b"", b"ok")
-            hdr, payload = _read_reply(conn, deadline)
-            assert payload == b"value" and hdr == hdr1 and _status(hdr) == ""
-            hdr, payload = _read_reply(conn, deadline)
-            assert payload == b"" and _status(hdr) == "404 Message Not Found"
+            assert read_reply(conn, deadline) == (b"", b"ok")
+            hdr, payload = read_reply(conn, deadline)
+            assert payload == b"value" and hdr == hdr1 and header_status(hdr) == ""
+            hdr, payload = read_reply(conn, deadline)
+            assert payload == b"" and header_status(hdr) == "404 Message Not Found"
             assert not conn.buf
             assert right.recv(100) == b"PONG\r\n"  # the PING in between was answered

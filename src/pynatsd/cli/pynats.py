@@ -2,76 +2,23 @@
 
 Subcommands live in their own modules and are imported only when invoked, so ``pynats pub``
 does not pay for the benchmark's imports (and vice versa). New commands register a
-``"name": "module:attribute"`` entry in ``_LAZY_COMMANDS``.
+``"name": "module:attribute"`` entry in ``_LAZY_COMMANDS``; they get the global options as a
+``ClientOptions`` (``pynatsd.cli.client_options``) in the click context object and never import
+this module.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import click
 
+from pynatsd.cli.client_options import DEFAULT_SERVER, ClientOptions
 from pynatsd.version import __version__
 
-DEFAULT_SERVER = "nats://127.0.0.1:4222"
-DEFAULT_PORT = 4222
-
 _LAZY_COMMANDS: dict[str, str] = {
-    "bench": "pynatsd.cli.bench:bench",
+    "bench": "pynatsd.cli.bench.commands:bench",
 }
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One server to dial, with the credentials to put in CONNECT."""
-
-    host: str
-    port: int
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    """The global options, handed to every subcommand as the click context object."""
-
-    servers: tuple[str, ...]
-    user: str | None = None
-    password: str | None = None
-
-    def endpoints(self) -> list[Endpoint]:
-        """Parse the server URLs; ``--user``/``--password`` override credentials in a URL."""
-        return [parse_server_url(url, self.user, self.password) for url in self.servers]
-
-
-def parse_server_url(url: str, user: str | None = None, password: str | None = None) -> Endpoint:
-    """Accept what ``nats -s`` accepts: ``nats://[user[:pass]@]host[:port]``, ``host:port`` or ``host``."""
-    text = url.strip()
-    if "://" not in text:
-        text = "nats://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("nats", "tcp"):
-        raise click.BadParameter(
-            f"unsupported scheme {parts.scheme!r} (only nats:// is supported)", param_hint="--server"
-        )
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--server")
-    host = parts.hostname or "127.0.0.1"
-    url_user = unquote(parts.username) if parts.username is not None else None
-    url_pass = unquote(parts.password) if parts.password is not None else None
-    if user is not None:
-        url_user, url_pass = user, password
-    elif password is not None:
-        url_pass = password
-    if url_user is not None and url_pass is None:
-        # As with the nats tools, a user without a password (nats://TOKEN@host) is a token.
-        return Endpoint(host=host, port=port, token=url_user)
-    return Endpoint(host=host, port=port, user=url_user, password=url_pass)
 
 
 class LazyGroup(click.Group):

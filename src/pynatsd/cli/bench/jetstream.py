@@ -1,92 +1,35 @@
-"""``pynats bench js-pub``: JetStream publish throughput, async (windowed) or sync.
+"""The JetStream scenarios: ``js-pub`` (``run_js_pub``) and ``js-consume`` (``run_js_consume``).
 
-One connection publishes into a bench stream with a reply subject on every message and
-counts the PubAcks coming back on its inbox subscription, like the ``nats`` CLI's
+``js-pub``: one connection publishes into a bench stream with a reply subject on every message
+and counts the PubAcks coming back on its inbox subscription, like the ``nats`` CLI's
 ``bench js pub``. Async mode keeps up to ``--window`` messages unacknowledged; sync mode
-waits for each PubAck before the next publish. The stream is created before and deleted
-after the run.
+waits for each PubAck before the next publish.
+
+``js-consume``: fills a bench stream the same way, then consumes all of it through a pull
+consumer fetching in batches or a push consumer, with or without explicit acks.
+
+The stream is created before and deleted after each run.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import click
+from pynatsd.cli.bench.jsapi import INBOX, call_api, delete_stream, with_stream
+from pynatsd.cli.bench.protocol import MarkerCounter, RawConn, make_payload
+from pynatsd.cli.bench.results import BenchError, BenchResult, Rate
+from pynatsd.cli.client_options import Endpoint
 
-from pynatsd.cli.bench import (
-    BenchError,
-    BenchResult,
-    MarkerCounter,
-    Rate,
-    RawConn,
-    _endpoint,
-    _finish,
-    _options,
-    _size_option,
-    bench,
-    make_payload,
-)
-
-if TYPE_CHECKING:
-    from pynatsd.cli.pynats import Endpoint
-
-INBOX = "_INBOX.jsbench"
 SUBJECT = "jsbench.msgs"
 PUSH_SUBJECT = "jsbench_push"
 
 
-def _api(conn: RawConn, subject: str, body: dict[str, Any], deadline: float) -> dict[str, Any]:
-    data = json.dumps(body).encode()
-    conn.sock.sendall(b"PUB %b %b.api %d\r\n%b\r\n" % (subject.encode(), INBOX.encode(), len(data), data))
-    _, payload = conn.read_msg(deadline)
-    reply: dict[str, Any] = json.loads(payload)
-    if "error" in reply:
-        raise BenchError(f"{subject}: {reply['error'].get('description')}")
-    return reply
-
-
-def _with_stream(
-    endpoint: Endpoint,
-    result: BenchResult,
-    stream: str,
-    timeout: float,
-    subs: tuple[tuple[str, int], ...],
-    body: Callable[[RawConn, float], None],
-) -> BenchResult:
-    """Connect, run ``body`` against a JetStream server, always delete the bench stream."""
-    deadline = time.monotonic() + timeout
-    try:
-        conn = RawConn.open(endpoint, "pynats-bench-js", deadline, subs=subs)
-    except BenchError as exc:
-        result.errors.append(str(exc))
-        return result
-    try:
-        if not conn.info.get("jetstream"):
-            raise BenchError("the server does not have JetStream enabled")
-        body(conn, deadline)
-    except BenchError as exc:
-        result.errors.append(str(exc))
-    finally:
-        _delete_stream(conn, stream, deadline)
-        conn.close()
-    result.ok = not result.errors
-    return result
-
-
-def _delete_stream(conn: RawConn, stream: str, deadline: float) -> None:
-    try:
-        _api(conn, f"$JS.API.STREAM.DELETE.{stream}", {}, deadline)
-    except BenchError:
-        pass  # not there (first run) or already gone
-
-
 def _fresh_stream(conn: RawConn, stream: str, storage: str, deadline: float) -> None:
     """The bench stream, empty: one left over from an interrupted run is deleted first."""
-    _delete_stream(conn, stream, deadline)
-    _api(
+    delete_stream(conn, stream, deadline)
+    call_api(
         conn,
         f"$JS.API.STREAM.CREATE.{stream}",
         {"name": stream, "subjects": [SUBJECT], "storage": storage},
@@ -129,7 +72,7 @@ def run_js_pub(
         else:
             _async_publish(conn, frame, msgs, window, deadline)
         end = time.monotonic_ns()
-        info = _api(conn, f"$JS.API.STREAM.INFO.{stream}", {}, deadline)
+        info = call_api(conn, f"$JS.API.STREAM.INFO.{stream}", {}, deadline)
         stored = info["state"]["messages"]
         if stored != msgs:
             result.errors.append(f"the stream holds {stored} messages, expected {msgs}")
@@ -137,7 +80,7 @@ def run_js_pub(
         result.received = [msgs]
         result.expected_per_sub = msgs
 
-    return _with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
+    return with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
 
 
 def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline: float) -> None:
@@ -164,33 +107,6 @@ def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline
         if b'"error"' in chunk:
             raise BenchError("a publish was refused: " + chunk.decode(errors="replace")[:200])
         acked += counter.count(n)
-
-
-@bench.command("js-pub")
-@_options(
-    click.option(
-        "-n", "--msgs", default=100_000, show_default=True, type=click.IntRange(1), help="Messages."
-    ),
-    _size_option("Payload bytes per message."),
-    click.option("--storage", type=click.Choice(["file", "memory"]), default="file", show_default=True),
-    click.option("--mode", type=click.Choice(["async", "sync"]), default="async", show_default=True),
-    click.option(
-        "--window",
-        default=1000,
-        show_default=True,
-        type=click.IntRange(2),
-        help="Async: PubAcks outstanding.",
-    ),
-    click.option(
-        "--stream", default="JSBENCH", show_default=True, help="Stream created (and deleted) for the run."
-    ),
-    click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0.1)),
-    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."),
-)
-@click.pass_context
-def bench_js_pub(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
-    """JetStream publish: every message acknowledged by the stream (PubAck)."""
-    _finish(run_js_pub(_endpoint(ctx), **params), as_json)
 
 
 def run_js_consume(
@@ -220,7 +136,7 @@ def run_js_consume(
         if ack:
             config["max_ack_pending"] = -1
         start = time.monotonic_ns()
-        _api(
+        call_api(
             conn,
             f"$JS.API.CONSUMER.CREATE.{stream}.BENCH",
             {"stream_name": stream, "config": config},
@@ -239,7 +155,7 @@ def run_js_consume(
 
     # push deliveries need a subscription on exactly the deliver subject
     subs = ((INBOX + ".>", 1), (PUSH_SUBJECT, 2))
-    return _with_stream(endpoint, result, stream, timeout, subs, body)
+    return with_stream(endpoint, result, stream, timeout, subs, body)
 
 
 def _count_push(conn: RawConn, msgs: int, deadline: float) -> int:
@@ -281,24 +197,3 @@ def _consume(conn: RawConn, stream: str, msgs: int, mode: str, batch: int, ack: 
         if acks:
             conn.sock.sendall(b"".join(acks))
     return got
-
-
-@bench.command("js-consume")
-@_options(
-    click.option(
-        "-n", "--msgs", default=100_000, show_default=True, type=click.IntRange(1), help="Messages."
-    ),
-    _size_option("Payload bytes per message."),
-    click.option("--mode", type=click.Choice(["fetch", "push"]), default="fetch", show_default=True),
-    click.option("--batch", default=500, show_default=True, type=click.IntRange(1), help="Fetch batch size."),
-    click.option("--ack", is_flag=True, help="Explicit acks (one +ACK per message)."),
-    click.option(
-        "--stream", default="JSBENCH", show_default=True, help="Stream created (and deleted) for the run."
-    ),
-    click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0.1)),
-    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."),
-)
-@click.pass_context
-def bench_js_consume(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
-    """JetStream consumption: a pull consumer fetching in batches, or a push consumer."""
-    _finish(run_js_consume(_endpoint(ctx), **params), as_json)

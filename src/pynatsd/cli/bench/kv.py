@@ -24,31 +24,15 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import click
 from rich.console import Console
 from rich.table import Table
 
-from pynatsd.cli.bench import (
-    _JSON_OPTION,
-    _TIMEOUT_OPTION,
-    BenchError,
-    BenchResult,
-    Latency,
-    Rate,
-    RawConn,
-    _endpoint,
-    _fmt,
-    _options,
-    _size_option,
-    bench,
-    make_payload,
-)
-from pynatsd.cli.bench_js import INBOX, _api, _delete_stream, _with_stream
-
-if TYPE_CHECKING:
-    from pynatsd.cli.pynats import Endpoint
+from pynatsd.cli.bench.jsapi import INBOX, call_api, delete_stream, with_stream
+from pynatsd.cli.bench.protocol import RawConn, make_payload
+from pynatsd.cli.bench.results import BenchError, BenchResult, Latency, Rate, fmt
+from pynatsd.cli.client_options import Endpoint
 
 PUT_REPLY = INBOX + ".put"
 GET_REPLY = INBOX + ".get"
@@ -69,7 +53,7 @@ def _value(index: int, base: bytes) -> bytes:
     return b"%0*d" % (SEQ_DIGITS, index) + base[SEQ_DIGITS:]
 
 
-def _read_reply(conn: RawConn, deadline: float) -> tuple[bytes, bytes]:
+def read_reply(conn: RawConn, deadline: float) -> tuple[bytes, bytes]:
     """The next ``MSG`` or ``HMSG``: (header block, payload); the header block of a ``MSG`` is empty."""
     buf = conn.buf
     while True:
@@ -90,12 +74,12 @@ def _read_reply(conn: RawConn, deadline: float) -> tuple[bytes, bytes]:
             else:
                 line = bytes(buf[:idx])
                 del buf[: idx + 2]
-                conn._control(line)
+                conn.control(line)
                 continue
         conn.recv_more(deadline)
 
 
-def _status(hdr: bytes) -> str:
+def header_status(hdr: bytes) -> str:
     """The status of a header block (``404 Message Not Found``), or '' for none."""
     first = hdr.split(b"\r\n", 1)[0]
     return first[len(b"NATS/1.0") :].strip().decode(errors="replace")
@@ -106,8 +90,8 @@ def _create_bucket(
 ) -> str:
     """A fresh bucket with nats-py's KV stream config; one left by an interrupted run is deleted."""
     stream = f"KV_{bucket}"
-    _delete_stream(conn, stream, deadline)
-    _api(
+    delete_stream(conn, stream, deadline)
+    call_api(
         conn,
         f"$JS.API.STREAM.CREATE.{stream}",
         {
@@ -143,10 +127,10 @@ def _put_phase(
         frame = b"%b%d%b%b\r\n" % (prefix, i % keys, reply, _value(i, base))
         t0 = clock()
         sendall(frame)
-        hdr, ack = _read_reply(conn, deadline)
+        hdr, ack = read_reply(conn, deadline)
         samples[i] = clock() - t0
         if hdr or b'"error"' in ack:
-            status = _status(hdr) if hdr else ack.decode(errors="replace")
+            status = header_status(hdr) if hdr else ack.decode(errors="replace")
             raise BenchError(f"put {i} failed: {status}")
     end = time.monotonic_ns()
     return Rate.over([{"msgs": msgs, "bytes": msgs * len(base), "start_ns": start, "end_ns": end}]), samples
@@ -185,11 +169,11 @@ def _get_phase(
         k = i % written
         t0 = clock()
         sendall(frames[k])
-        hdr, payload = _read_reply(conn, deadline)
+        hdr, payload = read_reply(conn, deadline)
         samples[i] = clock() - t0
         if api == "direct":
-            if _status(hdr):
-                raise BenchError(f"get of k{k} failed: {_status(hdr)}")
+            if header_status(hdr):
+                raise BenchError(f"get of k{k} failed: {header_status(hdr)}")
             value = payload
         else:
             reply: dict[str, Any] = json.loads(payload)
@@ -245,7 +229,7 @@ def run_kv(
         # the bucket keeps the last ``history`` values of each key
         writes = Counter(i % keys for i in range(msgs))
         want = sum(min(n, history) for n in writes.values())
-        state = _api(conn, f"$JS.API.STREAM.INFO.{stream}", {}, deadline)["state"]
+        state = call_api(conn, f"$JS.API.STREAM.INFO.{stream}", {}, deadline)["state"]
         if state["messages"] != want or state["last_seq"] != msgs:
             result.errors.append(
                 f"the bucket holds {state['messages']} values up to revision {state['last_seq']},"
@@ -258,7 +242,7 @@ def run_kv(
             result.latency = Latency.of(get_samples)
             result.received.append(len(get_samples))
 
-    _with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
+    with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
     return result
 
 
@@ -280,55 +264,11 @@ def render_kv(result: KvBenchResult, console: Console) -> None:
             table.add_row(
                 label,
                 f"{rate.msgs:,}",
-                _fmt(rate.msgs_per_sec),
-                *(_fmt(v) for v in (lat.p50_us, lat.p90_us, lat.p99_us, lat.max_us)),
+                fmt(rate.msgs_per_sec),
+                *(fmt(v) for v in (lat.p50_us, lat.p90_us, lat.p99_us, lat.max_us)),
             )
     console.print(table)
     for err in result.errors:
         console.print(f"[red]error:[/red] {err}")
     if result.ok:
         console.print("[green]ok[/green]: every put acknowledged, every get returned the latest value")
-
-
-@bench.command("kv")
-@_options(
-    click.option(
-        "-n", "--msgs", default=10_000, show_default=True, type=click.IntRange(1), help="Sequential puts."
-    ),
-    _size_option("Value bytes."),
-    click.option(
-        "--gets",
-        default=None,
-        type=click.IntRange(0),
-        help="Sequential gets after the puts (default: as many as puts; 0: none).",
-    ),
-    click.option(
-        "--keys", default=0, show_default=True, type=click.IntRange(0), help="Distinct keys (0: one per put)."
-    ),
-    click.option("--storage", type=click.Choice(["file", "memory"]), default="file", show_default=True),
-    click.option(
-        "--history", default=1, show_default=True, type=click.IntRange(1, 64), help="Values kept per key."
-    ),
-    click.option(
-        "--api",
-        type=click.Choice(["direct", "msg-get"]),
-        default="direct",
-        show_default=True,
-        help="Gets through DIRECT.GET or STREAM.MSG.GET.",
-    ),
-    click.option(
-        "--bucket", default="KVBENCH", show_default=True, help="Bucket created (and deleted) for the run."
-    ),
-    _TIMEOUT_OPTION,
-    _JSON_OPTION,
-)
-@click.pass_context
-def bench_kv(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
-    """Key-Value: awaited puts, then gets of existing keys (throughput and latency)."""
-    result = run_kv(_endpoint(ctx), **params)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        render_kv(result, Console())
-    if not result.ok:
-        raise SystemExit(1)
