@@ -370,8 +370,8 @@ class ApiRouter:
             return
         stream = self.js.streams.get(args[0])
         if stream is None or not stream.config.allow_direct:
-            if reply and pub.no_responders:  # served per stream by the reference: nobody here
-                pub.send_no_responders(subject, reply)
+            if reply:  # served per stream by the reference: nobody here
+                self.core.no_responders(pub, subject, reply)
             return
         if not reply:
             return
@@ -662,8 +662,7 @@ class ApiRouter:
         c = stream.consumers.get(args[1]) if stream is not None else None
         if c is None:
             # the reference subscribes per consumer: no consumer, no responder
-            if pub.no_responders:
-                pub.send_no_responders(subject, reply)
+            self.core.no_responders(pub, subject, reply)
             return
         if not c.is_pull:
             self.js.respond(reply, b"", hdr=H.build_headers([], "409 Consumer is push based"))

@@ -161,6 +161,12 @@ class Internal:
             self._account.client, subject, data, reply, hdr, frame_subject=frame_subject
         )
 
+    def no_responders(self, requester: Client, subject: bytes, reply: bytes) -> None:
+        """Answer a request as if nobody listened on ``subject``: a 503 status to the
+        requester, if it asked for those (a layer that serves a subject only in part)."""
+        if requester.no_responders:
+            requester.send_no_responders(subject, reply)
+
     def has_interest(self, subject: str | bytes) -> bool:
         """Whether a message on ``subject`` would reach any subscription."""
         subj = subject.encode() if isinstance(subject, str) else subject
