@@ -11,12 +11,12 @@ from typing import Any
 
 import nats
 import pytest
-from nats.js import JetStreamContext
 from nats.js.api import StorageType
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, NoKeysError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
 from tests.support import jetstream_server
+from tests.support.jetstream import initial_entries, kv_history, kv_keys, kv_purge_deletes
 
 T = 10.0
 KEYS = ["a", "b", "c.d", "c.e"]
@@ -27,52 +27,17 @@ def _entry(e: Any) -> tuple[str, int, bytes | None, str | None]:
     return (e.key, e.revision, e.value, e.operation)
 
 
-# History, keys, the watch and purge_deletes read the bucket through nats-py's watcher, but not
-# through its end-of-initial-values marker (the None update), which is racy: nats-py puts it
-# first when a CONSUMER.INFO sent after creating the watcher's consumer says 0 pending while no
-# delivery has been received yet. The reference sends that reply and the consumer's deliveries
-# from different goroutines, so the reply can overtake deliveries it already counts as made
-# ("num_pending": 0, the deliveries parsed after it); then history() raises NoKeysError, keys()
-# and watchall() list nothing and purge_deletes() purges nothing. Instead the consumer says how
-# many messages it has for the watcher (delivered + still pending: one count, taken under the
-# consumer's lock) and exactly that many entries are awaited.
+# History, keys, the watch and purge_deletes are read with the helpers of tests.support.jetstream,
+# which count the entries the watcher's consumer has instead of stopping at nats-py's racy
+# end-of-initial-values marker (see the comment there).
 
 
-async def _entries(watcher: KeyValue.KeyWatcher) -> list[KeyValue.Entry]:
-    """Every entry a fresh watcher has to hand out at the start, in order; then it is stopped."""
+async def _keys(kv: KeyValue) -> list[str] | str:
+    """The bucket's keys, sorted, or the error's class when there is none."""
     try:
-        info = await watcher._sub.consumer_info()
-        total = info.delivered.consumer_seq + info.num_pending
-        entries: list[KeyValue.Entry] = []
-        while len(entries) < total:
-            e = await watcher.updates(timeout=T)
-            if e is not None:  # nats-py's marker, wherever it lands
-                entries.append(e)
-        return entries
-    finally:
-        await watcher.stop()
-
-
-async def _history(kv: KeyValue, key: str) -> list[KeyValue.Entry]:
-    """``kv.history(key)`` without the marker race."""
-    entries = await _entries(await kv.watch(key, include_history=True))
-    if not entries:
-        raise NoKeysError
-    return entries
-
-
-async def _keys(kv: KeyValue) -> list[str]:
-    """``sorted(kv.keys())`` without the marker race: the keys whose latest entry is no delete."""
-    latest = await _entries(await kv.watchall(meta_only=True))
-    return sorted(e.key for e in latest if e.operation not in (KV_DEL, KV_PURGE))
-
-
-async def _purge_deletes(js: JetStreamContext, kv: KeyValue) -> None:
-    """``kv.purge_deletes(olderthan=-1)`` without the marker race: each key whose latest entry is
-    a delete marker is purged from the bucket's stream, the marker included (what nats-py sends)."""
-    for e in await _entries(await kv.watchall()):
-        if e.operation in (KV_DEL, KV_PURGE):
-            await js.purge_stream("KV_DIFF", subject=f"$KV.DIFF.{e.key}")
+        return sorted(await kv_keys(kv))
+    except NoKeysError as err:
+        return type(err).__name__
 
 
 async def _step(kv: KeyValue, rnd: random.Random, i: int) -> tuple[Any, ...]:
@@ -112,11 +77,11 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
     out: list[Any] = [await _step(kv, rnd, i) for i in range(STEPS)]
     for key in KEYS:
         try:
-            out.append(("history", key, [_entry(e) for e in await _history(kv, key)]))
+            out.append(("history", key, [_entry(e) for e in await kv_history(kv, key)]))
         except Exception as err:
             out.append(("history", key, type(err).__name__))
     out.append(("keys", await _keys(kv)))
-    out.append(("watch", [_entry(e) for e in await _entries(await kv.watchall(include_history=True))]))
+    out.append(("watch", [_entry(e) for e in await initial_entries(await kv.watchall(include_history=True))]))
     st = await kv.status()
     state = st.stream_info.state
     out.append(("status", st.bucket, st.values, st.history, state.bytes, state.first_seq, state.last_seq))
@@ -124,7 +89,7 @@ async def _script(url: str, storage: StorageType) -> list[Any]:
         await kv.put("x" * 10, b"z" * 65)  # over max_value_size
     except Exception as err:
         out.append(("too big", type(err).__name__, getattr(err, "err_code", None)))
-    await _purge_deletes(js, kv)
+    out.append(("purge_deletes", await kv_purge_deletes(kv, olderthan=-1)))  # the tombstones found
     out.append(("after purge_deletes", (await kv.status()).values, await _keys(kv)))
     await nc.close()
     return out

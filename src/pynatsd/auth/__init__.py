@@ -8,6 +8,7 @@ from pynatsd.auth.authenticator import (
 )
 from pynatsd.auth.permissions import (
     RESERVED_REPLY_PREFIXES,
+    RESERVED_REPLY_PREFIXES_B,
     SYSTEM_QUEUE_GROUP,
     ClientPermissions,
     is_reserved_reply,
@@ -19,6 +20,7 @@ from pynatsd.auth.permissions import (
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
     "RESERVED_REPLY_PREFIXES",
+    "RESERVED_REPLY_PREFIXES_B",
     "SYSTEM_QUEUE_GROUP",
     "AuthResult",
     "Authenticator",

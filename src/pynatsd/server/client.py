@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from pynatsd.auth import (
+    RESERVED_REPLY_PREFIXES_B,
     SYSTEM_QUEUE_GROUP,
     AuthResult,
     ClientPermissions,
@@ -458,7 +459,8 @@ class Client(asyncio.Protocol):
         self.in_bytes += len(msg)
         if self.pub_checks and not self._check_pub(subject):
             return
-        if reply is not None and is_reserved_reply(reply):
+        # Every request pays one C call; is_reserved_reply decides for the few candidates.
+        if reply is not None and reply.startswith(RESERVED_REPLY_PREFIXES_B) and is_reserved_reply(reply):
             # Quoted from the raw bytes: Go writes an invalid UTF-8 byte as \xNN.
             self.send_err(reply_violation(reply.decode("utf-8", "surrogateescape")))
             return

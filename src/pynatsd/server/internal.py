@@ -69,11 +69,13 @@ class ServerCounters:
 class Internal:
     """A layer's handle on the core, bound to one account's subject space."""
 
-    __slots__ = ("_account", "_server")
+    __slots__ = ("_account", "_client", "_deliver", "_server")
 
     def __init__(self, server: NatsServer, account: Account) -> None:
         self._server = server
         self._account = account
+        self._client = account.client
+        self._deliver = server.deliver  # publish runs for every PubAck: one lookup saved
 
     # -- identity, options, clock ---------------------------------------------------------
     @property
@@ -157,9 +159,19 @@ class Internal:
         ``frame_subject``: route by ``subject`` (an inbox or deliver subject) but write
         frames that carry ``frame_subject`` (the stored message's own subject).
         """
-        return self._server.publish_internal(
-            self._account.client, subject, data, reply, hdr, frame_subject=frame_subject
-        )
+        subj = subject.encode() if isinstance(subject, str) else subject
+        rep = reply.encode() if isinstance(reply, str) else reply
+        if hdr:
+            msg = hdr + data
+            return self._deliver(
+                self._client, subj, rep or None, len(hdr), b"%d" % len(msg), msg, frame_subject
+            )
+        return self._deliver(self._client, subj, rep or None, -1, b"%d" % len(data), data, frame_subject)
+
+    def send(self, subject: bytes, data: bytes) -> bool:
+        """:meth:`publish` of a message with no reply subject and no headers, by the
+        shortest path: for replies sent once per message (PubAcks)."""
+        return self._deliver(self._client, subject, None, -1, b"%d" % len(data), data)
 
     def no_responders(self, requester: Client, subject: bytes, reply: bytes) -> None:
         """Answer a request as if nobody listened on ``subject``: a 503 status to the

@@ -19,7 +19,7 @@ from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.options import Options
-from pynatsd.protocol import frames
+from pynatsd.protocol.frames import info_line, msg_head_start, msg_tails
 from pynatsd.server.account import GLOBAL_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
@@ -310,7 +310,7 @@ class NatsServer:
         return d
 
     def info_line(self, c: Client | None = None, ldm: bool = False) -> bytes:
-        return frames.info_line(self.info(c, ldm))
+        return info_line(self.info(c, ldm))
 
     # -- what layers add -----------------------------------------------------------------
     def add_extension(self, ext: Extension) -> None:
@@ -429,25 +429,6 @@ class NatsServer:
             return sub if verdict[2] else None
         return None
 
-    def publish_internal(
-        self,
-        pub: Client,
-        subject: str | bytes,
-        data: bytes,
-        reply: str | bytes | None = None,
-        hdr: bytes = b"",
-        frame_subject: bytes | None = None,
-    ) -> bool:
-        """Publish from inside the server (API responses, PubAcks, advisories, deliveries)."""
-        subj = subject.encode() if isinstance(subject, str) else subject
-        rep = reply.encode() if isinstance(reply, str) else reply
-        msg = hdr + data if hdr else data
-        pub.in_msgs += 1
-        pub.in_bytes += len(msg)
-        return self.deliver(
-            pub, subj, rep or None, len(hdr) if hdr else -1, str(len(msg)).encode(), msg, frame_subject
-        )
-
     def deliver(
         self,
         pub: Client,
@@ -506,7 +487,7 @@ class NatsServer:
                 cb(sub, pub, subject, reply, hdr, msg)
                 continue
             if not tail:
-                tail, tail_plain = frames.msg_tails(reply, hdr, size, msg)
+                tail, tail_plain = msg_tails(reply, hdr, size, msg)
             if hdr >= 0 and c.headers:
                 c.out += b"H" + heads[sub] + tail
             else:
@@ -572,10 +553,11 @@ class NatsServer:
 
 def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
     """The frame head of every subscriber of a match result, built once per result."""
-    heads = {sub: frames.msg_head(subject, sub.sid_b) for sub in r.psubs}
+    start = msg_head_start(subject)
+    heads = {sub: start + sub.sid_b for sub in r.psubs}
     for members in r.qsubs:
         for sub in members:
-            heads[sub] = frames.msg_head(subject, sub.sid_b)
+            heads[sub] = start + sub.sid_b
     return heads
 
 
