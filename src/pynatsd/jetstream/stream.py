@@ -214,7 +214,7 @@ class Stream:
         # The common PubAck, built from a prefix made once: {"stream":"S"[,"domain":"D"],"seq":N}
         ack = self._ack_head + b"%d}" % seq
         if not self.sync_acks:
-            self.core.send(reply, ack)
+            self.core.route(reply, None, -1, b"%d" % len(ack), ack)
             return
         self.store.when_durable(lambda: self.js.respond(reply, ack))
 

@@ -31,14 +31,9 @@ def info_line(fields: dict[str, Any]) -> bytes:
     return b"INFO " + json.dumps(fields, separators=(",", ":")).encode() + b" \r\n"
 
 
-def msg_head_start(subject: bytes) -> bytes:
-    """``MSG <subject> ``: what the heads of every receiver of one subject share."""
-    return b"MSG " + subject + b" "
-
-
 def msg_head(subject: bytes, sid: bytes) -> bytes:
     """``MSG <subject> <sid>``: the per-receiver start of a frame (prefix ``H`` for HMSG)."""
-    return msg_head_start(subject) + sid
+    return b"MSG " + subject + b" " + sid
 
 
 def msg_tails(reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> tuple[bytes, bytes]:

@@ -26,6 +26,7 @@ connections will not be clients; they will reach routing through this same inter
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -69,13 +70,21 @@ class ServerCounters:
 class Internal:
     """A layer's handle on the core, bound to one account's subject space."""
 
-    __slots__ = ("_account", "_client", "_deliver", "_server")
+    __slots__ = ("_account", "_client", "_deliver", "_server", "route")
 
     def __init__(self, server: NatsServer, account: Account) -> None:
         self._server = server
         self._account = account
         self._client = account.client
-        self._deliver = server.deliver  # publish runs for every PubAck: one lookup saved
+        self._deliver = server.deliver
+        #: ``route(subject, reply, hdr_len, size, msg)``: routing as the internal client with
+        #: the message already framed as the parser hands it over (``msg`` is header block
+        #: plus payload, ``hdr_len`` -1 without headers, ``size`` its length as digits).
+        #: The shortest path, with no Python frame of its own: for replies sent once per
+        #: message (PubAcks). Returns False when nobody received it.
+        self.route: Callable[[bytes, bytes | None, int, bytes, bytes], bool] = functools.partial(
+            server.deliver, account.client
+        )
 
     # -- identity, options, clock ---------------------------------------------------------
     @property
@@ -167,11 +176,6 @@ class Internal:
                 self._client, subj, rep or None, len(hdr), b"%d" % len(msg), msg, frame_subject
             )
         return self._deliver(self._client, subj, rep or None, -1, b"%d" % len(data), data, frame_subject)
-
-    def send(self, subject: bytes, data: bytes) -> bool:
-        """:meth:`publish` of a message with no reply subject and no headers, by the
-        shortest path: for replies sent once per message (PubAcks)."""
-        return self._deliver(self._client, subject, None, -1, b"%d" % len(data), data)
 
     def no_responders(self, requester: Client, subject: bytes, reply: bytes) -> None:
         """Answer a request as if nobody listened on ``subject``: a 503 status to the

@@ -19,7 +19,7 @@ from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.options import Options
-from pynatsd.protocol.frames import info_line, msg_head_start, msg_tails
+from pynatsd.protocol.frames import info_line, msg_tails
 from pynatsd.server.account import GLOBAL_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
@@ -552,8 +552,9 @@ class NatsServer:
 
 
 def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
-    """The frame head of every subscriber of a match result, built once per result."""
-    start = msg_head_start(subject)
+    """The frame head of every subscriber of a match result, built once per result
+    (``frames.msg_head``, inlined: unique reply subjects make a result per message)."""
+    start = b"MSG " + subject + b" "
     heads = {sub: start + sub.sid_b for sub in r.psubs}
     for members in r.qsubs:
         for sub in members:
