@@ -1285,6 +1285,63 @@ async def test_backoff_schedule(js_url: str) -> None:
     await nc.close()
 
 
+async def test_backoff_redelivers_to_pull_requests_at_max_ack_pending(js_url: str) -> None:
+    """Redeliveries go out even when max_ack_pending is reached: they add nothing to the
+    pending set (issue 10, difference 1, as nats-py users met it)."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="EVB", subjects=["events.>"])
+    for i in range(3):
+        await js.publish(f"events.{i}", b"x")
+    await create(
+        nc,
+        "EVB",
+        {
+            "durable_name": "C",
+            "ack_policy": "explicit",
+            "ack_wait": 60_000_000_000,
+            "backoff": [1_000_000_000, 2_000_000_000],
+            "max_deliver": 3,
+            "max_waiting": 1,
+            "max_ack_pending": 3,
+            "filter_subject": "events.>",
+        },
+    )
+    sub = await js.pull_subscribe_bind("C", stream="EVB")
+    got: list[tuple[str, int]] = []
+    while True:  # never acking, until a fetch gets nothing
+        try:
+            msgs = await sub.fetch(1, timeout=5)
+        except nats.errors.TimeoutError:
+            break
+        got += [(m.subject, m.metadata.num_delivered) for m in msgs]
+    assert got == [(f"events.{i}", n) for n in (1, 2, 3) for i in range(3)]
+    ci = await info(nc, "EVB", "C")
+    assert (ci["num_pending"], ci["num_ack_pending"]) == (0, 0)
+    await nc.close()
+
+
+async def test_pull_request_without_a_requester_is_not_filled(js_url: str) -> None:
+    """A request whose reply subject lost its interest is dropped, not filled: the message
+    stays for the next request (issue 10, difference 2)."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="GONE", subjects=["gone.>"])
+    sub = await js.pull_subscribe("gone.>", durable="P", stream="GONE")
+    await js.publish("gone.1", b"a")
+    first = await sub.fetch(1, timeout=T)
+    await first[0].ack_sync()
+    await js.publish("gone.2", b"b")
+    assert (await info(nc, "GONE", "P"))["num_pending"] == 1
+    # a request from a subject nobody listens on (a client that unsubscribed its inbox)
+    await nc.publish(
+        "$JS.API.CONSUMER.MSG.NEXT.GONE.P", b'{"batch":1,"expires":5000000000}', reply="gone-inbox"
+    )
+    ci = await info(nc, "GONE", "P")  # answered after the request was handled
+    assert (ci["num_pending"], ci["num_waiting"], ci["num_ack_pending"]) == (1, 0, 0)
+    again = await sub.fetch(1, timeout=T)
+    assert [(m.subject, m.data) for m in again] == [("gone.2", b"b")]
+    await nc.close()
+
+
 async def test_max_deliver_advisory(js_url: str) -> None:
     nc, js = await connect(js_url)
     await js.add_stream(name="MD", subjects=["md"])

@@ -301,9 +301,13 @@ class AckTracker:
             self._timer = None
         if self.ack_none or not self.pending or self.consumer.closed:
             return
-        now = time.time_ns()
-        soonest = min(p.ts + self.ack_wait_for(p.deliveries) for p in self.pending.values())
-        delay = max(0.0, (soonest - now) / NANOS)
+        # Messages already queued for redelivery wait for a delivery pass, not for the timer
+        # (counting them would fire it again and again while nothing can be sent).
+        queued = set(self.redeliver)
+        waits = [p.ts + self.ack_wait_for(p.deliveries) for s, p in self.pending.items() if s not in queued]
+        if not waits:
+            return
+        delay = max(0.0, (min(waits) - time.time_ns()) / NANOS)
         self._timer = self.consumer.core.loop.call_later(delay + 0.0005, self._redelivery_due)
 
     def _redelivery_due(self) -> None:

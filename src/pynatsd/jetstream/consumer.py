@@ -306,9 +306,14 @@ class Consumer:
             pull.arm()
             return
         waiting = pull.waiting
-        can_take_more = self.acks.can_take_more
-        while waiting and can_take_more():
+        acks = self.acks
+        has_interest = self.core.has_interest
+        # redeliveries go out even at max_ack_pending (they add nothing to the pending set)
+        while waiting and (acks.redeliver or acks.can_take_more()):
             req = waiting[0]
+            if not has_interest(req.reply):
+                waiting.popleft()  # the requester is gone: its request ends unanswered
+                continue
             if not req.max_bytes and self._batchable():
                 got = self._deliver_batch(req.reply, req.batch - req.delivered)
                 if got == 0:
@@ -340,8 +345,8 @@ class Consumer:
             return
         deliver = self.config.deliver_subject.encode()
         budget = PUSH_TURN_MSGS
-        can_take_more = self.acks.can_take_more
-        while can_take_more() and not (fc is not None and fc.blocked):
+        acks = self.acks
+        while (acks.redeliver or acks.can_take_more()) and not (fc is not None and fc.blocked):
             if self._batchable():
                 if budget <= 0:
                     self.kick()  # a long backlog goes out over several turns, flushed between
@@ -389,6 +394,8 @@ class Consumer:
                 acks.forget(seq)
                 continue
             return sm, True
+        if not acks.can_take_more():  # max_ack_pending holds back new messages only
+            return None, False
         while self._lps:
             seq = self._lps.popleft()
             sm = store.load(seq)
@@ -651,6 +658,8 @@ class Consumer:
         self._inactive_timer = None
         if self.closed:
             return
+        if self.is_pull:
+            self.pull.expire(self.core.loop.time())
         active = self.pull.waiting or (not self.is_pull and self._has_push_interest())
         if active:
             self._arm_inactivity()
@@ -669,6 +678,8 @@ class Consumer:
 
     def info(self, now_ns: int | None = None) -> S.ConsumerInfo:
         acks = self.acks
+        if self.is_pull:
+            self.pull.expire(self.core.loop.time())  # num_waiting counts live requests only
         return S.ConsumerInfo(
             stream_name=self.stream.name,
             name=self.name,

@@ -119,11 +119,16 @@ class PullQueue:
         self.consumer.js.respond(reply, b"", hdr=H.build_headers(entries, status))
 
     def expire(self, now: float) -> None:
-        """End the requests whose expiry passed (408); send the heartbeats that are due."""
+        """End the requests whose expiry passed (408) and, silently, those whose requester
+        is gone (no interest on the reply subject, as the reference drops them); send the
+        heartbeats that are due."""
         kept: deque[PullRequest] = deque()
+        has_interest = self.consumer.core.has_interest
         for req in self.waiting:
             if req.expires_at and now >= req.expires_at:
                 self.status(req.reply, STATUS_TIMEOUT, req)
+                continue
+            if not has_interest(req.reply):
                 continue
             if req.heartbeat and now >= req.next_heartbeat:
                 self.status(req.reply, STATUS_HEARTBEAT, req)
