@@ -723,3 +723,44 @@ async def test_purge_with_ttl_leaves_no_marker(js_url: str) -> None:
         await kv.get("k")
     assert await kv.create("k", b"new") == 3
     await nc.close()
+
+
+async def test_purge_of_a_wildcard_key_purges_every_matching_key(js_url: str) -> None:
+    """nats-py's ``kv.purge("hello.*")`` publishes its marker to ``$KV.<bucket>.hello.*`` with
+    ``Nats-Rollup: sub``: the reference takes the wildcard subject as a filter and purges every
+    matching key, keeping only the marker (issue 10, difference 3)."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=W)
+    kv = await js.create_key_value(bucket="WILD", history=1)
+    for i in range(100):
+        await kv.put(f"hello.{i}", b"v")
+    for key in ("hello", "other.a", "hello.x.y"):
+        await kv.put(key, b"v")
+    assert (await kv.status()).values == 103
+    await kv.purge("hello.*")
+    assert (await kv.status()).values == 4  # the marker, hello, other.a, hello.x.y
+    assert sorted(await kv_keys(kv)) == ["hello", "hello.x.y", "other.a"]
+    with pytest.raises(KeyNotFoundError):
+        await kv.get("hello.7")
+    await nc.close()
+
+
+async def test_expected_last_subject_sequence_of_a_wildcard_subject(js_url: str) -> None:
+    """A publish whose subject holds a wildcard token checks Nats-Expected-Last-Subject-Sequence
+    against the last message matching it as a filter, as the reference's store lookup does,
+    also once a message was stored on that very subject."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=W)
+    await js.add_stream(name="ELW", subjects=["elw.>"])
+    await js.publish("elw.a", b"1")
+    await js.publish("elw.*", b"2")  # stored on the literal subject "elw.*"
+    await js.publish("elw.b", b"3")
+    hdr = "Nats-Expected-Last-Subject-Sequence"
+    with pytest.raises(APIError) as err:
+        await js.publish("elw.*", b"4", headers={hdr: "2"})
+    assert err.value.err_code == 10071
+    ack = await js.publish("elw.*", b"4", headers={hdr: "3"})
+    assert ack.seq == 4
+    ack = await js.publish("elw.c", b"5", headers={hdr: "4", f"{hdr}-Subject": "elw.*"})
+    assert ack.seq == 5
+    await nc.close()

@@ -202,16 +202,17 @@ class IndexedStore:
         return out
 
     def _select_one(self, f: str) -> Selection:
+        """The subjects a filter selects. A filter with a wildcard token is always a filter,
+        even when a message was stored on that very subject (publishing to ``a.*`` is
+        allowed): the reference's store treats it so in purges and last-message lookups."""
         if f == ">" or not f:
             return None
         d = self._wc.get(f)
         if d is not None:
             return d
-        s = self._subjects.get(f)
-        if s is not None:
-            return {s.sid: s}
         if not has_wildcard(f):
-            return {}
+            s = self._subjects.get(f)
+            return {s.sid: s} if s is not None else {}
         if len(self._wc) >= _WC_CACHE_MAX:
             self._wc.clear()
         d = {s.sid: s for s in self._subjects.values() if subject_matches(f, s.name)}
