@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.gocompat import format_time
-from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 
 if TYPE_CHECKING:
     from pynatsd.server.internal import Internal
@@ -21,14 +19,7 @@ def varz(core: Internal, http_port: int) -> dict[str, Any]:
     now = now_ns / 1e9
     n = core.counters()
     return {
-        "server_id": core.server_id,
-        "server_name": core.server_name,
-        "version": REFERENCE_VERSION,
-        "pynatsd_version": __version__,
-        "proto": PROTO,
-        "go": "python" + sys.version.split()[0],
-        "host": opts.host or "0.0.0.0",
-        "port": core.client_port,
+        **core.identity(),
         "auth_required": core.auth_required or None,
         "max_connections": opts.max_connections,
         "ping_interval": int(opts.ping_interval * 1e9),

@@ -132,6 +132,10 @@ class Internal:
     def auth_timeout(self) -> float:
         return self._server.auth_timeout()
 
+    def identity(self) -> dict[str, Any]:
+        """Server id and name, versions, host and client port, as INFO starts."""
+        return self._server.identity()
+
     def counters(self) -> ServerCounters:
         srv = self._server
         in_msgs, in_bytes, out_msgs, out_bytes = srv.totals()

@@ -283,19 +283,23 @@ class NatsServer:
     def auth_timeout(self) -> float:
         return self.auth.auth_timeout
 
-    def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
-        opts = self.opts
-        d: dict[str, Any] = {
+    def identity(self) -> dict[str, Any]:
+        """What INFO and /varz both start with: who this server is and where it listens."""
+        return {
             "server_id": self.server_id,
             "server_name": self.server_name,
             "version": REFERENCE_VERSION,
             "pynatsd_version": __version__,
             "proto": PROTO,
             "go": "python" + sys.version.split()[0],
-            "host": opts.host or "0.0.0.0",
+            "host": self.opts.host or "0.0.0.0",
             "port": self.port,
-            "headers": not opts.no_header_support,
         }
+
+    def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
+        opts = self.opts
+        d = self.identity()
+        d["headers"] = not opts.no_header_support
         if self.auth.advertise_auth_required:
             d["auth_required"] = True
         d["max_payload"] = opts.max_payload
