@@ -369,3 +369,30 @@ async def test_file_storage_max_age(js_url: str) -> None:
     ack = await js.publish("age", b"later")
     assert ack.seq == 6
     await nc.close()
+
+
+async def test_async_persist_mode(js_url: str) -> None:
+    """``persist_mode: async`` (file streams only): the stream works as any other, shows the
+    mode in its config, and an update may not change it."""
+    nc, js = await connect(js_url)
+    r = await api(
+        nc, "$JS.API.STREAM.CREATE.AP", {"name": "AP", "subjects": ["ap.>"], "persist_mode": "async"}
+    )
+    assert "error" not in r, r
+    assert r["config"]["persist_mode"] == "async"
+    for i in range(3):
+        assert (await js.publish("ap.x", b"%d" % i)).seq == i + 1
+    assert (await js.get_msg("AP", 2)).data == b"1"
+    r = await api(nc, "$JS.API.STREAM.UPDATE.AP", {"name": "AP", "subjects": ["ap.>"]})
+    assert r["error"] == {
+        "code": 500,
+        "err_code": 10052,
+        "description": "stream configuration update can not change persist mode",
+    }
+    r = await api(
+        nc, "$JS.API.STREAM.CREATE.APM", {"name": "APM", "storage": "memory", "persist_mode": "async"}
+    )
+    assert r["error"]["description"] == "async persist mode is only supported on file storage"
+    r = await api(nc, "$JS.API.STREAM.CREATE.APD", {"name": "APD", "subjects": ["apd"]})
+    assert "persist_mode" not in r["config"]  # the default is left out
+    await nc.close()

@@ -73,7 +73,10 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     if cfg.compression != "none":
         raise _invalid("stream compression is not supported by pynatsd yet")
     if cfg.persist_mode == "async":
-        raise _invalid("async persist mode is not supported by pynatsd yet")
+        if cfg.storage != "file":
+            raise _invalid(Reason.ASYNC_NEEDS_FILE)
+        if cfg.allow_atomic:
+            raise _invalid(Reason.ASYNC_ATOMIC)
     if cfg.mirror_direct and cfg.mirror is None:
         raise _invalid(Reason.MIRROR_DIRECT_WITHOUT_MIRROR)
     if cfg.sealed and not updating:
@@ -146,6 +149,8 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
         raise _invalid(Reason.UPDATE_DENY_PURGE)
     if old.allow_msg_ttl and not new.allow_msg_ttl:
         raise _invalid(Reason.UPDATE_TTL)
+    if new.persist_mode != old.persist_mode:
+        raise _invalid(Reason.UPDATE_PERSIST_MODE)
     if new.sealed:
         new = msgspec.structs.replace(
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False

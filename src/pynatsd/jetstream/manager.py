@@ -223,7 +223,8 @@ class JetStream:
             self.stream_dir(cfg.name) / "msgs",
             limits,
             first_seq=first,
-            sync_always=opts.sync_always,
+            # async persist mode opts the stream out of sync_interval: always
+            sync_always=opts.sync_always and cfg.persist_mode != "async",
             sync_interval=opts.sync_interval,
         )
 

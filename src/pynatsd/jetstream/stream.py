@@ -79,8 +79,11 @@ class Stream:
         self._rp_config: S.RePublish | None = None  # the republish config _rp_transform is for
         self._rp_transform: SubjectTransform | None = None
         self._subjects: dict[bytes, str] = {}  # decoded subjects of recent publishes
-        # PubAcks wait for fsync only for file streams with sync_interval: always.
-        self.sync_acks = config.storage == "file" and js.core.opts.sync_always
+        # PubAcks wait for fsync only for file streams with sync_interval: always, unless the
+        # stream's persist mode is async (the reference then acks before persisting).
+        self.sync_acks = (
+            config.storage == "file" and js.core.opts.sync_always and config.persist_mode != "async"
+        )
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
 
