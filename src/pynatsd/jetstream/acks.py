@@ -167,7 +167,8 @@ class AckTracker:
             consumer.mark_dirty()
         if consumer.stream.config.retention != "limits":
             consumer.stream.on_acked(consumer, seqs)
-        consumer.kick()
+        if not consumer.scheduled:
+            consumer.kick()
 
     def _sample_ack(self, sseq: int, p: Pending) -> None:
         if secrets.randbelow(100) >= self.sample_pct:
@@ -301,13 +302,18 @@ class AckTracker:
             self._timer = None
         if self.ack_none or not self.pending or self.consumer.closed:
             return
-        # Messages already queued for redelivery wait for a delivery pass, not for the timer
-        # (counting them would fire it again and again while nothing can be sent).
-        queued = set(self.redeliver)
-        waits = [p.ts + self.ack_wait_for(p.deliveries) for s, p in self.pending.items() if s not in queued]
-        if not waits:
-            return
-        delay = max(0.0, (min(waits) - time.time_ns()) / NANOS)
+        wait_for = self.ack_wait_for
+        if self.redeliver:
+            # Messages already queued for redelivery wait for a delivery pass, not for the
+            # timer (counting them would fire it again and again while nothing can be sent).
+            queued = set(self.redeliver)
+            waits = [p.ts + wait_for(p.deliveries) for s, p in self.pending.items() if s not in queued]
+            if not waits:
+                return
+            soonest = min(waits)
+        else:  # the common case: runs after every delivery pass
+            soonest = min(p.ts + wait_for(p.deliveries) for p in self.pending.values())
+        delay = max(0.0, (soonest - time.time_ns()) / NANOS)
         self._timer = self.consumer.core.loop.call_later(delay + 0.0005, self._redelivery_due)
 
     def _redelivery_due(self) -> None:

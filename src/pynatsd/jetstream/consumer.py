@@ -80,7 +80,7 @@ class Consumer:
         self.closed = False
         self.paused_until = 0
         self.state_dirty = False
-        self._scheduled = False
+        self.scheduled = False  # a delivery pass is due at the end of this turn
         self._ack_sub: Subscription | None = None
         self._fc_sub: Subscription | None = None
         self._unwatch: Callable[[], None] | None = None  # stops watching for push interest
@@ -271,8 +271,8 @@ class Consumer:
     # -- the delivery pass ----------------------------------------------------------------
     def kick(self) -> None:
         """Run delivery once at the end of this loop turn."""
-        if not self._scheduled and not self.closed:
-            self._scheduled = True
+        if not self.scheduled and not self.closed:
+            self.scheduled = True
             self.core.loop.call_soon(self.run)
 
     def _has_push_interest(self) -> bool:
@@ -286,7 +286,7 @@ class Consumer:
 
     def run(self) -> None:
         """One delivery pass: fill pull requests, or push to the deliver subject."""
-        self._scheduled = False
+        self.scheduled = False  # a delivery pass is due at the end of this turn
         self._pending_cache = None
         if self.closed:
             return

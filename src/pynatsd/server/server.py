@@ -416,12 +416,10 @@ class NatsServer:
         if depths is None:
             return None
         for depth in depths:
-            end = first
-            for _ in range(depth - 1):
-                end = subject.find(b".", end + 1)
-                if end < 0:
-                    return None
-            key = subject[:end]
+            parts = subject.split(b".", depth)  # one C call: the last part is what follows
+            if len(parts) <= depth:
+                continue
+            key = subject[: len(subject) - len(parts[depth]) - 1]
             sub = self._claims.get(key)
             if sub is None or sub.closed:
                 continue
