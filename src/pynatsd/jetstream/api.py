@@ -667,7 +667,7 @@ class ApiRouter:
         if not c.is_pull:
             self.js.respond(reply, b"", hdr=H.build_headers([], "409 Consumer is push based"))
             return
-        c.add_request(reply, data)
+        c.pull.add(reply, data)
 
 
 def _subjects_overlap(a: list[str], b: list[str]) -> bool:

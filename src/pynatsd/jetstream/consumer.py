@@ -667,10 +667,6 @@ class Consumer:
         self.stream.delete_consumer(self)
 
     # -- info ---------------------------------------------------------------------------
-    def add_request(self, reply: bytes, data: bytes) -> None:
-        """A CONSUMER.MSG.NEXT request (see :meth:`PullQueue.add`)."""
-        self.pull.add(reply, data)
-
     def num_pending(self) -> int:
         store = self.stream.store
         n = store.num_pending(self.sseq, self.filters) if self.sseq else 0

@@ -101,20 +101,12 @@ class Internal:
         return self._server.opts
 
     @property
-    def server_id(self) -> str:
-        return self._server.server_id
-
-    @property
     def server_name(self) -> str:
         return self._server.server_name
 
     @property
     def account_name(self) -> str:
         return self._account.name
-
-    @property
-    def client_port(self) -> int:
-        return self._server.port
 
     @property
     def start_time(self) -> float:
