@@ -674,9 +674,7 @@ SCENARIOS: dict[str, Conversation] = {
 
 
 # Known differences, kept visible: each turns into a failure (strict) once it is fixed.
-KNOWN_DIFFERENCES = {
-    "invalid_configs": "priority groups are refused by pynatsd (not built yet)",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
