@@ -13,7 +13,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from tests.jetstream.test_consumers import ADVISORY, T, Inbox, api, connect, create, info, status
+from tests.jetstream.test_consumers import ADVISORY, Inbox, T, api, connect, create, info, status
 
 PIN_RE = re.compile(r"[0-9A-Za-z]{22}")
 ZERO_TIME = "0001-01-01T00:00:00Z"
