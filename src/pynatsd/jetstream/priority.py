@@ -160,7 +160,7 @@ class PriorityGroups:
             if need_new_pin:
                 if pg is not None and pg.id:  # a pin from before: it is gone
                     waiting.popleft()
-                    pull.status(req.reply, STATUS_WRONG_PIN, req)
+                    self._wrong_pin(req)
                     continue
                 if pg is not None and pg.group:
                     self._pin(pg)
@@ -174,7 +174,7 @@ class PriorityGroups:
                     continue
                 if pg.id != self.pin_id:
                     waiting.popleft()
-                    pull.status(req.reply, STATUS_WRONG_PIN, req)
+                    self._wrong_pin(req)
                     continue
             if self.policy == "overflow" and pg is not None and not self._overflowing(pg):
                 waiting.rotate(-1)
@@ -191,6 +191,17 @@ class PriorityGroups:
                 return req
             waiting.popleft()  # the requester is gone: its request ends unanswered
         return None
+
+    def _wrong_pin(self, req: PullRequest) -> None:
+        """423 to a request holding a pin that is gone, with what it had left (counted from
+        the batch as sent: a JSON request without one has 0 left, as in the reference)."""
+        batch = req.pg.batch if req.pg is not None else req.batch
+        left_bytes = max(req.max_bytes - req.bytes, 0) if req.max_bytes else 0
+        entries = [
+            ("Nats-Pending-Messages", str(max(batch - req.delivered, 0))),
+            ("Nats-Pending-Bytes", str(left_bytes)),
+        ]
+        self.consumer.js.respond(req.reply, b"", hdr=H.build_headers(entries, STATUS_WRONG_PIN))
 
     def _overflowing(self, pg: S.PullRequestBody) -> bool:
         """Whether an overflow request may be served: no thresholds, or one of them met
