@@ -7,8 +7,10 @@ nats-py has no API for priority groups, so requests are raw JSON to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -279,4 +281,64 @@ async def test_priority_policy_update(js_url: str) -> None:
     assert statuses(await one(nc, "UP", "C", {"group": "g"})) == [
         ("400", "Bad Request - Invalid Priority Group")
     ]
+    await nc.close()
+
+
+async def test_pin_taken_by_a_request_too_small_for_the_message_is_released(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="MB", subjects=["mb"])
+    await create(nc, "MB", {"durable_name": "C", **PINNED})
+    async with Inbox(nc, f"{ADVISORY}.CONSUMER.PINNED.MB.C") as pinned, Inbox(nc) as small, Inbox(nc) as big:
+        await request(
+            nc, small, "MB", "C", {"group": "g", "batch": 1, "max_bytes": 10, "expires": 5_000_000_000}
+        )
+        await request(nc, big, "MB", "C", {"group": "g", "batch": 1, "expires": 5_000_000_000})
+        await publish(nc, "mb", b"x" * 100)
+        end = await small.next()
+        assert status(end) == ("409", "Message Size Exceeds MaxBytes")
+        got = await big.next()
+        assert got.data == b"x" * 100
+        first, second = await advisory(pinned), await advisory(pinned)
+    # the first pin went to the small request and was dropped with it (no unpinned advisory)
+    assert first["pinned_id"] != second["pinned_id"] == pin_of(got)
+    r = await info(nc, "MB", "C")
+    assert r["priority_groups"][0]["pinned_client_id"] == pin_of(got)
+    await nc.close()
+
+
+async def test_pinned_redelivery_goes_to_the_pin(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="RD", subjects=["rd"])
+    await create(nc, "RD", {"durable_name": "C", **PINNED, "ack_wait": 500_000_000})
+    await publish(nc, "rd", b"m1")
+    first = (await one(nc, "RD", "C", {"group": "g"}))[0]
+    pin = pin_of(first)
+    async with Inbox(nc) as other, Inbox(nc) as owner:
+        await request(nc, other, "RD", "C", {"group": "g", "batch": 1, "expires": 5_000_000_000})
+        await request(nc, owner, "RD", "C", {"group": "g", "id": pin, "batch": 1, "expires": 5_000_000_000})
+        again = await owner.next()  # after ack_wait, to the pinned client only
+        assert again.data == b"m1" and pin_of(again) == pin
+        assert again.reply.split(".")[4] == "2"  # second delivery
+        await other.none_within(0.2)
+    await nc.close()
+
+
+async def test_requests_with_the_pin_keep_it_past_the_timeout(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="KP", subjects=["kp"])
+    await create(nc, "KP", {"durable_name": "C", **PINNED, "priority_timeout": 2_000_000_000})
+    await publish(nc, "kp", b"m1")
+    pin = pin_of((await one(nc, "KP", "C", {"group": "g"}))[0])
+    started = time.monotonic()
+    async with Inbox(nc, f"{ADVISORY}.CONSUMER.UNPINNED.KP.C") as unpinned:
+        # each request naming the pin restarts its 2 s timeout (pacing, not synchronisation)
+        while time.monotonic() - started < 3.0:
+            r = await one(nc, "KP", "C", {"group": "g", "id": pin, "expires": 300_000_000})
+            assert statuses(r) == [("408", "Request Timeout")]
+            await asyncio.sleep(0.2)
+        await unpinned.none_within(0.1)
+        assert (await info(nc, "KP", "C"))["priority_groups"][0]["pinned_client_id"] == pin
+        # once they stop, the pin times out
+        adv = json.loads((await unpinned.next(timeout=3 * T)).data)
+    assert adv["reason"] == "timeout"
     await nc.close()
