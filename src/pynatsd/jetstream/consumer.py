@@ -9,11 +9,10 @@ so a burst of new messages or acks costs one pass.
 The consumer is made of parts, each in its own module: the pull request queue
 (``pull.py``), ack tracking and redelivery (``acks.py``), push flow control
 (``flow_control.py``), priority groups (``priority.py``) and the durable state file
-(``consumer_state.py``). This module
-holds the cursor, the delivery pass with its one per-message step shared by pull and push
-(:meth:`Consumer._take` then :meth:`Consumer._send`), the batched path for new messages,
-and the consumer's life: start, stop, config updates, pause, idle heartbeats, inactivity
-and its info.
+(``consumer_state.py``). This module holds the cursor, the delivery pass with its one
+per-message step shared by pull and push (:meth:`Consumer._take` then :meth:`Consumer._send`),
+the batched path for new messages, and the consumer's life: start, stop, config updates,
+pause, idle heartbeats, inactivity and its info.
 """
 
 from __future__ import annotations
