@@ -34,9 +34,7 @@ _UNBUILT = (
     ("mirror", "stream mirrors"),
     ("sources", "stream sources"),
     ("subject_transform", "subject transforms"),
-    ("allow_msg_counter", "message counters"),
     ("allow_atomic", "atomic batch publish"),
-    ("allow_msg_schedules", "message schedules"),
     ("allow_batched", "batched publish"),
 )
 
@@ -95,6 +93,8 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.DUPLICATES_TOO_SMALL)
     if cfg.allow_rollup_hdrs and cfg.deny_purge:
         raise _invalid(Reason.ROLLUP_NEEDS_PURGE)
+    if cfg.allow_msg_counter:
+        _check_counter(cfg)
     if cfg.discard_new_per_subject:
         if cfg.discard != "new":
             raise _invalid(Reason.DISCARD_NEW_PER_NEEDS_NEW)
@@ -104,6 +104,18 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.MARKER_TTL_NEGATIVE)
     if 0 < cfg.subject_delete_marker_ttl < SECOND:
         raise _invalid(Reason.MARKER_TTL_TOO_SMALL)
+    if cfg.allow_msg_schedules:
+        if cfg.discard == "new":
+            raise _invalid(Reason.SCHEDULES_DISCARD_NEW)
+        if not cfg.allow_rollup_hdrs and req.pedantic:
+            raise _invalid(Reason.PEDANTIC_SCHEDULES_ROLLUP)
+    # counters and schedules with a mirror or sources (refused above until those are built)
+    if cfg.mirror is not None and cfg.allow_msg_counter:
+        raise api_error(JSErr.MIRROR_WITH_COUNTERS)
+    if cfg.mirror is not None and cfg.allow_msg_schedules:
+        raise api_error(JSErr.MIRROR_WITH_MSG_SCHEDULES)
+    if cfg.sources and cfg.allow_msg_schedules:
+        raise api_error(JSErr.SOURCE_WITH_MSG_SCHEDULES)
     if req.pedantic:
         for field in ("max_msgs", "max_msgs_per_subject", "max_bytes", "max_msg_size", "max_consumers"):
             if getattr(cfg, field) < -1:
@@ -113,6 +125,20 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     if cfg.republish is not None:
         _check_republish(cfg, cfg.republish)
     return cfg
+
+
+def _check_counter(cfg: S.StreamConfig) -> None:
+    """A counter stream keeps every subject's last message as its total: nothing may drop
+    increments (discard new), expire them (TTLs), add other messages (schedules), or remove
+    them on ack (interest, work queue)."""
+    if cfg.discard == "new":
+        raise _invalid(Reason.COUNTER_DISCARD_NEW)
+    if cfg.allow_msg_ttl:
+        raise _invalid(Reason.COUNTER_TTL)
+    if cfg.allow_msg_schedules:
+        raise _invalid(Reason.COUNTER_SCHEDULES)
+    if cfg.retention != "limits":
+        raise _invalid(Reason.COUNTER_RETENTION)
 
 
 def _check_subjects(cfg: S.StreamConfig) -> None:
@@ -149,6 +175,10 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
         raise _invalid(Reason.UPDATE_DENY_PURGE)
     if old.allow_msg_ttl and not new.allow_msg_ttl:
         raise _invalid(Reason.UPDATE_TTL)
+    if new.allow_msg_counter != old.allow_msg_counter:
+        raise _invalid(Reason.UPDATE_COUNTER)
+    if old.allow_msg_schedules and not new.allow_msg_schedules:
+        raise _invalid(Reason.UPDATE_SCHEDULES)
     if new.persist_mode != old.persist_mode:
         raise _invalid(Reason.UPDATE_PERSIST_MODE)
     if new.sealed:
