@@ -39,6 +39,23 @@ _UNBUILT = (
 )
 
 
+def _nbytes(s: str) -> int:
+    """A string's length as Go counts it: UTF-8 bytes."""
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
+def _metadata_too_long(cfg: S.StreamConfig, updating: bool) -> bool:
+    """The reference measures the metadata it will store (without ``_nats.ver``/``_nats.level``,
+    with ``_nats.req.level``); an update's request is also measured as sent."""
+    meta = dict(cfg.metadata or {})
+    sent = sum(_nbytes(k) + _nbytes(v) for k, v in meta.items())
+    meta.pop(S.META_SERVER_VERSION, None)
+    meta.pop(S.META_SERVER_LEVEL, None)
+    meta[S.META_REQUIRED_LEVEL] = str(required_api_level(cfg))
+    stored = sum(_nbytes(k) + _nbytes(v) for k, v in meta.items())
+    return stored > S.JS_MAX_METADATA_LEN or (updating and sent > S.JS_MAX_METADATA_LEN)
+
+
 def _invalid(reason: str) -> Exception:
     return api_error(JSErr.STREAM_INVALID_CONFIG, err=reason)
 
@@ -48,7 +65,7 @@ def validate_name(name: str) -> None:
         raise api_error(JSErr.STREAM_NAME_CONTAINS_PATH_SEPARATORS)
     if not name or not _NAME_FORBIDDEN.isdisjoint(name):
         raise _invalid(Reason.NAME_INVALID)
-    if len(name) > S.JS_MAX_NAME_LEN:
+    if _nbytes(name) > S.JS_MAX_NAME_LEN:
         raise _invalid(Reason.NAME_TOO_LONG % S.JS_MAX_NAME_LEN)
 
 
@@ -56,9 +73,9 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     """Check a create/update request and return the configuration the stream will have."""
     cfg = req.config()
     validate_name(cfg.name)
-    if len(cfg.description) > S.JS_MAX_DESCRIPTION_LEN:
+    if _nbytes(cfg.description) > S.JS_MAX_DESCRIPTION_LEN:
         raise _invalid(Reason.DESCRIPTION_TOO_LONG % S.JS_MAX_DESCRIPTION_LEN)
-    if cfg.metadata and sum(len(k) + len(v) for k, v in cfg.metadata.items()) > S.JS_MAX_METADATA_LEN:
+    if _metadata_too_long(cfg, updating):
         raise _invalid(Reason.METADATA_TOO_LONG % S.JS_MAX_METADATA_LEN)
     if cfg.num_replicas < 0:
         raise api_error(JSErr.REPLICAS_COUNT_CANNOT_BE_NEGATIVE)
@@ -186,6 +203,26 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False
         )
     return new
+
+
+def check_consumer_limits(
+    old: S.StreamConfig, new: S.StreamConfig, consumers: dict[str, S.ConsumerConfig]
+) -> None:
+    """An update that lowers ``consumer_limits`` below what existing consumers use is
+    refused with the names of those consumers (sorted; the reference lists them in map order)."""
+    was, now = old.consumer_limits, new.consumer_limits
+    threshold = now.inactive_threshold if now.inactive_threshold != was.inactive_threshold else 0
+    pending = now.max_ack_pending if now.max_ack_pending != was.max_ack_pending else 0
+    if threshold <= 0 and pending <= 0:
+        return
+    names = [
+        name
+        for name, c in sorted(consumers.items())
+        if (threshold > 0 and c.inactive_threshold > threshold)
+        or (pending > 0 and c.max_ack_pending > pending)
+    ]
+    if names:
+        raise api_error(JSErr.STREAM_UPDATE, err=f"change to limits violates consumers: {', '.join(names)}")
 
 
 # -- defaults -------------------------------------------------------------------------------
