@@ -5,6 +5,7 @@ stored total."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,8 @@ SCENARIOS: dict[str, list[Step]] = {
         incr("cnt.a", "1", **{"Nats-Expected-Last-Msg-Id": "x"}),
         incr("cnt.a", "1", **{"Nats-TTL": "5s"}),
         incr("cnt.a", "1", **{"Nats-Schedule": "@every 1s", "Nats-Schedule-Target": "cnt.b"}),
+        incr("cnt.a", "5", b'{"val":"5"}', **{"Nats-Stream-Source": "O 3 > > cnt.a"}),
+        incr("cnt.a", "5", **{"Nats-Stream-Source": "O 3 > > cnt.a"}),
         ("$JS.API.STREAM.INFO.C", None),
         incr("cnt.a", "1"),
         ("$JS.API.STREAM.MSG.GET.C", {"last_by_subj": "cnt.a"}),
@@ -98,6 +101,7 @@ SCENARIOS: dict[str, list[Step]] = {
         incr("cnt.a", "x"),
         incr("cnt.a", ""),
         ("cnt.a", b"plain"),
+        ("cnt.a", b"plain", {"Nats-Stream-Source": "O 3 > > cnt.a"}),
         ("$JS.API.STREAM.INFO.C", None),
     ],
     "sizes": [
@@ -149,3 +153,53 @@ async def test_counter_total_after_restart(kind: str, tmp_path: Path) -> None:
                 assert json.loads(r.data) == {"stream": "C", "seq": seq, "val": expected}
             finally:
                 await nc.close()
+
+
+async def test_sourced_counter_messages_aggregate(tmp_path: Path) -> None:
+    """The publish-path half of counters fed by sources (sources themselves are not built
+    yet, so messages are handed to the stream as the sourcing code will): each origin's
+    latest total is recorded in Nats-Counter-Sources and only the difference is added; client
+    increments keep the record. Values as the reference's TestJetStreamAllowMsgCounterSource*."""
+    import pynatsd
+
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path)) as srv:
+        nc = await nats.connect(srv.client_url)
+        try:
+            await nc.request(CREATE, json.dumps(COUNTER).encode(), timeout=T)
+            assert srv.jetstream is not None
+            stream = srv.jetstream.streams["C"]
+
+            def sourced(origin: str, subject: str, incr: str, total: str) -> None:
+                hdr = f"NATS/1.0\r\nNats-Incr: {incr}\r\nNats-Stream-Source: {origin} 1 > > {subject}\r\n\r\n"
+                body = json.dumps({"val": total}, separators=(",", ":")).encode()
+                stream.ingest("cnt.sum", hdr.encode(), body, sourced=True)
+
+            sourced("O1", "foo.1", "1", "1")
+            sourced("O2", "foo.2", "2", "2")
+            sourced("O1", "foo.1", "4", "5")
+            r = await nc.request("cnt.sum", b"", timeout=T, headers={"Nats-Incr": "10"})
+            assert json.loads(r.data) == {"stream": "C", "seq": 4, "val": "17"}
+            sourced("O2", "foo.2", "-2", "0")
+            got = []
+            for seq in range(1, 6):
+                body = json.dumps({"seq": seq}).encode()
+                m = json.loads((await nc.request("$JS.API.STREAM.MSG.GET.C", body, timeout=T)).data)[
+                    "message"
+                ]
+                got.append((base64.b64decode(m["hdrs"]).decode(), base64.b64decode(m["data"]).decode()))
+        finally:
+            await nc.close()
+    assert [data for _, data in got] == [
+        '{"val":"1"}',
+        '{"val":"3"}',
+        '{"val":"7"}',
+        '{"val":"17"}',
+        '{"val":"15"}',
+    ]
+    assert "Nats-Incr: 4\r\n" in got[2][0]  # the difference from O1's previous total
+    assert got[2][0].endswith('Nats-Counter-Sources: {"O1":{"foo.1":"5"},"O2":{"foo.2":"2"}}\r\n\r\n')
+    assert (
+        got[3][0]
+        == 'NATS/1.0\r\nNats-Incr: 10\r\nNats-Counter-Sources: {"O1":{"foo.1":"5"},"O2":{"foo.2":"2"}}\r\n\r\n'
+    )
+    assert "Nats-Incr: -2\r\n" in got[4][0] and '"O2":{"foo.2":"0"}' in got[4][0]

@@ -62,7 +62,7 @@ def raw_value(hdr: bytes, key: str) -> bytes:
     return hdr[start : len(hdr) if end < 0 else end].lstrip(b" ")
 
 
-def check_increment(hdr: bytes, data: bytes, allowed: bool) -> int | None:
+def check_increment(hdr: bytes, data: bytes, allowed: bool, sourced: bool) -> int | None:
     """The increment of a client publish (None without ``Nats-Incr``), or the reference's
     error: not an integer (10171), counters off (10168), a payload (10170), or headers an
     increment may not carry (10171). A sourced message is only parsed: it is stored as the
@@ -73,7 +73,7 @@ def check_increment(hdr: bytes, data: bytes, allowed: bool) -> int | None:
     if _INTEGER.fullmatch(raw) is None:
         raise api_error(JSErr.MESSAGE_INCR_INVALID)
     incr = int(raw)
-    if raw_value(hdr, STREAM_SOURCE):
+    if sourced:
         return incr
     if not allowed:
         raise api_error(JSErr.MESSAGE_INCR_DISABLED)
@@ -91,7 +91,7 @@ def _go_int(text: str) -> int:
 
 
 def apply(
-    stream: Stream, subject: str, hdr: bytes, data: bytes, incr: int | None
+    stream: Stream, subject: str, hdr: bytes, data: bytes, incr: int | None, sourced: bool
 ) -> tuple[bytes, bytes, str]:
     """The header block and body to store for a publish on a counter stream, and the new
     total; raises the reference's errors (increment missing, counter broken, too large)."""
@@ -108,7 +108,7 @@ def apply(
                 sources = _decode_sources(counter_sources)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise api_error(JSErr.MESSAGE_COUNTER_BROKEN) from None
-    origin = raw_value(hdr, STREAM_SOURCE)
+    origin = raw_value(hdr, STREAM_SOURCE) if sourced else b""
     if origin:
         fields = origin.decode("utf-8", "replace").split(" ")
         origin_stream = fields[0]

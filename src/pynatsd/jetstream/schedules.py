@@ -262,7 +262,6 @@ class Scheduler:
         self._heap: list[tuple[int, int, str]] = []  # (due ns, seq, subject)
         self._handle: Any = None
         self._deadline = 0.0  # loop time the timer is set for
-        self.firing = False  # set while a produced message is ingested (not a client's)
 
     def recover(self) -> None:
         """Rebuild the schedules from the stored messages (they are the state), applying
@@ -373,17 +372,14 @@ class Scheduler:
             self._live.pop(subject, None)
             return
         target, hdr, data = produced
-        self.firing = True
         try:
-            stream.ingest(target, hdr, data)
+            stream.ingest(target, hdr, data, sourced=True)
         except ApiError as e:
             # The reference leaves such a schedule stuck; it never fires again either.
             stream.core.log.warn(
                 "Scheduled message of %r on stream %r not stored: %s", subject, stream.name, e
             )
             self._live.pop(subject, None)
-        finally:
-            self.firing = False
         entry = self._live.get(subject)
         if entry is not None and entry[0] == seq and entry[1] <= time.time_ns():
             self._live.pop(subject, None)  # nothing re-armed it

@@ -237,8 +237,12 @@ class Stream:
             return
         self.store.when_durable(lambda: self.js.respond(reply, ack))
 
-    def ingest(self, subject: str, hdr: bytes, data: bytes) -> tuple[int, bool]:
-        """Store one published message; return ``(seq, duplicate)`` or raise ApiError."""
+    def ingest(self, subject: str, hdr: bytes, data: bytes, *, sourced: bool = False) -> tuple[int, bool]:
+        """Store one published message; return ``(seq, duplicate)`` or raise ApiError.
+
+        ``sourced``: the message comes from a source or a schedule, not a client; it may
+        carry ``Nats-Stream-Source`` and scheduler headers, and is not checked as a counter
+        increment or a schedule (the reference's rules)."""
         cfg = self.config
         if cfg.sealed:
             raise api_error(JSErr.STREAM_SEALED)
@@ -250,9 +254,12 @@ class Stream:
         incr = None
         if hdr:
             if b"Nats-Incr:" in hdr:
-                incr = counters.check_increment(hdr, data, cfg.allow_msg_counter)
-            if b"Nats-Sched" in hdr and (self.scheduler is None or not self.scheduler.firing):
-                hdr = schedules.check_publish(self, subject, hdr)
+                incr = counters.check_increment(hdr, data, cfg.allow_msg_counter, sourced)
+            if not sourced:
+                if b"Nats-Sched" in hdr:
+                    hdr = schedules.check_publish(self, subject, hdr)
+                if b"Nats-Stream-Source:" in hdr:
+                    raise api_error(JSErr.MESSAGE_SOURCE_HDR_NOT_ALLOWED)
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
             if duplicate:
                 return duplicate, True
@@ -264,7 +271,7 @@ class Stream:
                     ttl_ns = floor
                     hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
         if cfg.allow_msg_counter:
-            hdr, data, self.counter_value = counters.apply(self, subject, hdr, data, incr)
+            hdr, data, self.counter_value = counters.apply(self, subject, hdr, data, incr, sourced)
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
