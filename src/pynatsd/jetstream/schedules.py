@@ -265,7 +265,10 @@ class Scheduler:
 
     def recover(self) -> None:
         """Rebuild the schedules from the stored messages (they are the state), applying
-        the same rules as :meth:`stored` in order; due times are computed afresh."""
+        the same rules as :meth:`stored` in order: a schedule is due when its pattern says,
+        counted from when it was stored, or when the last message it produced said
+        (``Nats-Schedule-Next``), so a repeating schedule keeps its cadence; one overdue
+        after the downtime fires once, soon after the start."""
         store = self.stream.store
         seq = store.state().first_seq or 1
         live = self._live
@@ -278,10 +281,18 @@ class Scheduler:
                     due = next_schedule(hdr, sm.ts)
                 except ApiError:
                     due = 0
+            scheduler = value(hdr, SCHEDULER)
             if due:
                 live[sm.subject] = (sm.seq, due)
-            elif not value(hdr, SCHEDULER):
+            elif not scheduler:
                 live.pop(sm.subject, None)
+            if scheduler and scheduler in live:
+                nxt = value(hdr, NEXT) or ""
+                if nxt and nxt != NEXT_PURGE:
+                    try:
+                        live[scheduler] = (live[scheduler][0], parse_time(nxt))
+                    except GoTimeError:
+                        pass
         self._heap = [(due, seq, subject) for subject, (seq, due) in live.items()]
         heapq.heapify(self._heap)
         self._reset_timer()
