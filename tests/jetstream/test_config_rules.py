@@ -82,6 +82,25 @@ SCENARIOS: dict[str, list[Step]] = {
 }
 
 
+def _consumer_meta(n: int) -> Step:
+    cfg = {"durable_name": f"C{n}", "metadata": {"k": "v" * (n - 1)}}
+    return (f"$JS.API.CONSUMER.CREATE.M.C{n}", {"stream_name": "M", "config": cfg})
+
+
+# metadata limits at the byte: counted as stored (with "_nats.req.level": "0", 16 bytes), an
+# update's request also as sent (so a big "_nats.ver" fails an update, not a create)
+SCENARIOS["metadata bounds"] = [
+    ("$JS.API.STREAM.CREATE.M", {"name": "M"}),
+    *(_consumer_meta(n) for n in (META_MAX - 17, META_MAX - 16, META_MAX - 15, META_MAX)),
+    *(
+        ("$JS.API.STREAM.UPDATE.M", {"name": "M", "metadata": {"k": "v" * (n - 1)}})
+        for n in (META_MAX - 17, META_MAX - 16, META_MAX - 15)
+    ),
+    ("$JS.API.STREAM.UPDATE.M", {"name": "M", "metadata": {"_nats.ver": "v" * (META_MAX - 8)}}),
+    ("$JS.API.STREAM.CREATE.N", {"name": "N", "metadata": {"_nats.ver": "v" * (META_MAX - 8)}}),
+]
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_config_rules_match_reference(name: str, tmp_path: Path) -> None:
     results = {}
