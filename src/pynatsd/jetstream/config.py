@@ -211,9 +211,11 @@ def check_consumer_limits(
     """An update that lowers ``consumer_limits`` below what existing consumers use is
     refused with the names of those consumers (sorted; the reference lists them in map order)."""
     was, now = old.consumer_limits, new.consumer_limits
-    threshold = now.inactive_threshold if now.inactive_threshold != was.inactive_threshold else 0
-    pending = now.max_ack_pending if now.max_ack_pending != was.max_ack_pending else 0
-    if threshold <= 0 and pending <= 0:
+    threshold, pending = now.inactive_threshold, now.max_ack_pending
+    if not (
+        (threshold > 0 and threshold != was.inactive_threshold)
+        or (pending > 0 and pending != was.max_ack_pending)
+    ):
         return
     names = [
         name
