@@ -5,6 +5,7 @@ servers through consumers of the target subjects."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -325,3 +326,40 @@ async def test_schedules_survive_restart(kind: str, tmp_path: Path) -> None:
             assert seen >= 2
         finally:
             await nc.close()
+
+
+async def test_produced_message_bytes(js_url: str) -> None:
+    """The produced message's header block byte for byte: the schedule's own headers that
+    survive, then Nats-Scheduler, Nats-Schedule-Next, Nats-TTL, Nats-Rollup."""
+    nc = await nats.connect(js_url)
+    try:
+        await create(nc, allow_msg_ttl=True)
+        await publish(
+            nc,
+            "sch.once",
+            b"payload",
+            **{
+                "A": "1",
+                "Nats-Schedule": at(0.5),
+                "Nats-Schedule-TTL": "1h",
+                "Nats-Schedule-Target": "sch.out",
+                "Nats-Schedule-Rollup": "sub",
+                "B": "2",
+                "Nats-Expected-Stream": "S",
+            },
+        )
+        await publish(nc, "sch.bare", b"", **{"Nats-Schedule": at(0.5), "Nats-Schedule-Target": "sch.out2"})
+        await fetch(nc, "sch.out")
+        await fetch(nc, "sch.out2")
+        got = [(await last(nc, s))["message"] for s in ("sch.out", "sch.out2")]
+    finally:
+        await nc.close()
+    assert base64.b64decode(got[0]["hdrs"]) == (
+        b"NATS/1.0\r\nA: 1\r\nB: 2\r\nNats-Scheduler: sch.once\r\nNats-Schedule-Next: purge\r\n"
+        b"Nats-TTL: 1h\r\nNats-Rollup: sub\r\n\r\n"
+    )
+    assert base64.b64decode(got[0]["data"]) == b"payload"
+    assert base64.b64decode(got[1]["hdrs"]) == (
+        b"NATS/1.0\r\nNats-Scheduler: sch.bare\r\nNats-Schedule-Next: purge\r\n\r\n"
+    )
+    assert "data" not in got[1]
