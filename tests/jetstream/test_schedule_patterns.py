@@ -53,7 +53,8 @@ def test_at_and_every() -> None:
     text = "@at " + at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert schedules.parse(text, None, 0)[0] == now // 1000 * 1000
     assert schedules.parse(text, None, 0)[2] is False
-    assert schedules.parse("@at 0001-01-01T00:00:00Z", None, 0) == (0, "", False)  # Go's zero time
+    assert schedules.parse("@at 0001-01-01T00:00:00Z", None, 0) is None  # Go's zero time: no schedule
+    assert schedules.parse("@at 1970-01-01T00:00:00Z", None, 0) == (0, "1970-01-01T00:00:00Z", False)
     with pytest.raises(schedules.Invalid):
         schedules.parse(text, dt.UTC, 0)  # no zone with @at
     base = _round(time.time_ns())

@@ -127,7 +127,10 @@ SCENARIOS: dict[str, list[Step]] = {
         ("sch.p", b"", {"Nats-Schedule-Next": "purge", "Nats-Scheduler": "sch.b"}),
         ("sch.p", b"", {"Nats-Schedule-Next": "purge", "Nats-Scheduler": "sch.never"}),
         ("$JS.API.STREAM.MSG.GET.S", {"last_by_subj": "sch.b"}),
+        sched("sch.g", "@at 0001-01-01T00:00:00Z"),  # Go's zero time: a plain message
+        ("$JS.API.STREAM.MSG.GET.S", {"last_by_subj": "sch.g"}),
         ("$JS.API.STREAM.INFO.S", {"subjects_filter": ">"}),
+        sched("sch.h", "@at 1970-01-01T00:00:00Z"),  # long past: a schedule, due at once
     ],
 }
 

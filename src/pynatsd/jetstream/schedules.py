@@ -132,12 +132,12 @@ def location(hdr: bytes) -> dt.tzinfo | None:
         raise api_error(JSErr.MESSAGE_SCHEDULES_TIME_ZONE_INVALID) from None
 
 
-def parse(pattern: str, tz: dt.tzinfo | None, ts: int) -> tuple[int, str, bool]:
+def parse(pattern: str, tz: dt.tzinfo | None, ts: int) -> tuple[int, str, bool] | None:
     """When ``pattern`` next fires after ``ts`` (ns): ``(ns, RFC 3339 text, repeats)``;
-    ``(0, "", False)`` for no pattern. Raises :class:`Invalid`. A repeating schedule that
+    None for no pattern (or Go's zero time). Raises :class:`Invalid`. A repeating schedule that
     would have fired several times since ``ts`` (after a restart) fires once, from now."""
     if not pattern:
-        return 0, "", False
+        return None
     if pattern.startswith("@at "):
         if tz is not None:
             raise Invalid(pattern)
@@ -145,7 +145,7 @@ def parse(pattern: str, tz: dt.tzinfo | None, ts: int) -> tuple[int, str, bool]:
             at = parse_time(pattern[4:])
         except GoTimeError:
             raise Invalid(pattern) from None
-        return (0, "", False) if at == _GO_ZERO_TIME else (at, _ns_text(at), False)
+        return None if at == _GO_ZERO_TIME else (at, _ns_text(at), False)
     if pattern.startswith("@every "):
         if tz is not None:
             raise Invalid(pattern)
@@ -175,14 +175,15 @@ def _dt_ns(t: dt.datetime) -> int:
     return int(t.timestamp()) * NANOS + t.microsecond * 1000
 
 
-def next_schedule(hdr: bytes, ts: int) -> int:
-    """When the schedule in ``hdr`` is due after ``ts`` (0: not a schedule); raises the
+def next_schedule(hdr: bytes, ts: int) -> int | None:
+    """When the schedule in ``hdr`` is due after ``ts`` (None: not a schedule); raises the
     reference's time zone or pattern error."""
     tz = location(hdr)
     try:
-        return parse(value(hdr, PATTERN) or "", tz, ts)[0]
+        parsed = parse(value(hdr, PATTERN) or "", tz, ts)
     except Invalid:
         raise api_error(JSErr.MESSAGE_SCHEDULES_PATTERN_INVALID) from None
+    return None if parsed is None else parsed[0]
 
 
 # -- publish rules ------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def check_publish(stream: Stream, subject: str, hdr: bytes) -> bytes:
         if not allowed:
             raise api_error(JSErr.MESSAGE_SCHEDULES_DISABLED) from None
         raise
-    if due:
+    if due is not None:
         if not allowed:
             raise api_error(JSErr.MESSAGE_SCHEDULES_DISABLED)
         ttl = value(hdr, SCHEDULE_TTL) or ""
@@ -275,14 +276,14 @@ class Scheduler:
         while (sm := store.load_next((), seq)) is not None:
             seq = sm.seq + 1
             hdr = sm.hdr
-            due = 0
+            due = None
             if hdr and b"Nats-Schedule:" in hdr:
                 try:
                     due = next_schedule(hdr, sm.ts)
                 except ApiError:
-                    due = 0
+                    due = None
             scheduler = value(hdr, SCHEDULER)
-            if due:
+            if due is not None:
                 live[sm.subject] = (sm.seq, due)
             elif not scheduler:
                 live.pop(sm.subject, None)
@@ -314,14 +315,14 @@ class Scheduler:
         """After a message is stored: a schedule starts (or replaces its subject's), any
         other client message cancels its subject's schedule, a produced message re-arms or
         purges the schedule that made it."""
-        due = 0
+        due = None
         if hdr and b"Nats-Schedule:" in hdr:
             try:
                 due = next_schedule(hdr, ts)
             except ApiError:
-                due = 0
+                due = None
         scheduler = value(hdr, SCHEDULER) if hdr else None
-        if due:
+        if due is not None:
             self._set(subject, seq, due)
         elif not scheduler and self._live.pop(subject, None) is None:
             return
@@ -404,10 +405,12 @@ def produce(
     if not pattern:
         return None
     try:
-        tz = location(hdr)
-        _, next_text, repeats = parse(pattern, tz, due)
+        parsed = parse(pattern, location(hdr), due)
     except (ApiError, Invalid):
         return None
+    if parsed is None:
+        return None
+    _, next_text, repeats = parsed
     ttl = value(hdr, SCHEDULE_TTL) or ""
     if ttl:
         from pynatsd.jetstream.stream import parse_duration_header  # here: stream.py imports this module
