@@ -1,6 +1,6 @@
 """Schedule patterns as the reference computes them.
 
-``data/cron_cases.json`` holds 600 (ts ns, zone, pattern, next) rows produced by the
+``cron_reference/cron_cases.json`` holds 600 (ts ns, zone, pattern, next) rows produced by the
 reference's own ``parseCron`` (server/cron.go built as a small Go program; "ERR" where it
 refuses the pattern), over time zones with DST and odd offsets (Lord Howe, St John's,
 Chatham) and instants next to DST changes, month ends and leap days. The other cases are the
@@ -20,7 +20,7 @@ import pytest
 from pynatsd.jetstream import cron, schedules
 
 NS = 1_000_000_000
-CASES = json.loads((Path(__file__).parent / "data" / "cron_cases.json").read_text())
+CASES = json.loads((Path(__file__).parent / "cron_reference" / "cron_cases.json").read_text())
 
 
 def _zone(name: str) -> dt.tzinfo | None:
