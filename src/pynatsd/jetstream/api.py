@@ -18,7 +18,13 @@ from pynatsd.gocompat import ZERO_TIME, format_time, marshal_json, parse_time
 from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream.config import check_update, validate_create, validate_name, with_dynamic_metadata
+from pynatsd.jetstream.config import (
+    check_consumer_limits,
+    check_update,
+    validate_create,
+    validate_name,
+    with_dynamic_metadata,
+)
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_config import (
     is_durable,
@@ -226,6 +232,7 @@ class ApiRouter:
         stream = self._stream(name)
         cfg = validate_create(req, self.js, updating=True)
         cfg = check_update(stream.config, cfg)
+        check_consumer_limits(stream.config, cfg, {n: c.config for n, c in stream.consumers.items()})
         for other in self.js.streams.values():
             if other is not stream and _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
                 raise api_error(JSErr.STREAM_SUBJECT_OVERLAP)

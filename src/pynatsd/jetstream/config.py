@@ -34,11 +34,26 @@ _UNBUILT = (
     ("mirror", "stream mirrors"),
     ("sources", "stream sources"),
     ("subject_transform", "subject transforms"),
-    ("allow_msg_counter", "message counters"),
     ("allow_atomic", "atomic batch publish"),
-    ("allow_msg_schedules", "message schedules"),
     ("allow_batched", "batched publish"),
 )
+
+
+def _nbytes(s: str) -> int:
+    """A string's length as Go counts it: UTF-8 bytes."""
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
+def _metadata_too_long(cfg: S.StreamConfig, updating: bool) -> bool:
+    """The reference measures the metadata it will store (without ``_nats.ver``/``_nats.level``,
+    with ``_nats.req.level``); an update's request is also measured as sent."""
+    meta = dict(cfg.metadata or {})
+    sent = sum(_nbytes(k) + _nbytes(v) for k, v in meta.items())
+    meta.pop(S.META_SERVER_VERSION, None)
+    meta.pop(S.META_SERVER_LEVEL, None)
+    meta[S.META_REQUIRED_LEVEL] = str(required_api_level(cfg))
+    stored = sum(_nbytes(k) + _nbytes(v) for k, v in meta.items())
+    return stored > S.JS_MAX_METADATA_LEN or (updating and sent > S.JS_MAX_METADATA_LEN)
 
 
 def _invalid(reason: str) -> Exception:
@@ -50,7 +65,7 @@ def validate_name(name: str) -> None:
         raise api_error(JSErr.STREAM_NAME_CONTAINS_PATH_SEPARATORS)
     if not name or not _NAME_FORBIDDEN.isdisjoint(name):
         raise _invalid(Reason.NAME_INVALID)
-    if len(name) > S.JS_MAX_NAME_LEN:
+    if _nbytes(name) > S.JS_MAX_NAME_LEN:
         raise _invalid(Reason.NAME_TOO_LONG % S.JS_MAX_NAME_LEN)
 
 
@@ -58,9 +73,9 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     """Check a create/update request and return the configuration the stream will have."""
     cfg = req.config()
     validate_name(cfg.name)
-    if len(cfg.description) > S.JS_MAX_DESCRIPTION_LEN:
+    if _nbytes(cfg.description) > S.JS_MAX_DESCRIPTION_LEN:
         raise _invalid(Reason.DESCRIPTION_TOO_LONG % S.JS_MAX_DESCRIPTION_LEN)
-    if cfg.metadata and sum(len(k) + len(v) for k, v in cfg.metadata.items()) > S.JS_MAX_METADATA_LEN:
+    if _metadata_too_long(cfg, updating):
         raise _invalid(Reason.METADATA_TOO_LONG % S.JS_MAX_METADATA_LEN)
     if cfg.num_replicas < 0:
         raise api_error(JSErr.REPLICAS_COUNT_CANNOT_BE_NEGATIVE)
@@ -95,6 +110,8 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.DUPLICATES_TOO_SMALL)
     if cfg.allow_rollup_hdrs and cfg.deny_purge:
         raise _invalid(Reason.ROLLUP_NEEDS_PURGE)
+    if cfg.allow_msg_counter:
+        _check_counter(cfg)
     if cfg.discard_new_per_subject:
         if cfg.discard != "new":
             raise _invalid(Reason.DISCARD_NEW_PER_NEEDS_NEW)
@@ -104,6 +121,18 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.MARKER_TTL_NEGATIVE)
     if 0 < cfg.subject_delete_marker_ttl < SECOND:
         raise _invalid(Reason.MARKER_TTL_TOO_SMALL)
+    if cfg.allow_msg_schedules:
+        if cfg.discard == "new":
+            raise _invalid(Reason.SCHEDULES_DISCARD_NEW)
+        if not cfg.allow_rollup_hdrs and req.pedantic:
+            raise _invalid(Reason.PEDANTIC_SCHEDULES_ROLLUP)
+    # counters and schedules with a mirror or sources (refused above until those are built)
+    if cfg.mirror is not None and cfg.allow_msg_counter:
+        raise api_error(JSErr.MIRROR_WITH_COUNTERS)
+    if cfg.mirror is not None and cfg.allow_msg_schedules:
+        raise api_error(JSErr.MIRROR_WITH_MSG_SCHEDULES)
+    if cfg.sources and cfg.allow_msg_schedules:
+        raise api_error(JSErr.SOURCE_WITH_MSG_SCHEDULES)
     if req.pedantic:
         for field in ("max_msgs", "max_msgs_per_subject", "max_bytes", "max_msg_size", "max_consumers"):
             if getattr(cfg, field) < -1:
@@ -113,6 +142,20 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     if cfg.republish is not None:
         _check_republish(cfg, cfg.republish)
     return cfg
+
+
+def _check_counter(cfg: S.StreamConfig) -> None:
+    """A counter stream keeps every subject's last message as its total: nothing may drop
+    increments (discard new), expire them (TTLs), add other messages (schedules), or remove
+    them on ack (interest, work queue)."""
+    if cfg.discard == "new":
+        raise _invalid(Reason.COUNTER_DISCARD_NEW)
+    if cfg.allow_msg_ttl:
+        raise _invalid(Reason.COUNTER_TTL)
+    if cfg.allow_msg_schedules:
+        raise _invalid(Reason.COUNTER_SCHEDULES)
+    if cfg.retention != "limits":
+        raise _invalid(Reason.COUNTER_RETENTION)
 
 
 def _check_subjects(cfg: S.StreamConfig) -> None:
@@ -149,6 +192,10 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
         raise _invalid(Reason.UPDATE_DENY_PURGE)
     if old.allow_msg_ttl and not new.allow_msg_ttl:
         raise _invalid(Reason.UPDATE_TTL)
+    if new.allow_msg_counter != old.allow_msg_counter:
+        raise _invalid(Reason.UPDATE_COUNTER)
+    if old.allow_msg_schedules and not new.allow_msg_schedules:
+        raise _invalid(Reason.UPDATE_SCHEDULES)
     if new.persist_mode != old.persist_mode:
         raise _invalid(Reason.UPDATE_PERSIST_MODE)
     if new.sealed:
@@ -156,6 +203,28 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False
         )
     return new
+
+
+def check_consumer_limits(
+    old: S.StreamConfig, new: S.StreamConfig, consumers: dict[str, S.ConsumerConfig]
+) -> None:
+    """An update that lowers ``consumer_limits`` below what existing consumers use is
+    refused with the names of those consumers (sorted; the reference lists them in map order)."""
+    was, now = old.consumer_limits, new.consumer_limits
+    threshold, pending = now.inactive_threshold, now.max_ack_pending
+    if not (
+        (threshold > 0 and threshold != was.inactive_threshold)
+        or (pending > 0 and pending != was.max_ack_pending)
+    ):
+        return
+    names = [
+        name
+        for name, c in sorted(consumers.items())
+        if (threshold > 0 and c.inactive_threshold > threshold)
+        or (pending > 0 and c.max_ack_pending > pending)
+    ]
+    if names:
+        raise api_error(JSErr.STREAM_UPDATE, err=f"change to limits violates consumers: {', '.join(names)}")
 
 
 # -- defaults -------------------------------------------------------------------------------

@@ -257,6 +257,8 @@ class JetStream:
         if cfg.subjects != old_subjects:
             stream.resubscribe()
         stream.schedule_expiry()
+        if cfg.allow_msg_schedules and stream.scheduler is None:
+            stream.start_scheduler()
 
     def delete_stream(self, stream: Stream) -> None:
         stream.stop()

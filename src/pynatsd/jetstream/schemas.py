@@ -542,6 +542,7 @@ class PubAck(_Obj, kw_only=True):
     domain: str = ""
     seq: Uint64
     duplicate: bool = False
+    val: str = ""  # counter streams: the subject's new total
 
 
 class PubAckError(_Obj, kw_only=True):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
+from pynatsd.jetstream import counters, schedules
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import SubjectTransform, republish_transform
@@ -86,6 +87,8 @@ class Stream:
         )
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
+        self.counter_value = ""  # counter streams: the total the last publish made
+        self.scheduler: schedules.Scheduler | None = None  # streams with schedules on
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +96,13 @@ class Stream:
         for subject in self.config.subjects or []:
             self.subs.append(self.core.subscribe(subject, self._on_msg))
         self.schedule_expiry()
+        if self.config.allow_msg_schedules:
+            self.start_scheduler()
+
+    def start_scheduler(self) -> None:
+        """Message schedules: rebuild them from the store and arm the timer."""
+        self.scheduler = schedules.Scheduler(self)
+        self.scheduler.recover()
 
     def rebuild_dedupe(self) -> None:
         """After recovery: message ids still inside the duplicate window, from the store."""
@@ -124,6 +134,9 @@ class Stream:
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
             self._expiry_handle = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
 
     def resubscribe(self) -> None:
         self.stop()
@@ -215,23 +228,38 @@ class Stream:
             self.js.respond(reply, self.js.puback(self, seq, duplicate))
             return
         # The common PubAck, built from a prefix made once: {"stream":"S"[,"domain":"D"],"seq":N}
-        ack = self._ack_head + b"%d}" % seq
+        if self.config.allow_msg_counter:
+            ack = counters.pub_ack(self._ack_head, seq, self.counter_value)
+        else:
+            ack = self._ack_head + b"%d}" % seq
         if not self.sync_acks:
             self.core.route(reply, None, -1, b"%d" % len(ack), ack)
             return
         self.store.when_durable(lambda: self.js.respond(reply, ack))
 
-    def ingest(self, subject: str, hdr: bytes, data: bytes) -> tuple[int, bool]:
-        """Store one published message; return ``(seq, duplicate)`` or raise ApiError."""
+    def ingest(self, subject: str, hdr: bytes, data: bytes, *, sourced: bool = False) -> tuple[int, bool]:
+        """Store one published message; return ``(seq, duplicate)`` or raise ApiError.
+
+        ``sourced``: the message comes from a source or a schedule, not a client; it may
+        carry ``Nats-Stream-Source`` and scheduler headers, and is not checked as a counter
+        increment or a schedule (the reference's rules)."""
         cfg = self.config
         if cfg.sealed:
             raise api_error(JSErr.STREAM_SEALED)
-        if cfg.max_msg_size > 0 and len(hdr) + len(data) > cfg.max_msg_size:
+        if cfg.max_msg_size > 0 and len(hdr) + len(data) > cfg.max_msg_size and not cfg.allow_msg_counter:
             raise api_error(JSErr.STREAM_MESSAGE_EXCEEDS_MAXIMUM)
         msg_id = ""
         ttl_ns = 0
         rollup = ""
+        incr = None
         if hdr:
+            if b"Nats-Incr:" in hdr:
+                incr = counters.check_increment(hdr, data, cfg.allow_msg_counter, sourced)
+            if not sourced:
+                if b"Nats-Sched" in hdr:
+                    hdr = schedules.check_publish(self, subject, hdr)
+                if b"Nats-Stream-Source:" in hdr:
+                    raise api_error(JSErr.MESSAGE_SOURCE_HDR_NOT_ALLOWED)
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
             if duplicate:
                 return duplicate, True
@@ -242,6 +270,8 @@ class Stream:
                 if ttl_ns < floor:
                     ttl_ns = floor
                     hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
+        if cfg.allow_msg_counter:
+            hdr, data, self.counter_value = counters.apply(self, subject, hdr, data, incr, sourced)
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
@@ -260,6 +290,8 @@ class Stream:
             self.store.purge(subject=subject, keep=1)
         elif rollup == "all":
             self.store.purge(keep=1)
+        if self.scheduler is not None:
+            self.scheduler.stored(seq, subject, hdr, ts)
         if republish_to is not None:
             self._republish(republish_to, subject, hdr, data, seq, ts, prev.seq if prev is not None else 0)
         if (ttl_ns or cfg.max_age) and (
