@@ -182,11 +182,16 @@ def test_error_kinds_and_texts(src: str, dest: str, kind: TransformErrorKind, te
 
 
 def test_validate_mapping_is_stricter() -> None:
-    # The reference's ValidateMapping does not list left()/right() and refuses whitespace.
-    parse_transform("*", "{{left(1,2)}}")
+    # Every token is checked before the transform is built (so the unknown function is named
+    # rather than the out-of-range wildcard before it), and literal tokens may not hold whitespace.
     with pytest.raises(TransformError) as info:
-        validate_mapping("*", "{{left(1,2)}}")
-    assert str(info.value) == "invalid mapping destination: unknown function in {{left(1,2)}}"
+        validate_mapping("foo.*", "{{wildcard(5)}}.{{unknown(1)}}")
+    assert str(info.value) == "invalid mapping destination: unknown function in {{unknown(1)}}"
+    with pytest.raises(TransformError) as info:
+        parse_transform("foo.*", "{{wildcard(5)}}.{{unknown(1)}}")
+    assert info.value.kind is K.INDEX_OUT_OF_RANGE
+    validate_mapping("*", "{{left(1,2)}}.{{right(1,1)}}")
+    parse_transform("foo", "a b")
     with pytest.raises(TransformError) as info:
         parse_transform("foo", "a b", validate=True)
     assert str(info.value) == "invalid mapping destination: invalid transform"

@@ -66,8 +66,8 @@ _INDEX_INT_FNS: Final = (
     (_RIGHT_RE, _RIGHT),
     (_LEFT_RE, _LEFT),
 )
-# The functions a stream subject transform or a config mapping may use: the reference's
-# ValidateMapping does not list left() and right(), so those are "unknown" there.
+# The functions a stream subject transform or a config mapping may name (the reference's
+# ValidateMapping; its 2.15 release accepts left() and right() there too).
 _VALIDATED_FNS: Final = (
     _PARTITION_RE,
     _WILDCARD_RE,
@@ -76,6 +76,8 @@ _VALIDATED_FNS: Final = (
     _SLICE_FROM_LEFT_RE,
     _SLICE_FROM_RIGHT_RE,
     _SPLIT_RE,
+    _LEFT_RE,
+    _RIGHT_RE,
     _RANDOM_RE,
 )
 
@@ -306,7 +308,17 @@ class SubjectTransform:
     """A parsed mapping. :meth:`map` gives the destination of a literal subject that ``src``
     matches, None otherwise."""
 
-    __slots__ = ("_dtoks", "_fwc", "_ops", "_stoks", "dest", "has_placeholders", "identity", "src")
+    __slots__ = (
+        "_dtoks",
+        "_fwc",
+        "_ops",
+        "_stoks",
+        "cacheable",
+        "dest",
+        "has_placeholders",
+        "identity",
+        "src",
+    )
 
     def __init__(
         self,
@@ -327,6 +339,8 @@ class SubjectTransform:
         self._fwc = bool(dtokens) and dtokens[-1] == ">"
         # True when the result depends on the subject (not just a fixed literal destination).
         self.has_placeholders = any(op[0] != _LITERAL for op in ops) or self._fwc
+        # False when the result may differ between calls (random()): callers must not cache it.
+        self.cacheable = all(op[0] != _RANDOM for op in ops)
 
     def __repr__(self) -> str:
         return f"SubjectTransform({self.src!r}, {self.dest!r})"
