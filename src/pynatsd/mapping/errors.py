@@ -18,6 +18,10 @@ class TransformErrorKind(enum.Enum):
     INVALID_ARG = "invalid mapping destination: function argument is invalid or in the wrong format"
     TOO_MANY_ARGS = "invalid mapping destination: too many arguments passed to the function"
     NOT_SUPPORTED_FOR_IMPORT = "invalid mapping destination: the only mapping function allowed for import transforms is {{Wildcard()}}"
+    # Weighted mappings (the reference's AddWeightedMappings); ``detail`` fills the %s.
+    DUPLICATE_ENTRY = "duplicate entry for %s"
+    WEIGHT_TOO_BIG = "individual weights need to be <= 100"
+    TOTAL_WEIGHT_TOO_BIG = "total weight needs to be <= 100"
 
 
 class TransformError(ValueError):
@@ -27,7 +31,11 @@ class TransformError(ValueError):
     def __init__(self, kind: TransformErrorKind, detail: str = "") -> None:
         self.kind = kind
         self.detail = detail
-        super().__init__(f"{kind.value} in {detail}" if detail else kind.value)
+        if "%s" in kind.value:
+            text = kind.value % detail
+        else:
+            text = f"{kind.value} in {detail}" if detail else kind.value
+        super().__init__(text)
 
     @property
     def is_destination_error(self) -> bool:
