@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from pynatsd.config.errors import ConfigError
 from pynatsd.config.loader import load_config, load_config_with_warnings
 from pynatsd.options import MapDest
 from tests.support.config import needs_reference, reference_test_config
 from tests.support.config import write as write_file
+from tests.support.mappings import transform_case
 
 
 def reference_check(path: str) -> tuple[bool, list[str]]:
@@ -94,3 +97,21 @@ def test_missing_weight_in_a_list(tmp_path: Path) -> None:
         load_config(path)
     assert [i.reason for i in info.value.issues] == [m.split(": ", 1)[1] for m in messages]
     assert info.value.first.reason == 'Missing weight for mapping destination "x.$1"'
+
+
+@needs_reference
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=transform_case(0))
+def test_fuzzed_mappings_get_the_reference_verdict(tmp_path: Path, case: tuple[str, str, str]) -> None:
+    # One mapping per file: the reference reports several in Go map order, which varies.
+    src, dest, _ = case
+    path = write_file(tmp_path / "m.conf", f"mappings: {{ {json.dumps(src)}: {json.dumps(dest)} }}\n")
+    ok, messages = reference_check(path)
+    try:
+        opts = load_config(path)
+    except ConfigError as e:
+        assert not ok, (case, str(e))
+        assert [str(i) for i in e.issues] == messages
+    else:
+        assert ok, (case, messages)
+        assert opts.mappings == [(src, [MapDest(dest, 100)])]
