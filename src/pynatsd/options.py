@@ -110,8 +110,9 @@ class Options:
     jetstream_max_ack_pending: int = -1
     jetstream_strict: bool = True
 
-    # subject mappings of the global account, in configuration order: (source, destinations)
-    mappings: list[tuple[str, list[MapDest]]] = field(default_factory=list)
+    # subject mappings of the global account, in configuration order: (source, destinations);
+    # None when the config has no mappings block (a reload then keeps the current ones)
+    mappings: list[tuple[str, list[MapDest]]] | None = None
 
     # features not built yet: set only to be refused clearly at start
     unsupported: dict[str, str] = field(default_factory=dict)

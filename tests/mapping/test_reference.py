@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -257,3 +259,27 @@ def test_random_stays_in_range(tmp_path: Path) -> None:
         for s in servers:
             got = asyncio.run(_deliveries(s.url, ["r.x"] * 60))
             assert set(got) <= {"r2.0.x", "r2.1.x", "r2.2.x"} and len(set(got)) > 1
+
+
+def test_reload_replaces_the_mappings(tmp_path: Path) -> None:
+    path = tmp_path / "mappings.conf"
+    with _servers(tmp_path, 'mappings: { "a.*": "one.$1" }\n') as servers:
+        before = [asyncio.run(_deliveries(s.url, ["a.x", "b.x"])) for s in servers]
+        path.write_text('mappings: { "b.*": "two.$1" }\n')
+        for s in servers:
+            os.kill(s.pid, signal.SIGHUP)
+            s.wait_for_log("Reloaded server configuration")
+        after = [asyncio.run(_deliveries(s.url, ["a.x", "b.x"])) for s in servers]
+        # The reference updates the global account only when the new config has a mappings
+        # block: without one the mappings stay; an empty block removes them.
+        kept, emptied = [], []
+        for text, results in (("debug: false\n", kept), ("mappings: {}\n", emptied)):
+            path.write_text(text)
+            for s in servers:
+                os.kill(s.pid, signal.SIGHUP)
+                s.wait_for_log("Reloaded server configuration")
+            results += [asyncio.run(_deliveries(s.url, ["a.x", "b.x"])) for s in servers]
+    assert before == [["one.x", "b.x"]] * 2
+    assert after == [["a.x", "two.x"]] * 2
+    assert kept == [["a.x", "two.x"]] * 2
+    assert emptied == [["a.x", "b.x"]] * 2

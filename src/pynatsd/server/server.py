@@ -256,7 +256,8 @@ class NatsServer:
         self.auth = Authenticator(new)
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
-        self.mappings = _mappings(new)
+        if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
+            self.mappings = _mappings(new)
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
