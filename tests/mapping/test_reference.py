@@ -283,3 +283,14 @@ def test_reload_replaces_the_mappings(tmp_path: Path) -> None:
     assert after == [["a.x", "two.x"]] * 2
     assert kept == [["a.x", "two.x"]] * 2
     assert emptied == [["a.x", "b.x"]] * 2
+
+
+def test_partition_of_a_literal_source_hashes_an_empty_key(tmp_path: Path) -> None:
+    # The reference matches a literal source by string equality and then hashes the tokens it
+    # did not split: an empty key (FNV-1a of "" mod 10 = 1), where a stream transform of the
+    # same mapping hashes "foo.bar" (6). One mapping only: with several, the reference's order
+    # (a Go map) decides whether the subject was split first.
+    assert parse_transform("foo.bar", "baz.{{partition(10)}}").map("foo.bar") == "baz.6"
+    with _servers(tmp_path, 'mappings: { "foo.bar": "baz.{{partition(10)}}" }\n') as servers:
+        got = [asyncio.run(_deliveries(s.url, ["foo.bar"])) for s in servers]
+    assert got == [["baz.1"], ["baz.1"]]
