@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from pynatsd.jetstream.errors import ApiError
+from pynatsd.jetstream.schemas import SubjectTransformConfig
+from pynatsd.jetstream.transforms import check_origin_transforms
 from pynatsd.mapping import (
     SubjectTransform,
     TransformError,
@@ -198,3 +201,19 @@ def test_validate_mapping_is_stricter() -> None:
     with pytest.raises(TransformError) as info:
         validate_mapping("foo", "a..b")
     assert info.value.kind is K.INVALID_TRANSFORM
+
+
+def test_origin_transform_errors() -> None:
+    # The checks a mirror's or a source's subject_transforms get (used by the sources code).
+    ok = [
+        SubjectTransformConfig(src="a.*", dest="b.{{partition(2,1)}}"),
+        SubjectTransformConfig(src="", dest=""),
+    ]
+    check_origin_transforms(ok, mirror=True)
+    with pytest.raises(ApiError) as info:
+        check_origin_transforms([SubjectTransformConfig(src="a..b", dest="x")], mirror=True)
+    assert info.value.error.err_code == 10151
+    with pytest.raises(ApiError) as info:
+        check_origin_transforms([SubjectTransformConfig(src="a.*", dest="b.$2")], mirror=False)
+    assert info.value.error.err_code == 10146
+    assert "source transform: invalid mapping destination: wildcard index out of range" in str(info.value)

@@ -27,6 +27,23 @@ def check_subject_transform(cfg: S.StreamConfig) -> None:
         raise api_error(JSErr.STREAM_TRANSFORM_INVALID_DESTINATION, err=str(e)) from None
 
 
+def check_origin_transforms(transforms: list[S.SubjectTransformConfig] | None, *, mirror: bool) -> None:
+    """Each ``subject_transforms`` entry of a mirror or a source: a valid (or empty) source and
+    a destination the reference's ValidateMapping accepts, with its error codes (10151/10154 for
+    a mirror, 10145/10146 for a source). The overlap rules between entries are the caller's."""
+    bad_src = JSErr.MIRROR_INVALID_SUBJECT_FILTER if mirror else JSErr.SOURCE_INVALID_SUBJECT_FILTER
+    bad_dest = (
+        JSErr.MIRROR_INVALID_TRANSFORM_DESTINATION if mirror else JSErr.SOURCE_INVALID_TRANSFORM_DESTINATION
+    )
+    for tr in transforms or ():
+        if tr.src and not is_valid_subject(tr.src):
+            raise api_error(bad_src, err=f"invalid subject {tr.src}")
+        try:
+            validate_mapping(tr.src, tr.dest)
+        except TransformError as e:
+            raise api_error(bad_dest, err=str(e)) from None
+
+
 def check_republish(cfg: S.StreamConfig, pedantic: bool) -> S.StreamConfig:
     """Republish rules, after the defaults (``src`` "" is already ">"). A republish of ">" to
     ">" on a stream whose only subject is its transform's source becomes an implicit republish
