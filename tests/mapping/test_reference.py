@@ -214,9 +214,22 @@ async def _weighted_deliveries(url: str) -> dict[str, Any]:
     return {"fixed": [s for s in seen if not s.startswith("h")], "halves": sorted(halves)}
 
 
+async def _lost_request(url: str) -> str:
+    nc = await nats.connect(url)
+    try:
+        await nc.request("lose", b"", timeout=T)
+        return "answered"
+    except nats.errors.NoRespondersError:
+        return "no responders"
+    finally:
+        await nc.close()
+
+
 def test_weighted_and_cluster_scoped_mappings(tmp_path: Path) -> None:
     with _servers(tmp_path, WEIGHTED) as (ref, ours):
         results = [asyncio.run(_weighted_deliveries(s.url)) for s in (ref, ours)]
+        # A request whose mapping chose no destination: nobody can answer.
+        assert [asyncio.run(_lost_request(s.url)) for s in (ref, ours)] == ["no responders"] * 2
     # "lose" is dropped; 100 publishes split 50/50 reach both halves (all but surely).
     expected = {
         "fixed": ["keep.a", "kept.b", "all.c", "clonly.d", "uno", "to.x.y", "end"],

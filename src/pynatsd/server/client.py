@@ -459,7 +459,9 @@ class Client(asyncio.Protocol):
         self.in_bytes += len(msg)
         if self.pub_checks:
             checked = self._check_pub(subject)
-            if checked is None:
+            if not checked:
+                if checked is not None and reply and self.no_responders:
+                    self.send_no_responders(checked, reply)  # mapped to no destination
                 return
             subject = checked
         # Every request pays one C call; is_reserved_reply decides for the few candidates.
@@ -481,7 +483,8 @@ class Client(asyncio.Protocol):
 
     def _check_pub(self, subject: bytes) -> bytes | None:
         """Pedantic subject check, subject mapping, publish permissions (of the mapped subject)
-        and verbose +OK, in the reference's order; the subject to route, or None when refused."""
+        and verbose +OK, in the reference's order; the subject to route (empty when a mapping
+        chose no destination), or None when refused."""
         if self.pedantic and not _valid_pub(subject):
             self.send_err(E.ERR_INVALID_PUB_SUBJECT)
         mappings = self.server.mappings
@@ -489,10 +492,10 @@ class Client(asyncio.Protocol):
             mapped = mappings.map_bytes(subject)
             if mapped is not None:
                 self._mapped(subject, mapped)
-                if not mapped:  # the weights chose no destination: the message is dropped
+                if not mapped:  # the weights chose no destination: delivered to nobody
                     if self.verbose:
                         self.queue(OK)
-                    return None
+                    return mapped
                 subject = mapped
         perms = self.perms
         if perms is not None and not perms.can_publish(subject.decode("utf-8", "replace")):
