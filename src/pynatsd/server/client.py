@@ -492,10 +492,12 @@ class Client(asyncio.Protocol):
             mapped = mappings.map_bytes(subject)
             if mapped is not None:
                 self._mapped(subject, mapped)
-                if not mapped:  # the weights chose no destination: delivered to nobody
+                if not mapped or mapped[:1] == b"." or mapped[-1:] == b"." or b".." in mapped:
+                    # No destination (the weights chose none, or an empty token): delivered to
+                    # nobody, as the reference's sublist matches nothing for such a subject.
                     if self.verbose:
                         self.queue(OK)
-                    return mapped
+                    return b""
                 subject = mapped
         perms = self.perms
         if perms is not None and not perms.can_publish(subject.decode("utf-8", "replace")):
