@@ -39,6 +39,16 @@ class User:
     permissions: Permissions | None = None
 
 
+@dataclass(frozen=True)
+class MapDest:
+    """One destination of a subject mapping (the config file's ``mappings``): the destination
+    subject (with mapping functions), its weight in percent and the cluster it is scoped to."""
+
+    subject: str
+    weight: int = 100
+    cluster: str = ""
+
+
 @dataclass
 class Options:
     """Every option of the core server, named as in the reference's config file."""
@@ -99,6 +109,10 @@ class Options:
     jetstream_domain: str = ""
     jetstream_max_ack_pending: int = -1
     jetstream_strict: bool = True
+
+    # subject mappings of the global account, in configuration order: (source, destinations);
+    # None when the config has no mappings block (a reload then keeps the current ones)
+    mappings: list[tuple[str, list[MapDest]]] | None = None
 
     # features not built yet: set only to be refused clearly at start
     unsupported: dict[str, str] = field(default_factory=dict)

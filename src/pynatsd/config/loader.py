@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
+from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
 from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
 from pynatsd.options import Options, Permission, Permissions, ResponsePermission, User
@@ -60,8 +61,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
     "accounts": "accounts",
-    "mappings": "subject mappings",
-    "maps": "subject mappings",
     "operator": "operator (JWT) mode",
     "operators": "operator (JWT) mode",
     "root": "operator (JWT) mode",
@@ -352,6 +351,11 @@ class _Loader:
         if ns <= 0:
             raise _Invalid(node.pos, f"{key} must be positive")
         self.opts.sync_interval = ns / _NS
+
+    def mappings(self, key: str, node: Node) -> None:
+        """``mappings``/``maps``: subject mappings of the global account (config/mappings.py)."""
+        self.opts.mappings, issues = parse_mappings(node)
+        self.errors.extend(issues)
 
     def store_dir(self, key: str, node: Node) -> None:
         self.opts.store_dir = _str(node, key)
@@ -699,6 +703,8 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "no_sys_acc": _Loader.no_system_account,
     "jetstream": _Loader.jetstream,
     "store_dir": _Loader.store_dir,
+    "mappings": _Loader.mappings,
+    "maps": _Loader.mappings,
 }
 
 

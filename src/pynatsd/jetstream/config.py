@@ -10,15 +10,15 @@ in STREAM.LIST).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream import transforms
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
-from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subjects_collide, subset_of
+from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subset_of
 from pynatsd.version import REFERENCE_VERSION
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ _NAME_FORBIDDEN = frozenset(".*> \t\r\n\f")
 _UNBUILT = (
     ("mirror", "stream mirrors"),
     ("sources", "stream sources"),
-    ("subject_transform", "subject transforms"),
     ("allow_atomic", "atomic batch publish"),
     ("allow_batched", "batched publish"),
 )
@@ -138,10 +137,11 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
             if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
     _check_subjects(cfg)
+    transforms.check_subject_transform(cfg)  # subject transforms: the reference's order
+    if req.pedantic and cfg.republish is not None and cfg.republish.src == "":
+        raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_REPUBLISH_SRC)
     cfg = with_defaults(cfg)
-    if cfg.republish is not None:
-        _check_republish(cfg, cfg.republish)
-    return cfg
+    return transforms.check_republish(cfg, req.pedantic)
 
 
 def _check_counter(cfg: S.StreamConfig) -> None:
@@ -334,105 +334,3 @@ def with_dynamic_metadata(
     meta[S.META_SERVER_VERSION] = version
     meta[S.META_SERVER_LEVEL] = str(level)
     return msgspec.structs.replace(cfg, metadata=dict(sorted(meta.items())))
-
-
-# -- republish ------------------------------------------------------------------------------
-
-_WILDCARD_FN = re.compile(r"\{\{\s*wildcard\s*\(\s*(\d+)\s*\)\s*\}\}", re.IGNORECASE)
-_ANY_FN = re.compile(r"\{\{\s*([A-Za-z]+)\s*\((.*)\)\s*\}\}")
-_DOLLAR = re.compile(r"\$(\d+)")
-# the reference's other subject mapping functions: accepted there, not built here
-_OTHER_FNS = frozenset(
-    {
-        "partition",
-        "split",
-        "splitfromleft",
-        "splitfromright",
-        "slicefromleft",
-        "slicefromright",
-        "left",
-        "right",
-    }
-)
-
-
-class SubjectTransform:
-    """A republish mapping from ``src`` (a subject filter) to ``dest``, whose tokens may be
-    literals, ``$N`` / ``{{wildcard(N)}}`` (the N-th ``*`` of ``src``) and a final ``>`` (what
-    the ``>`` of ``src`` matched). Built by :func:`republish_transform`."""
-
-    def __init__(self, src: str, parts: list[tuple[str, int]]) -> None:
-        self.src = src
-        self._src_tokens = src.split(".")
-        self._stars = [i for i, t in enumerate(self._src_tokens) if t == "*"]
-        self._parts = parts  # (literal, 0) | ("", N) for wildcard N | (">", -1)
-
-    def map(self, subject: str) -> str | None:
-        """The destination for ``subject``, or None when ``src`` does not match it."""
-        if not subject_matches(self.src, subject):
-            return None
-        tokens = subject.split(".")
-        out = []
-        for literal, ref in self._parts:
-            if ref > 0:
-                out.append(tokens[self._stars[ref - 1]])
-            elif ref < 0:
-                out.append(".".join(tokens[len(self._src_tokens) - 1 :]))
-            else:
-                out.append(literal)
-        return ".".join(out)
-
-
-def republish_transform(src: str, dest: str) -> SubjectTransform | None:
-    """The transform of a (validated) republish config; None when ``dest`` is empty."""
-    if not dest:
-        return None
-    return _parse_transform(src, dest)
-
-
-def _parse_transform(src: str, dest: str) -> SubjectTransform:
-    invalid = _invalid(Reason.REPUBLISH_TRANSFORM % (src, dest))
-    if not is_valid_subject(src):
-        raise invalid
-    src_tokens = src.split(".")
-    stars = src_tokens.count("*")
-    src_fwc = src_tokens[-1] == ">"
-    dest_tokens = dest.split(".")
-    parts: list[tuple[str, int]] = []
-    for i, token in enumerate(dest_tokens):
-        if not token:
-            raise invalid
-        if token == "*":
-            raise invalid
-        if token == ">":
-            if i != len(dest_tokens) - 1 or not src_fwc:
-                raise invalid
-            parts.append((">", -1))
-            continue
-        m = _DOLLAR.fullmatch(token) or _WILDCARD_FN.fullmatch(token)
-        if m is None and (fn := _ANY_FN.fullmatch(token)) is not None:
-            if fn.group(1).lower() in _OTHER_FNS:
-                raise _invalid(
-                    f"subject mapping function {fn.group(1)}() in republish is not supported by pynatsd yet"
-                )
-            raise invalid
-        if m is not None:
-            n = int(m.group(1))
-            if n == 0:
-                raise _invalid("subject mapping to wildcard 0 in republish is not supported by pynatsd yet")
-            if n > stars:
-                raise invalid
-            parts.append(("", n))
-            continue
-        parts.append((token, 0))
-    if src_fwc and (not parts or parts[-1][1] != -1):
-        raise invalid
-    return SubjectTransform(src, parts)
-
-
-def _check_republish(cfg: S.StreamConfig, rp: S.RePublish) -> None:
-    for subj in cfg.subjects or []:
-        if subjects_collide(rp.dest, subj):
-            raise _invalid(Reason.REPUBLISH_CYCLE)
-    if rp.dest:
-        _parse_transform(rp.src, rp.dest)

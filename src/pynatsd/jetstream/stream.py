@@ -19,10 +19,10 @@ from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import counters, schedules
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream.config import SubjectTransform, republish_transform
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.transforms import ConfigTransform
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ class Stream:
         self.consumers: dict[str, Consumer] = {}
         self._expiry_handle: Any = None
         self._expiry_at = 0  # ns deadline the expiry timer is set for
-        self._rp_config: S.RePublish | None = None  # the republish config _rp_transform is for
-        self._rp_transform: SubjectTransform | None = None
+        self._rp_transform = ConfigTransform()  # republish destinations
+        self._in_transform = ConfigTransform()  # the input subject_transform
         self._subjects: dict[bytes, str] = {}  # decoded subjects of recent publishes
         # PubAcks wait for fsync only for file streams with sync_interval: always, unless the
         # stream's persist mode is async (the reference then acks before persisting).
@@ -214,6 +214,8 @@ class Stream:
             if len(self._subjects) > 4096:
                 self._subjects.clear()
             subj = self._subjects[subject] = subject.decode("utf-8", "replace")
+        if self.config.subject_transform is not None:
+            subj = self.transform_input(subj)
         try:
             seq, duplicate = self.ingest(subj, h, data)
         except ApiError as e:
@@ -303,15 +305,20 @@ class Stream:
             c.kick()
         return seq, False
 
+    def transform_input(self, subject: str) -> str:
+        """The subject a message published (or sourced) on ``subject`` is stored under: the
+        stream's ``subject_transform`` when its source matches, else ``subject`` unchanged."""
+        st = self.config.subject_transform
+        if st is None:
+            return subject
+        return self._in_transform.map(st, subject) or subject
+
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""
         rp = self.config.republish
         if rp is None:
             return None
-        if self._rp_config is not rp:
-            self._rp_config = rp
-            self._rp_transform = republish_transform(rp.src, rp.dest)
-        return self._rp_transform.map(subject) if self._rp_transform is not None else None
+        return self._rp_transform.map(rp, subject)
 
     def _republish(
         self, to: str, subject: str, hdr: bytes, data: bytes, seq: int, ts: int, last: int

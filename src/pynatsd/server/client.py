@@ -88,7 +88,7 @@ class Client(asyncio.Protocol):
         self.version = ""
         self.user = ""
         self.connect_opts: dict[str, Any] = {}
-        self.pub_checks = True  # pedantic, verbose or permissions: the slow publish path
+        self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
         self.host = ""
@@ -363,7 +363,7 @@ class Client(asyncio.Protocol):
 
     def _connect_done(self) -> None:
         self.connect_received = True
-        self.pub_checks = self.pedantic or self.verbose or self.perms is not None
+        self.refresh_pub_checks()
         self.parser.auth_pending = False
         self.parser.headers_allowed = self.headers
         if self._auth_handle is not None:
@@ -457,8 +457,13 @@ class Client(asyncio.Protocol):
     def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
         self.in_msgs += 1
         self.in_bytes += len(msg)
-        if self.pub_checks and not self._check_pub(subject):
-            return
+        if self.pub_checks:
+            checked = self._check_pub(subject)
+            if not checked:
+                if checked is not None and reply and self.no_responders:
+                    self.send_no_responders(checked, reply)  # mapped to no destination
+                return
+            subject = checked
         # Every request pays one C call; is_reserved_reply decides for the few candidates.
         if reply is not None and reply.startswith(RESERVED_REPLY_PREFIXES_B) and is_reserved_reply(reply):
             # Quoted from the raw bytes: Go writes an invalid UTF-8 byte as \xNN.
@@ -467,10 +472,33 @@ class Client(asyncio.Protocol):
         if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
             self.send_no_responders(subject, reply)
 
-    def _check_pub(self, subject: bytes) -> bool:
-        """Pedantic subject check, publish permissions and verbose +OK, in the reference's order."""
+    def _mapped(self, subject: bytes, mapped: bytes) -> None:
+        """A publish was mapped to another subject (traced by TracingClient)."""
+
+    def refresh_pub_checks(self) -> None:
+        """Whether publishes take the slow path (:meth:`_check_pub`)."""
+        self.pub_checks = (
+            self.pedantic or self.verbose or self.perms is not None or self.server.mappings is not None
+        )
+
+    def _check_pub(self, subject: bytes) -> bytes | None:
+        """Pedantic subject check, subject mapping, publish permissions (of the mapped subject)
+        and verbose +OK, in the reference's order; the subject to route (empty when a mapping
+        chose no destination), or None when refused."""
         if self.pedantic and not _valid_pub(subject):
             self.send_err(E.ERR_INVALID_PUB_SUBJECT)
+        mappings = self.server.mappings
+        if mappings is not None:
+            mapped = mappings.map_bytes(subject)
+            if mapped is not None:
+                self._mapped(subject, mapped)
+                if not mapped or mapped[:1] == b"." or mapped[-1:] == b"." or b".." in mapped:
+                    # No destination (the weights chose none, or an empty token): delivered to
+                    # nobody, as the reference's sublist matches nothing for such a subject.
+                    if self.verbose:
+                        self.queue(OK)
+                    return b""
+                subject = mapped
         perms = self.perms
         if perms is not None and not perms.can_publish(subject.decode("utf-8", "replace")):
             s = subject.decode("utf-8", "replace")
@@ -478,10 +506,10 @@ class Client(asyncio.Protocol):
                 "%s - cid:%d - Publish Violation - User %r, Subject %r", self.host, self.cid, self.user, s
             )
             self.send_err(publish_violation(subject.decode("utf-8", "surrogateescape")))
-            return False
+            return None
         if self.verbose:
             self.queue(OK)
-        return True
+        return subject
 
     def send_no_responders(self, subject: bytes, reply: bytes) -> None:
         """Tell a requester nobody listens: a 503 status on its own reply subscription."""
@@ -605,6 +633,9 @@ class TracingClient(Client):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.server.log.debug("%s - Client connection created", self._tag())
+
+    def _mapped(self, subject: bytes, mapped: bytes) -> None:
+        self._in("MAPPING", subject + b" -> " + mapped)
 
     def _teardown(self) -> None:
         if not getattr(self, "_traced_close", False):

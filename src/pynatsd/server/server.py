@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.mapping import Mappings, build_mappings
 from pynatsd.options import Options
 from pynatsd.protocol.frames import info_line, msg_tails
 from pynatsd.server.account import GLOBAL_ACCOUNT, Account
@@ -76,6 +77,11 @@ INFO_ORDER = (
 _INFO_RANK = {k: i for i, k in enumerate(INFO_ORDER)}
 
 
+def _mappings(opts: Options) -> Mappings | None:
+    """The global account's subject mappings (validated by the config loader); no cluster yet."""
+    return build_mappings(opts.mappings) if opts.mappings else None
+
+
 class NatsServer:
     """Everything that lives for the life of one server, bound to one event loop."""
 
@@ -97,6 +103,8 @@ class NatsServer:
         self.system_client = InternalClient(self, "$SYS")
         self.global_account = Account(GLOBAL_ACCOUNT, self.sublist, self.system_client)
         self.internal = Internal(self, self.global_account)
+        # Subject mappings of the config file (None without any: publishes pay nothing).
+        self.mappings: Mappings | None = _mappings(opts)
         # Claimed prefixes (Internal.claim_prefix): subjects under them are unique per
         # message, so they always miss the match cache; a claim no other subscription
         # overlaps takes them directly. Keyed by the prefix; ``_claim_roots`` maps a first
@@ -248,6 +256,8 @@ class NatsServer:
         self.auth = Authenticator(new)
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
+        if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
+            self.mappings = _mappings(new)
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
@@ -261,6 +271,7 @@ class NatsServer:
                 c.perms = ClientPermissions(result.permissions) if result.permissions else None
             else:
                 c.perms = None
+            c.refresh_pub_checks()
         self.log.notice("Reloaded server configuration")
 
     # -- registry -------------------------------------------------------------------

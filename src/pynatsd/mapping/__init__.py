@@ -1,0 +1,20 @@
+"""Subject transforms and mappings (pure, no I/O): one engine for stream subject transforms,
+republish, source transforms and the config file's ``mappings``."""
+
+from pynatsd.mapping.errors import TransformError, TransformErrorKind
+from pynatsd.mapping.transform import SubjectTransform, fnv32a, parse_transform, validate_mapping
+from pynatsd.mapping.weighted import LOST, Destination, Mappings, WeightedMapping, build_mappings
+
+__all__ = [
+    "LOST",
+    "Destination",
+    "Mappings",
+    "SubjectTransform",
+    "TransformError",
+    "TransformErrorKind",
+    "WeightedMapping",
+    "build_mappings",
+    "fnv32a",
+    "parse_transform",
+    "validate_mapping",
+]
