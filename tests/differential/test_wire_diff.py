@@ -191,6 +191,12 @@ PEDANTIC_CASES = [
         b"MSG foo* 1 1\r\na\r\nPONG\r\n",
     ),
     case("sub-queue-name-not-checked", CV + b"SUB foo q.* 1\r\nPING\r\n", b"+OK\r\n+OK\r\nPONG\r\n"),
+    case(
+        "non-pedantic-pub-with-empty-token-reaches-nobody",
+        b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB x.* 1\r\nSUB > 2\r\nSUB x.> 3\r\n'
+        b"PUB x. 1\r\na\r\nPUB x..y 1\r\nb\r\nPUB .x 1\r\nc\r\nPUB x.y 1\r\nd\r\nPING\r\n",
+        b"MSG x.y 2 1\r\nd\r\nMSG x.y 3 1\r\nd\r\nMSG x.y 1 1\r\nd\r\nPONG\r\n",
+    ),
 ]
 
 SUB_CASES = [

@@ -174,7 +174,10 @@ class Sublist(Generic[S]):
         psubs: list[S] = []
         qmap: dict[str, list[S]] = {}
         tokens = subject.decode("utf-8", "replace").split(".")
-        self._collect(self._root, tokens, 0, psubs, qmap)
+        # A subject with an empty token ("a..b", "a.", ".a", "") matches nothing, as in the
+        # reference, even where a wildcard would take any token.
+        if "" not in tokens:
+            self._collect(self._root, tokens, 0, psubs, qmap)
         r = MatchResult(tuple(psubs), tuple(tuple(m) for m in qmap.values()))
         if cache is not None:
             if len(cache) >= CACHE_MAX:
