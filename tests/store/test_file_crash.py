@@ -59,7 +59,13 @@ def child_main() -> None:
     directory, seed, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     rnd = random.Random(seed)
     out = sys.stdout
-    store = FileStore(directory, StoreLimits(), block_size=BLOCK, sync_always=mode == "sync")
+    store = FileStore(
+        directory,
+        StoreLimits(),
+        block_size=BLOCK,
+        sync_always=mode == "sync",
+        compression=mode == "compressed",
+    )
     st = store.state()
     nxt = st.last_seq + 1
 
@@ -233,12 +239,12 @@ def verify_and_continue(directory: Path, log: Log) -> None:
     log.mark()
 
 
-@pytest.mark.parametrize("mode", ["plain", "sync"])
+@pytest.mark.parametrize("mode", ["plain", "sync", "compressed"])
 def test_sigkill_at_random_points(tmp_path: Path, mode: str) -> None:
     rnd = random.Random(f"crash-{mode}{os.environ.get('STORE_CRASH_SEED', '')}")
     directory = tmp_path / "s"
     log = Log(live=set(), last=0)
-    rounds = 12 if mode == "plain" else 6
+    rounds = 6 if mode == "sync" else 12
     synced = 0
     for _ in range(rounds):
         run_child(directory, rnd.randrange(1 << 30), mode, rnd.randint(5, 3000), log)
@@ -248,6 +254,8 @@ def test_sigkill_at_random_points(tmp_path: Path, mode: str) -> None:
     assert mode != "sync" or synced > 50
     blocks = list(directory.glob("*.blk"))
     assert len(blocks) >= 2
+    if mode == "compressed":  # sealed blocks compressed inline (no loop in the child)
+        assert any(p.read_bytes()[:4] == b"PNSZ" for p in blocks)
 
 
 # -- torn and corrupt files --------------------------------------------------------------------
