@@ -334,3 +334,30 @@ def test_kill_during_compression_loses_nothing(tmp_path: Path, how: str) -> None
     store = FileStore(d, StoreLimits(), block_size=BLOCK)
     assert all(check(store, q) for q in range(1, st.last_seq + 400))
     store.close()
+
+
+def test_damaged_first_chunk_without_index_skips_the_block(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Replay needs the block's head from its first chunk: without it (and without the
+    ``.idx``) the block is skipped as a plain block without a valid head; the rest is served."""
+    d = tmp_path / "s"
+    store = FileStore(d, StoreLimits(), block_size=BLOCK, compression=True)
+    fill(store, 1, 501)
+    b = store._blocks[1]
+    assert b.z is not None
+    lost = set(range(b.first, b.first + len(b.offs)))
+    zoff = b.z.offs[0]
+    store.close()
+    path = d / f"{b.index:010d}.blk"
+    raw = bytearray(path.read_bytes())
+    raw[zoff + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    for idx in d.glob("*.idx"):
+        idx.unlink()
+    store = FileStore(d, StoreLimits(), block_size=BLOCK)
+    assert list(store.sequences(0, [">"])) == [q for q in range(1, 501) if q not in lost]
+    assert all(check(store, q) for q in range(1, 501) if q not in lost)
+    assert "skipping block" in caplog.text
+    fill(store, 501, 511)
+    store.close()

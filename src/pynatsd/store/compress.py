@@ -25,8 +25,7 @@ import struct
 import zlib
 from array import array
 from collections import OrderedDict
-
-import cramjam
+from typing import Any
 
 MAGIC = b"PNSZ"
 _VERSION = 1
@@ -36,6 +35,20 @@ _HEAD = struct.Struct("<4sHHQII")
 _ENT = struct.Struct("<QII")
 _U32 = struct.Struct("<I")
 _CACHE = 16  # decompressed chunks kept per store (1 MiB)
+
+
+_codec: Any = None
+
+
+def _snappy() -> Any:
+    """``cramjam.snappy``, imported on first use: a server without compressed streams
+    never loads it."""
+    global _codec
+    if _codec is None:
+        import cramjam
+
+        _codec = cramjam.snappy
+    return _codec
 
 
 class ZCorrupt(Exception):
@@ -86,7 +99,7 @@ def read_chunk(fd: int, z: ZTable, k: int) -> bytes | None:
         return None
     want = min(z.chunk, z.length - k * z.chunk)
     try:
-        out = bytes(cramjam.snappy.decompress_raw(raw))
+        out = bytes(_snappy().decompress_raw(raw))
     except Exception:
         return None
     return out if len(out) == want else None
@@ -148,9 +161,7 @@ class ZReader:
 
 def encode(data: bytes | bytearray) -> tuple[bytes, ZTable]:
     """A compressed file's bytes for a block whose bytes are ``data``."""
-    chunks = [
-        bytes(cramjam.snappy.compress_raw(bytes(data[p : p + CHUNK]))) for p in range(0, len(data), CHUNK)
-    ]
+    chunks = [bytes(_snappy().compress_raw(bytes(data[p : p + CHUNK]))) for p in range(0, len(data), CHUNK)]
     z = ZTable(len(data), CHUNK)
     pos = _HEAD.size + _ENT.size * len(chunks) + 4
     table = []

@@ -971,7 +971,7 @@ class FileStore(IndexedStore):
     def _replay(self, index: int, fd: int, flen: int, is_last: bool, z: ZTable | None = None) -> None:
         raw = os.pread(fd, flen, 0) if z is None else logical(fd, z)
         hs = _BLK_HEAD.size
-        if flen >= hs:
+        if len(raw) >= hs:
             magic, ver, _, first = _BLK_HEAD.unpack_from(raw)
             ok = magic == _BLK_MAGIC and ver == _VERSION
         else:
@@ -1184,5 +1184,7 @@ class FileStore(IndexedStore):
         self._rfds.clear()
 
     def delete(self) -> None:
+        self._zqueue.clear()  # nothing left to compress or erase: the files go
+        self._zpatches.clear()
         self.close()
         shutil.rmtree(self._dir, ignore_errors=True)
