@@ -20,6 +20,9 @@ tail is never served. Deletions recorded in the last block that hit closed block
 folded into those blocks' index files when the block is closed (a checkpoint), so a
 closed block's ``.idx`` plus the replayed last block is always the whole truth.
 
+With compression on, a sealed block's file is rewritten (in a worker thread) as compressed
+chunks of the same bytes (``compress.py``), so every offset stays valid.
+
 Durability: records are buffered and written with one ``os.write`` at the end of the
 loop turn (the store schedules its own :meth:`flush`), so ``kill -9`` loses nothing that
 was flushed. ``fsync`` runs only in a worker thread: with ``sync_always`` right after
