@@ -81,7 +81,7 @@ def json_payloads(size: int, count: int, seed: int = 1) -> list[bytes]:
         raw = json.dumps(doc, separators=(",", ":"))
         room = size - len(raw) - len(',"note":""')
         words: list[str] = []
-        while sum(len(w) + 1 for w in words) < room:
+        while len(words) + sum(map(len, words)) <= room:  # joined, one longer than room
             words.append(rnd.choice(_WORDS))
         note = " ".join(words)[: max(room, 0)]
         data = (raw[:-1] + f',"note":"{note}"}}').encode()
