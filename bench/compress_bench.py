@@ -38,7 +38,7 @@ async def append(directory: Path, n: int, payloads: list[bytes], compression: bo
             store.store(SUBJECTS[j % 10], b"", payloads[j % len(payloads)])
         await asyncio.sleep(0)
     appended = time.perf_counter() - t
-    while store._zjob is not None or store._zqueue:
+    while not store._z.idle():
         await asyncio.sleep(0.001)
     settled = time.perf_counter() - t
     store.close()

@@ -236,7 +236,7 @@ async def test_background_compression_with_a_running_loop(tmp_path: Path) -> Non
                 store.remove(3, erase=True)  # erased while blocks are being compressed
             await asyncio.sleep(0)
     for _ in range(1200):  # up to 30 s on a loaded machine
-        if all(b.z is not None for b in store._blocks[:-1]) and store._zjob is None:
+        if all(b.z is not None for b in store._blocks[:-1]) and store._z.idle():
             break
         await asyncio.sleep(0.025)
     assert all(b.z is not None for b in store._blocks[:-1])
@@ -256,10 +256,8 @@ def child_main() -> None:
     ``T``, and waits to be killed while the loop goes on storing and flushing (``F n``)."""
     import time
 
-    from pynatsd.store import file as file_mod
-
     directory, how = sys.argv[1], sys.argv[2]
-    real = file_mod.rewrite
+    real = compress.rewrite
 
     def stalled(src: str, tmp: str, length: int, patches: list[tuple[int, bytes]]) -> compress.ZTable:
         z = real(src, tmp, length, patches)
@@ -269,7 +267,7 @@ def child_main() -> None:
         time.sleep(3600)
         return z
 
-    file_mod.rewrite = stalled  # type: ignore[assignment]
+    compress.rewrite = stalled  # type: ignore[assignment]
 
     async def run() -> None:
         store = FileStore(directory, StoreLimits(), block_size=BLOCK, compression=True)

@@ -20,12 +20,19 @@ either the old file or the new one whole; temporary files are removed on recover
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import os
 import struct
 import zlib
 from array import array
-from collections import OrderedDict
-from typing import Any
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, Protocol, TypeVar
+
+log = logging.getLogger("pynatsd.store.file")
 
 MAGIC = b"PNSZ"
 _VERSION = 1
@@ -203,3 +210,153 @@ def rewrite(src: str, tmp: str, length: int, patches: list[tuple[int, bytes]]) -
     finally:
         os.close(fd)
     return z
+
+
+# -- scheduling: one store's rewrites ----------------------------------------------------------
+class SealedBlock(Protocol):
+    index: int
+    size: int  # the block's uncompressed length
+    z: ZTable | None
+
+
+B = TypeVar("B", bound=SealedBlock)
+Patches = list[tuple[int, bytes]]
+
+_zpool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One worker thread compressing sealed blocks for all stores."""
+    global _zpool
+    if _zpool is None:
+        _zpool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pynatsd-compress")
+    return _zpool
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class Compressor(Generic[B]):
+    """Rewrites of one store's sealed blocks (compression, erasure inside a compressed
+    block), one at a time: in the worker thread when a loop runs, inline otherwise. The
+    store says which blocks are still alive, and finishes an installed rewrite (``installed``:
+    drop cached descriptors of the old file) or a failed one (``failed``)."""
+
+    def __init__(
+        self,
+        enabled: bool,
+        path_of: Callable[[int], str],
+        alive: Callable[[B], bool],
+        installed: Callable[[B, ZTable], None],
+        failed: Callable[[B, Patches], None],
+    ) -> None:
+        self.enabled = enabled
+        self.reader = ZReader()
+        self._path_of = path_of
+        self._alive = alive
+        self._installed = installed
+        self._failed = failed
+        self._queue: deque[B] = deque()
+        self._patches: dict[int, Patches] = {}  # block index -> erasures
+        self._job: tuple[B, Future[ZTable], Patches, str] | None = None
+        self._closed = False
+
+    def busy(self, b: B) -> bool:
+        """True while ``b`` is queued or being rewritten: its file must not be written to."""
+        return b in self._queue or (self._job is not None and self._job[0] is b)
+
+    def idle(self) -> bool:
+        return self._job is None and not self._queue
+
+    def enqueue(self, b: B) -> None:
+        if b not in self._queue:
+            self._queue.append(b)
+        self._next(_running_loop())
+
+    def patch(self, b: B, off: int, rec: bytes) -> None:
+        """Overwrite ``rec`` at ``off`` of block ``b`` by a rewrite (an erasure)."""
+        self._patches.setdefault(b.index, []).append((off, rec))
+        self.enqueue(b)
+
+    def _next(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        while self._job is None and self._queue:
+            b = self._queue.popleft()
+            patches = self._patches.pop(b.index, [])
+            if not self._alive(b) or (b.z is None and not patches and not self.enabled):
+                continue
+            src = self._path_of(b.index)
+            tmp = src + ".tmp"  # removed by recovery if a crash leaves it
+            if loop is None:
+                try:
+                    z = rewrite(src, tmp, b.size, patches)
+                except Exception as e:
+                    self._fail(b, patches, tmp, e)
+                    continue
+                self._install(b, z, tmp)
+                continue
+            fut = _pool().submit(rewrite, src, tmp, b.size, patches)
+            self._job = (b, fut, patches, tmp)
+            fut.add_done_callback(functools.partial(self._wake, loop))
+
+    def _wake(self, loop: asyncio.AbstractEventLoop, fut: Future[ZTable]) -> None:
+        try:
+            loop.call_soon_threadsafe(self._done, fut)
+        except RuntimeError:  # the loop is gone: drain() has collected (or will) the job
+            pass
+
+    def _done(self, fut: Future[ZTable], restart: bool = True) -> None:
+        job = self._job
+        if job is None or job[1] is not fut:
+            return  # collected by drain()
+        self._job = None
+        b, _, patches, tmp = job
+        exc = fut.exception()
+        if exc is not None:
+            self._fail(b, patches, tmp, exc)
+        elif self._closed or not self._alive(b):
+            _unlink(tmp)
+        else:
+            self._install(b, fut.result(), tmp)
+        if restart and not self._closed:
+            self._next(_running_loop())
+
+    def _install(self, b: B, z: ZTable, tmp: str) -> None:
+        os.replace(tmp, self._path_of(b.index))
+        self.reader.forget(b.index)
+        b.z = z
+        self._installed(b, z)
+
+    def _fail(self, b: B, patches: Patches, tmp: str, exc: BaseException) -> None:
+        _unlink(tmp)
+        if self._alive(b):
+            log.error("rewriting block file %s failed: %s", self._path_of(b.index), exc)
+            if patches:
+                self._failed(b, patches)
+
+    def drain(self) -> None:
+        """At close: wait for the running rewrite, do the queued ones inline."""
+        job = self._job
+        if job is not None:
+            try:
+                job[1].result()
+            except Exception:
+                pass
+            self._done(job[1], restart=False)
+        self._next(None)
+        self._closed = True
+
+    def clear(self) -> None:
+        """The store is being deleted: nothing left to compress or erase."""
+        self._queue.clear()
+        self._patches.clear()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

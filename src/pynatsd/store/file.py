@@ -51,7 +51,7 @@ from pathlib import Path
 
 from pynatsd.store._core import DEAD, IndexedStore, Subject
 from pynatsd.store.base import StoredMsg, StoreLimits, file_msg_size
-from pynatsd.store.compress import ZCorrupt, ZReader, ZTable, is_compressed, logical, read_table, rewrite
+from pynatsd.store.compress import Compressor, ZCorrupt, ZTable, is_compressed, logical, read_table
 
 log = logging.getLogger("pynatsd.store.file")
 
@@ -81,7 +81,6 @@ _READ_AHEAD = 64 << 10  # one pread serves a sequential reader this far ahead
 _RUN_MAX = 1 << 20  # a batched load reads at most about this much at once
 
 _pool: ThreadPoolExecutor | None = None
-_zpool: ThreadPoolExecutor | None = None
 
 
 def _sync_pool() -> ThreadPoolExecutor:
@@ -101,14 +100,6 @@ def _fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _compress_pool() -> ThreadPoolExecutor:
-    """One worker thread compressing sealed blocks for all stores."""
-    global _zpool
-    if _zpool is None:
-        _zpool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pynatsd-compress")
-    return _zpool
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)
@@ -132,13 +123,6 @@ def _sync_job(fds: list[int], paths: list[str], unlink: list[str], directory: st
             pass
     if directory is not None:
         _fsync_path(directory)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -219,12 +203,10 @@ class FileStore(IndexedStore):
         self._unlink_after_write: list[str] = []
         self._unlink_after_sync: list[str] = []
         self.sync_errors = 0
-        # Compression of sealed blocks (store/compress.py): one rewrite at a time.
-        self._compress = compression
-        self._zr = ZReader()
-        self._zqueue: deque[_Block] = deque()
-        self._zpatches: dict[int, list[tuple[int, bytes]]] = {}  # block index -> erasures
-        self._zjob: tuple[_Block, Future[ZTable], list[tuple[int, bytes]], str] | None = None
+        # Compression of sealed blocks: rewrites scheduled by compress.Compressor.
+        self._z: Compressor[_Block] = Compressor(
+            compression, self._blk_path, lambda b: b in self._blocks, self._z_installed, self._z_failed
+        )
         self._recover(first_seq)
 
     # -- paths and blocks -----------------------------------------------------------------
@@ -278,7 +260,7 @@ class FileStore(IndexedStore):
             p = off - b.flushed
             return bytes(self._buf[p : p + n])
         if b.z is not None:
-            return self._zr.read(self._rfd(b), b.index, b.z, off, n)
+            return self._z.reader.read(self._rfd(b), b.index, b.z, off, n)
         ra = self._ra
         if ra[0] == b.index:
             p = off - ra[1]
@@ -543,8 +525,8 @@ class FileStore(IndexedStore):
         self._new_block(first)
         if not old.live:
             self._doom(old)
-        elif self._compress:
-            self._z_enqueue(old)
+        elif self._z.enabled:
+            self._z.enqueue(old)
 
     def _checkpoint(self) -> None:
         """Fold deletions recorded in the current block into the closed blocks' .idx."""
@@ -805,9 +787,8 @@ class FileStore(IndexedStore):
             self._buf[p : p + ln] = rec  # written together with the removal record
         elif not now:
             self._erase_later.append(seq)
-        elif b.z is not None or b in self._zqueue or (self._zjob is not None and self._zjob[0] is b):
-            self._zpatches.setdefault(b.index, []).append((off, rec))  # a rewrite of the block
-            self._z_enqueue(b)
+        elif b.z is not None or self._z.busy(b):
+            self._z.patch(b, off, rec)  # a rewrite of the block
         else:
             os.pwrite(self._rfd(b), rec, off)
             self._unsynced.add(self._blk_path(b.index))
@@ -1067,11 +1048,11 @@ class FileStore(IndexedStore):
             else:
                 log.error("store %s: block %d is corrupt after offset %d", self._dirs, index, pos)
 
-    # -- compression of sealed blocks (format and codec: store/compress.py) ---------------------
+    # -- compression of sealed blocks (format, codec and scheduling: compress.py) -------------------
     def set_compression(self, on: bool) -> None:
         """Stream update: blocks sealed from now on are compressed, or not; blocks already
         written stay as they are (as in the reference), so one stream may mix both."""
-        self._compress = on
+        self._z.enabled = on
 
     def _z_probe(self, fd: int, index: int) -> ZTable | None:
         if not is_compressed(fd):
@@ -1081,87 +1062,21 @@ class FileStore(IndexedStore):
         except ZCorrupt as e:
             raise CorruptStore(f"compressed block {index}: {e}") from None
 
-    def _z_enqueue(self, b: _Block) -> None:
-        if b not in self._zqueue:
-            self._zqueue.append(b)
-        self._z_next(_running_loop())
-
-    def _z_next(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Start the next rewrite: in the worker thread when a loop runs, else inline."""
-        while self._zjob is None and self._zqueue:
-            b = self._zqueue.popleft()
-            patches = self._zpatches.pop(b.index, [])
-            if b not in self._blocks or (b.z is None and not patches and not self._compress):
-                continue
-            src = self._blk_path(b.index)
-            tmp = src + ".tmp"  # removed by recovery if a crash leaves it
-            if loop is None:
-                try:
-                    z = rewrite(src, tmp, b.size, patches)
-                except Exception as e:
-                    self._z_failed(b, patches, tmp, e)
-                    continue
-                self._z_install(b, z, tmp)
-                continue
-            fut = _compress_pool().submit(rewrite, src, tmp, b.size, patches)
-            self._zjob = (b, fut, patches, tmp)
-            fut.add_done_callback(functools.partial(self._z_wake, loop))
-
-    def _z_wake(self, loop: asyncio.AbstractEventLoop, fut: Future[ZTable]) -> None:
-        try:
-            loop.call_soon_threadsafe(self._z_done, fut)
-        except RuntimeError:  # the loop is gone: close() has collected (or will) the job
-            pass
-
-    def _z_done(self, fut: Future[ZTable], restart: bool = True) -> None:
-        job = self._zjob
-        if job is None or job[1] is not fut:
-            return  # collected by close()
-        self._zjob = None
-        b, _, patches, tmp = job
-        exc = fut.exception()
-        if exc is not None:
-            self._z_failed(b, patches, tmp, exc)
-        elif self._closed or b not in self._blocks:
-            _unlink(tmp)
-        else:
-            self._z_install(b, fut.result(), tmp)
-        if restart and not self._closed:
-            self._z_next(_running_loop())
-
-    def _z_install(self, b: _Block, z: ZTable, tmp: str) -> None:
-        """The rewritten file is on disk: put it in place of the block's file."""
-        os.replace(tmp, self._blk_path(b.index))
+    def _z_installed(self, b: _Block, z: ZTable) -> None:
+        """A rewritten file replaced the block's: forget what was read from the old one."""
         fd = self._rfds.pop(b.index, None)
         if fd is not None:
             os.close(fd)
-        self._zr.forget(b.index)
         if self._ra[0] == b.index:
             self._ra = (0, 0, b"", 0)
-        b.z = z
         self._dir_dirty = True
 
-    def _z_failed(self, b: _Block, patches: list[tuple[int, bytes]], tmp: str, exc: BaseException) -> None:
-        _unlink(tmp)
-        if b not in self._blocks:
-            return
-        log.error("store %s: rewriting block %d failed: %s", self._dirs, b.index, exc)
-        if patches and b.z is None:  # the block stays as it is: erase in place after all
+    def _z_failed(self, b: _Block, patches: list[tuple[int, bytes]]) -> None:
+        if b.z is None:  # the block stays as it is: erase in place after all
             fd = self._rfd(b)
             for off, rec in patches:
                 os.pwrite(fd, rec, off)
             self._unsynced.add(self._blk_path(b.index))
-
-    def _z_drain(self) -> None:
-        """At close: wait for the running rewrite and do the queued ones inline."""
-        job = self._zjob
-        if job is not None:
-            try:
-                job[1].result()
-            except Exception:
-                pass
-            self._z_done(job[1], restart=False)
-        self._z_next(None)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -1171,7 +1086,7 @@ class FileStore(IndexedStore):
             self._timer.cancel()
             self._timer = None
         self.flush()
-        self._z_drain()
+        self._z.drain()
         self._checkpoint()
         self._write_idx(self._blocks[-1])  # a clean restart then replays nothing
         paths = sorted(self._unsynced | set(self._inflight) | {self._blk_path(self._blocks[-1].index)})
@@ -1187,7 +1102,6 @@ class FileStore(IndexedStore):
         self._rfds.clear()
 
     def delete(self) -> None:
-        self._zqueue.clear()  # nothing left to compress or erase: the files go
-        self._zpatches.clear()
+        self._z.clear()  # nothing left to compress or erase: the files go
         self.close()
         shutil.rmtree(self._dir, ignore_errors=True)
