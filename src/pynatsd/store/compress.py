@@ -16,6 +16,7 @@ A compressed file keeps the block's name and starts with its own magic::
 Rewrites (compression, and erasure inside an already compressed block) write a temporary
 file, fsync it and only then rename it over the block, so a crash at any point leaves
 either the old file or the new one whole; temporary files are removed on recovery.
+:class:`Compressor` runs one store's rewrites one at a time, in a worker thread.
 """
 
 from __future__ import annotations
