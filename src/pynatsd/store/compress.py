@@ -88,6 +88,8 @@ def read_table(fd: int) -> ZTable:
     if magic != MAGIC or ver != _VERSION or codec != CODEC_SNAPPY or chunk == 0 or n != -(-length // chunk):
         raise ZCorrupt("bad head")
     tlen = _ENT.size * n
+    if _HEAD.size + tlen + 4 > os.fstat(fd).st_size:  # a damaged count: do not read gigabytes
+        raise ZCorrupt("chunk table past the end of the file")
     rest = os.pread(fd, tlen + 4, _HEAD.size)
     if len(rest) < tlen + 4 or zlib.crc32(head + rest[:tlen]) != _U32.unpack_from(rest, tlen)[0]:
         raise ZCorrupt("bad chunk table")
