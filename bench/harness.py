@@ -70,6 +70,10 @@ LATENCY = (
     Metric("p99 µs", ("latency", "p99_us"), higher_is_better=False, fmt="{:,.1f}"),
 )
 
+# Compression: JSON events of 512 bytes, each different (pynats bench --payload json), and
+# the size of the stream's files once the servers' background compression has settled.
+DISK = (Metric("on disk MB", ("disk", "mb"), higher_is_better=False, fmt="{:,.1f}"),)
+
 KV_PUT = (
     Metric("puts/s", ("pub", "msgs_per_sec")),
     Metric("put p50 µs", ("put_latency", "p50_us"), higher_is_better=False, fmt="{:,.1f}"),
@@ -90,9 +94,11 @@ class Scenario:
     msgs: int
     quick_msgs: int
     metrics: tuple[Metric, ...]
+    disk: bool = False  # keep the stream after the run, measure its files, then delete it
 
     def argv(self, quick: bool) -> list[str]:
-        return [self.command, *self.args, "--msgs", str(self.quick_msgs if quick else self.msgs)]
+        keep = ["--keep"] if self.disk else []
+        return [self.command, *self.args, *keep, "--msgs", str(self.quick_msgs if quick else self.msgs)]
 
 
 SCENARIOS = (
@@ -106,6 +112,24 @@ SCENARIOS = (
     Scenario("js-pub-file", "js-pub", ("--size", "128", "--storage", "file"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-memory", "js-pub", ("--size", "128", "--storage", "memory"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-sync", "js-pub", ("--size", "128", "--mode", "sync"), 20_000, 2_000, PUB_RATE),
+    Scenario(
+        "js-pub-json",
+        "js-pub",
+        ("--size", "512", "--payload", "json"),
+        300_000,
+        20_000,
+        PUB_RATE + DISK,
+        disk=True,
+    ),
+    Scenario(
+        "js-pub-s2",
+        "js-pub",
+        ("--size", "512", "--payload", "json", "--compression", "s2"),
+        300_000,
+        20_000,
+        PUB_RATE + DISK,
+        disk=True,
+    ),
     Scenario("js-fetch", "js-consume", ("--size", "128", "--mode", "fetch"), 300_000, 20_000, SUB_RATE),
     Scenario(
         "js-fetch-ack", "js-consume", ("--size", "128", "--mode", "fetch", "--ack"), 200_000, 20_000, SUB_RATE
@@ -170,6 +194,28 @@ class BenchServer(ServerProcess):
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         shutil.rmtree(self.store_dir, ignore_errors=True)
+
+
+def settled_disk(server: BenchServer, timeout: float = 120.0) -> dict[str, float]:
+    """Bytes of the store's files once they stop changing for 2 s (compression runs in the
+    background in both servers), then the kept bench stream is deleted."""
+
+    def total() -> int:
+        return sum(p.stat().st_size for p in Path(server.store_dir).rglob("*") if p.is_file())
+
+    last, stable_since, deadline = total(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline and time.monotonic() - stable_since < 2.0:
+        time.sleep(0.25)
+        now = total()
+        if now != last:
+            last, stable_since = now, time.monotonic()
+    with WireClient.open(server.port, timeout=30) as client:
+        client.send(
+            b'CONNECT {"verbose":false}\r\nSUB _INBOX.harness 1\r\n'
+            b"PUB $JS.API.STREAM.DELETE.JSBENCH _INBOX.harness 0\r\n\r\n"
+        )
+        client.read_until(b"MSG _INBOX.harness")
+    return {"bytes": last, "mb": round(last / 1e6, 1)}
 
 
 def server_argv(name: str, reference: str | None) -> list[str]:
@@ -265,6 +311,8 @@ def bench_server(
                 cpu_before = server.cpu_seconds()
                 result = run_bench(server.url, scenario, args.quick, args.timeout)
                 cpu_after = server.cpu_seconds()
+                if scenario.disk and result.get("ok"):
+                    result["disk"] = settled_disk(server)
                 if cpu_before is not None and cpu_after is not None:
                     result["server_cpu_seconds"] = round(cpu_after - cpu_before, 3)
                 run.runs.setdefault(scenario.name, []).append(result)

@@ -31,3 +31,32 @@ async def test_js_bench_counts(runner, kwargs, tmp_path: Path) -> None:  # type:
         assert result.received == [301]
         # the bench stream is deleted afterwards
         assert srv.jetstream is not None and not srv.jetstream.streams
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+async def test_js_pub_json_payloads_compression_and_keep(mode: str, tmp_path: Path) -> None:
+    """``--payload json --compression s2 --keep``: distinct JSON documents of the given
+    size are stored, the stream is created compressed and left in place."""
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path)) as srv:
+        endpoint = parse_server_url(srv.client_url)
+        result = await asyncio.to_thread(
+            run_js_pub,
+            endpoint,
+            msgs=1203,
+            size=512,
+            timeout=30.0,
+            mode=mode,
+            window=100,
+            payload="json",
+            compression="s2",
+            keep=True,
+        )
+        assert result.ok, result.errors
+        assert result.received == [1203]
+        assert srv.jetstream is not None
+        stream = srv.jetstream.streams["JSBENCH"]
+        assert stream.config.compression == "s2"
+        datas = [m.data for m in stream.store.load_batch([], 1, 1203)]
+        assert len(datas) == 1203 and all(len(d) == 512 for d in datas)
+        assert len(set(datas)) == 1203  # all different
+        assert all(d.startswith(b'{"event":"order.') and d.endswith(b'"}') for d in datas)

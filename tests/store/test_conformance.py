@@ -31,7 +31,7 @@ from pynatsd.store.file import FileStore
 from pynatsd.store.memory import MemoryStore
 from tests.support import ServerProcess, ServerStartError, require_reference, start_server
 
-ENGINES = ("memory", "file")
+ENGINES = ("memory", "file", "file-s2")  # file-s2: sealed blocks compressed
 HDR = b"NATS/1.0\r\nH: v\r\n\r\n"
 
 
@@ -77,11 +77,18 @@ class Harness:
     def _open(self) -> MemoryStore | FileStore:
         if self.engine == "memory":
             return MemoryStore(self.limits, self.first_seq, clock=self.clock)
-        return FileStore(self.dir, self.limits, self.first_seq, block_size=self.block_size, clock=self.clock)
+        return FileStore(
+            self.dir,
+            self.limits,
+            self.first_seq,
+            block_size=self.block_size,
+            clock=self.clock,
+            compression=self.engine == "file-s2",
+        )
 
     @property
     def is_file(self) -> bool:
-        return self.engine == "file"
+        return self.engine != "memory"
 
     def reopen(self, clean: bool = True) -> None:
         if not isinstance(self.s, FileStore):
@@ -751,7 +758,7 @@ class StoreMachine(RuleBasedStateMachine):
         for e, h, m in self.each():
             seq, ts = h.s.store(subject, hdr, data, ttl_ns=ttl)
             assert seq == m.store(subject, hdr, data, ts, ttl)
-            m._drop(m.enforce_bytes(e == "file"))
+            m._drop(m.enforce_bytes(e != "memory"))
 
     @rule(data=st.data())
     def remove(self, data: st.DataObject) -> None:
@@ -791,7 +798,8 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(clean=st.booleans())
     def reopen(self, clean: bool) -> None:
-        self.h["file"].reopen(clean)
+        for e in ENGINES:
+            self.h[e].reopen(clean)
 
     @rule(mmps=st.sampled_from([-1, 1, 3]), max_msgs=st.sampled_from([-1, 3, 10]))
     def update_limits(self, mmps: int, max_msgs: int) -> None:
@@ -813,7 +821,7 @@ class StoreMachine(RuleBasedStateMachine):
             first = m.first
             assert (st_.msgs, st_.last_seq) == (len(m.msgs), m.last), e
             assert st_.first_seq == (0 if m.fresh else first), e
-            assert st_.bytes == m.size(e == "file"), e
+            assert st_.bytes == m.size(e != "memory"), e
             dead = [q for q in range(first, m.last + 1) if q not in m.msgs] if m.msgs else []
             assert (st_.num_deleted, st_.deleted) == (len(dead), dead), e
             assert st_.first_ts == (m.msgs[first].ts if m.msgs else 0), e

@@ -59,7 +59,13 @@ def child_main() -> None:
     directory, seed, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     rnd = random.Random(seed)
     out = sys.stdout
-    store = FileStore(directory, StoreLimits(), block_size=BLOCK, sync_always=mode == "sync")
+    store = FileStore(
+        directory,
+        StoreLimits(),
+        block_size=BLOCK,
+        sync_always=mode.endswith("sync"),
+        compression=mode.startswith("compressed"),
+    )
     st = store.state()
     nxt = st.last_seq + 1
 
@@ -67,7 +73,7 @@ def child_main() -> None:
         out.write(line + "\n")
         out.flush()
 
-    if mode == "sync":
+    if mode.endswith("sync"):  # on a loop: with compression, sealed blocks go to the worker thread
 
         async def run() -> None:
             nonlocal nxt
@@ -233,21 +239,23 @@ def verify_and_continue(directory: Path, log: Log) -> None:
     log.mark()
 
 
-@pytest.mark.parametrize("mode", ["plain", "sync"])
+@pytest.mark.parametrize("mode", ["plain", "sync", "compressed", "compressed-sync"])
 def test_sigkill_at_random_points(tmp_path: Path, mode: str) -> None:
     rnd = random.Random(f"crash-{mode}{os.environ.get('STORE_CRASH_SEED', '')}")
     directory = tmp_path / "s"
     log = Log(live=set(), last=0)
-    rounds = 12 if mode == "plain" else 6
+    rounds = 6 if mode.endswith("sync") else 12
     synced = 0
     for _ in range(rounds):
         run_child(directory, rnd.randrange(1 << 30), mode, rnd.randint(5, 3000), log)
         synced += len(log.synced)
         verify_and_continue(directory, log)
     assert log.last > 100  # the rounds did real work
-    assert mode != "sync" or synced > 50
+    assert not mode.endswith("sync") or synced > 50
     blocks = list(directory.glob("*.blk"))
     assert len(blocks) >= 2
+    if mode.startswith("compressed"):  # sealed blocks were compressed (inline, or in the worker)
+        assert any(p.read_bytes()[:4] == b"PNSZ" for p in blocks)
 
 
 # -- torn and corrupt files --------------------------------------------------------------------

@@ -84,8 +84,6 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         value = getattr(cfg, field)
         if value:
             raise _invalid(f"{feature} are not supported by pynatsd yet")
-    if cfg.compression != "none":
-        raise _invalid("stream compression is not supported by pynatsd yet")
     if cfg.persist_mode == "async":
         if cfg.storage != "file":
             raise _invalid(Reason.ASYNC_NEEDS_FILE)

@@ -226,6 +226,7 @@ class JetStream:
             # async persist mode opts the stream out of sync_interval: always
             sync_always=opts.sync_always and cfg.persist_mode != "async",
             sync_interval=opts.sync_interval,
+            compression=cfg.compression == "s2",
         )
 
     def add_stream(self, cfg: S.StreamConfig, created: int | None = None) -> Stream:
@@ -253,6 +254,8 @@ class JetStream:
         old_subjects = stream.config.subjects
         stream.config = cfg
         stream.store.update_limits(stream.limits())
+        if isinstance(stream.store, FileStore):
+            stream.store.set_compression(cfg.compression == "s2")
         self._write_meta(stream)
         if cfg.subjects != old_subjects:
             stream.resubscribe()

@@ -20,6 +20,9 @@ tail is never served. Deletions recorded in the last block that hit closed block
 folded into those blocks' index files when the block is closed (a checkpoint), so a
 closed block's ``.idx`` plus the replayed last block is always the whole truth.
 
+With compression on, a sealed block's file is rewritten (in a worker thread) as compressed
+chunks of the same bytes (``compress.py``), so every offset stays valid.
+
 Durability: records are buffered and written with one ``os.write`` at the end of the
 loop turn (the store schedules its own :meth:`flush`), so ``kill -9`` loses nothing that
 was flushed. ``fsync`` runs only in a worker thread: with ``sync_always`` right after
@@ -48,6 +51,7 @@ from pathlib import Path
 
 from pynatsd.store._core import DEAD, IndexedStore, Subject
 from pynatsd.store.base import StoredMsg, StoreLimits, file_msg_size
+from pynatsd.store.compress import Compressor, ZCorrupt, ZTable, is_compressed, logical, read_table
 
 log = logging.getLogger("pynatsd.store.file")
 
@@ -133,7 +137,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 class _Block:
     """One block file: its sequence range and, per slot, record offset and counted size."""
 
-    __slots__ = ("dirty", "first", "flushed", "index", "live", "live_bytes", "offs", "size", "sizes")
+    __slots__ = ("dirty", "first", "flushed", "index", "live", "live_bytes", "offs", "size", "sizes", "z")
 
     def __init__(self, index: int, first: int) -> None:
         self.index = index
@@ -145,6 +149,7 @@ class _Block:
         self.size = _BLK_HEAD.size  # logical length, buffered bytes included
         self.flushed = _BLK_HEAD.size  # bytes handed to the OS
         self.dirty = False  # deletions not yet in its .idx (closed blocks only)
+        self.z: ZTable | None = None  # chunk table when the file is compressed (closed blocks only)
 
 
 class CorruptStore(Exception):
@@ -163,6 +168,7 @@ class FileStore(IndexedStore):
         sync_interval: float = 120.0,
         block_size: int = DEFAULT_BLOCK_SIZE,
         *,
+        compression: bool = False,
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(limits, first_seq, clock)
@@ -197,6 +203,10 @@ class FileStore(IndexedStore):
         self._unlink_after_write: list[str] = []
         self._unlink_after_sync: list[str] = []
         self.sync_errors = 0
+        # Compression of sealed blocks: rewrites scheduled by compress.Compressor.
+        self._z: Compressor[_Block] = Compressor(
+            compression, self._blk_path, lambda b: b in self._blocks, self._z_installed, self._z_failed
+        )
         self._recover(first_seq)
 
     # -- paths and blocks -----------------------------------------------------------------
@@ -249,6 +259,8 @@ class FileStore(IndexedStore):
         if off >= b.flushed and b is self._blocks[-1]:
             p = off - b.flushed
             return bytes(self._buf[p : p + n])
+        if b.z is not None:
+            return self._z.reader.read(self._rfd(b), b.index, b.z, off, n)
         ra = self._ra
         if ra[0] == b.index:
             p = off - ra[1]
@@ -513,6 +525,8 @@ class FileStore(IndexedStore):
         self._new_block(first)
         if not old.live:
             self._doom(old)
+        elif self._z.enabled:
+            self._z.enqueue(old)
 
     def _checkpoint(self) -> None:
         """Fold deletions recorded in the current block into the closed blocks' .idx."""
@@ -773,6 +787,8 @@ class FileStore(IndexedStore):
             self._buf[p : p + ln] = rec  # written together with the removal record
         elif not now:
             self._erase_later.append(seq)
+        elif b.z is not None or self._z.busy(b):
+            self._z.patch(b, off, rec)  # a rewrite of the block
         else:
             os.pwrite(self._rfd(b), rec, off)
             self._unsynced.add(self._blk_path(b.index))
@@ -799,12 +815,17 @@ class FileStore(IndexedStore):
                 fd = os.open(self._blk_path(index), os.O_RDWR)
                 try:
                     flen = os.fstat(fd).st_size
+                    z = self._z_probe(fd, index)
+                    if z is not None:  # sealed and compressed: never appended to again
+                        flen, is_last = z.length, False
                     loaded = trust_idx and self._load_idx(index, flen, is_last)
                     if not loaded:
                         if not is_last and trust_idx:
                             log.warning("store %s: index of block %d unusable; replaying", self._dirs, index)
                             trust_idx = False  # its later deletions live in later blocks' records
-                        self._replay(index, fd, flen, is_last)
+                        self._replay(index, fd, flen, is_last, z)
+                    if z is not None and self._blocks and self._blocks[-1].index == index:
+                        self._blocks[-1].z = z
                 except CorruptStore as e:
                     os.close(fd)
                     log.error("store %s: skipping block %d: %s", self._dirs, index, e)
@@ -931,10 +952,10 @@ class FileStore(IndexedStore):
             i += 1
         self._first = self._base + i
 
-    def _replay(self, index: int, fd: int, flen: int, is_last: bool) -> None:
-        raw = os.pread(fd, flen, 0)
+    def _replay(self, index: int, fd: int, flen: int, is_last: bool, z: ZTable | None = None) -> None:
+        raw = os.pread(fd, flen, 0) if z is None else logical(fd, z)
         hs = _BLK_HEAD.size
-        if flen >= hs:
+        if len(raw) >= hs:
             magic, ver, _, first = _BLK_HEAD.unpack_from(raw)
             ok = magic == _BLK_MAGIC and ver == _VERSION
         else:
@@ -1027,6 +1048,36 @@ class FileStore(IndexedStore):
             else:
                 log.error("store %s: block %d is corrupt after offset %d", self._dirs, index, pos)
 
+    # -- compression of sealed blocks (format, codec and scheduling: compress.py) -------------------
+    def set_compression(self, on: bool) -> None:
+        """Stream update: blocks sealed from now on are compressed, or not; blocks already
+        written stay as they are (as in the reference), so one stream may mix both."""
+        self._z.enabled = on
+
+    def _z_probe(self, fd: int, index: int) -> ZTable | None:
+        if not is_compressed(fd):
+            return None
+        try:
+            return read_table(fd)
+        except ZCorrupt as e:
+            raise CorruptStore(f"compressed block {index}: {e}") from None
+
+    def _z_installed(self, b: _Block, z: ZTable) -> None:
+        """A rewritten file replaced the block's: forget what was read from the old one."""
+        fd = self._rfds.pop(b.index, None)
+        if fd is not None:
+            os.close(fd)
+        if self._ra[0] == b.index:
+            self._ra = (0, 0, b"", 0)
+        self._dir_dirty = True
+
+    def _z_failed(self, b: _Block, patches: list[tuple[int, bytes]]) -> None:
+        if b.z is None:  # the block stays as it is: erase in place after all
+            fd = self._rfd(b)
+            for off, rec in patches:
+                os.pwrite(fd, rec, off)
+            self._unsynced.add(self._blk_path(b.index))
+
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
         if self._closed:
@@ -1035,6 +1086,7 @@ class FileStore(IndexedStore):
             self._timer.cancel()
             self._timer = None
         self.flush()
+        self._z.drain()
         self._checkpoint()
         self._write_idx(self._blocks[-1])  # a clean restart then replays nothing
         paths = sorted(self._unsynced | set(self._inflight) | {self._blk_path(self._blocks[-1].index)})
@@ -1050,5 +1102,6 @@ class FileStore(IndexedStore):
         self._rfds.clear()
 
     def delete(self) -> None:
+        self._z.clear()  # nothing left to compress or erase: the files go
         self.close()
         shutil.rmtree(self._dir, ignore_errors=True)

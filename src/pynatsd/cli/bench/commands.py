@@ -172,6 +172,15 @@ def bench_request(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
         help="Async: PubAcks outstanding.",
     ),
     click.option(
+        "--payload",
+        type=click.Choice(["fixed", "json"]),
+        default="fixed",
+        show_default=True,
+        help="fixed: one payload repeated; json: distinct JSON documents of --size bytes (>= 200).",
+    ),
+    click.option("--compression", type=click.Choice(["none", "s2"]), default="none", show_default=True),
+    click.option("--keep", is_flag=True, help="Leave the stream in place (to measure its files)."),
+    click.option(
         "--stream", default="JSBENCH", show_default=True, help="Stream created (and deleted) for the run."
     ),
     click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0.1)),

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from pynatsd.cli.bench.jsapi import INBOX, call_api, delete_stream, with_stream
+from pynatsd.cli.bench.payloads import json_payloads
 from pynatsd.cli.bench.protocol import MarkerCounter, RawConn, make_payload
 from pynatsd.cli.bench.results import BenchError, BenchResult, Rate
 from pynatsd.cli.client_options import Endpoint
@@ -26,19 +27,23 @@ SUBJECT = "jsbench.msgs"
 PUSH_SUBJECT = "jsbench_push"
 
 
-def _fresh_stream(conn: RawConn, stream: str, storage: str, deadline: float) -> None:
+def _fresh_stream(
+    conn: RawConn, stream: str, storage: str, deadline: float, compression: str = "none"
+) -> None:
     """The bench stream, empty: one left over from an interrupted run is deleted first."""
     delete_stream(conn, stream, deadline)
-    call_api(
-        conn,
-        f"$JS.API.STREAM.CREATE.{stream}",
-        {"name": stream, "subjects": [SUBJECT], "storage": storage},
-        deadline,
-    )
+    config = {"name": stream, "subjects": [SUBJECT], "storage": storage}
+    if compression != "none":
+        config["compression"] = compression
+    call_api(conn, f"$JS.API.STREAM.CREATE.{stream}", config, deadline)
 
 
-def _frame(size: int) -> bytes:
-    return b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), size, make_payload(size))
+def _frame(size: int, payload: bytes | None = None) -> bytes:
+    data = make_payload(size) if payload is None else payload
+    return b"PUB %b %b.ack %d\r\n%b\r\n" % (SUBJECT.encode(), INBOX.encode(), len(data), data)
+
+
+_JSON_POOL = 4096  # distinct documents, cycled: 2 MB apart at 512 B, beyond any compressor's window
 
 
 def run_js_pub(
@@ -51,26 +56,40 @@ def run_js_pub(
     window: int = 1000,
     stream: str = "JSBENCH",
     timeout: float = 120.0,
+    payload: str = "fixed",
+    compression: str = "none",
+    keep: bool = False,
 ) -> BenchResult:
-    """Publish ``msgs`` messages into a fresh stream and count every PubAck."""
+    """Publish ``msgs`` messages into a fresh stream and count every PubAck. ``payload``
+    "json": distinct JSON documents (see ``payloads``); ``keep``: leave the stream (and its
+    files) in place for the caller to measure."""
     result = BenchResult(
         scenario=f"js-pub-{mode}-{storage}",
         server=f"nats://{endpoint.host}:{endpoint.port}",
-        params={"msgs": msgs, "size": size, "storage": storage, "mode": mode, "window": window},
+        params={
+            "msgs": msgs,
+            "size": size,
+            "storage": storage,
+            "mode": mode,
+            "window": window,
+            "payload": payload,
+            "compression": compression,
+        },
     )
+    frames = [_frame(size, p) for p in json_payloads(size, _JSON_POOL)] if payload == "json" else []
 
     def body(conn: RawConn, deadline: float) -> None:
-        _fresh_stream(conn, stream, storage, deadline)
+        _fresh_stream(conn, stream, storage, deadline, compression)
         frame = _frame(size)
         start = time.monotonic_ns()
         if mode == "sync":
-            for _ in range(msgs):
-                conn.sock.sendall(frame)
+            for i in range(msgs):
+                conn.sock.sendall(frames[i % len(frames)] if frames else frame)
                 _, ack = conn.read_msg(deadline)
                 if b'"error"' in ack:
                     raise BenchError(f"publish failed: {ack.decode(errors='replace')}")
         else:
-            _async_publish(conn, frame, msgs, window, deadline)
+            _async_publish(conn, frame, msgs, window, deadline, frames)
         end = time.monotonic_ns()
         info = call_api(conn, f"$JS.API.STREAM.INFO.{stream}", {}, deadline)
         stored = info["state"]["messages"]
@@ -80,21 +99,35 @@ def run_js_pub(
         result.received = [msgs]
         result.expected_per_sub = msgs
 
-    return with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body)
+    return with_stream(endpoint, result, stream, timeout, ((INBOX + ".>", 1),), body, keep=keep)
 
 
-def _async_publish(conn: RawConn, frame: bytes, msgs: int, window: int, deadline: float) -> None:
-    """Keep up to ``window`` PubAcks outstanding; count acks at C speed as they arrive."""
+def _async_publish(
+    conn: RawConn, frame: bytes, msgs: int, window: int, deadline: float, frames: list[bytes] | None = None
+) -> None:
+    """Keep up to ``window`` PubAcks outstanding; count acks at C speed as they arrive.
+    With ``frames``, they are sent in turn instead of ``frame`` (blocks joined beforehand)."""
     sock = conn.sock
     counter = MarkerCounter()
     acked = counter.feed(conn.take_buffered())
     sent = 0
     batch = max(1, window // 2)
-    block = frame * batch
+    if frames:
+        blocks = [
+            b"".join(frames[(k + j) % len(frames)] for j in range(batch))
+            for k in range(0, len(frames), batch)
+        ]
+    else:
+        blocks = [frame * batch]
     while acked < msgs:
         while sent < msgs and sent - acked <= window - batch:
             n = min(batch, msgs - sent)
-            sock.sendall(block if n == batch else frame * n)
+            if n == batch:
+                sock.sendall(blocks[(sent // batch) % len(blocks)])
+            else:
+                sock.sendall(
+                    b"".join(frames[(sent + j) % len(frames)] for j in range(n)) if frames else frame * n
+                )
             sent += n
         remaining = deadline - time.monotonic()
         if remaining <= 0:

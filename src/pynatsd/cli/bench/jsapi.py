@@ -35,8 +35,11 @@ def with_stream(
     timeout: float,
     subs: tuple[tuple[str, int], ...],
     body: Callable[[RawConn, float], None],
+    *,
+    keep: bool = False,
 ) -> BenchResult:
-    """Connect, run ``body`` against a JetStream server, always delete the bench stream."""
+    """Connect, run ``body`` against a JetStream server, always delete the bench stream
+    (unless ``keep``: the caller measures it, then deletes it)."""
     deadline = time.monotonic() + timeout
     try:
         conn = RawConn.open(endpoint, "pynats-bench-js", deadline, subs=subs)
@@ -50,7 +53,8 @@ def with_stream(
     except BenchError as exc:
         result.errors.append(str(exc))
     finally:
-        delete_stream(conn, stream, deadline)
+        if not keep:
+            delete_stream(conn, stream, deadline)
         conn.close()
     result.ok = not result.errors
     return result
