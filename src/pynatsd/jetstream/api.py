@@ -186,6 +186,8 @@ class ApiRouter:
             created=format_time(stream.created),
             state=stream.state_struct(),
             domain=self.core.opts.jetstream_domain,
+            mirror=stream.sourcing.mirror_info() if stream.sourcing is not None else None,
+            sources=stream.sourcing.sources_info() if stream.sourcing is not None else None,
             ts=format_time(time.time_ns()),
         )
 

@@ -22,6 +22,7 @@ from pynatsd.jetstream.config import SubjectTransform, republish_transform
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.sourcing import Sourcing
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Stream:
         )
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
+        self.sourcing: Sourcing | None = None  # mirror / sources (sourcing.py), when configured
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +95,9 @@ class Stream:
         for subject in self.config.subjects or []:
             self.subs.append(self.core.subscribe(subject, self._on_msg))
         self.schedule_expiry()
+        if self.config.mirror is not None or self.config.sources:
+            self.sourcing = Sourcing(self)
+            self.sourcing.start()
 
     def rebuild_dedupe(self) -> None:
         """After recovery: message ids still inside the duplicate window, from the store."""
@@ -121,6 +126,9 @@ class Stream:
         for sub in self.subs:
             self.core.unsubscribe(sub)
         self.subs.clear()
+        if self.sourcing is not None:
+            self.sourcing.stop()
+            self.sourcing = None
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
             self._expiry_handle = None
@@ -270,6 +278,29 @@ class Stream:
         for c in self.consumers.values():
             c.kick()
         return seq, False
+
+    def after_store(self, subject: str) -> None:
+        """Sourcing hook: a message stored by a mirror (``sourcing.store_mirrored``) gets
+        what :meth:`ingest` gives a published one after storing: retention, expiry, consumers."""
+        cfg = self.config
+        if cfg.retention == "interest" and not any(c.wants(subject) for c in self.consumers.values()):
+            self.store.remove(self.store.state().last_seq)
+        if cfg.max_age and self._expiry_handle is None:
+            self.schedule_expiry()
+        self.js.on_stream_changed(self)
+        for c in self.consumers.values():
+            c.kick()
+
+    def reconfigure_sourcing(self) -> None:
+        """Sourcing hook, after an update: sources added or removed, a mirror removed."""
+        if self.sourcing is not None:
+            self.sourcing.reconfigure()
+            if self.config.mirror is None and not self.config.sources:
+                self.sourcing.stop()
+                self.sourcing = None
+        elif self.config.sources:
+            self.sourcing = Sourcing(self)
+            self.sourcing.start()
 
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""
