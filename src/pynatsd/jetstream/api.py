@@ -613,7 +613,10 @@ class ApiRouter:
         if codec.looks_like_object_or_array(data):
             req = codec.decode_request(data, S.ConsumersRequest)
         stream = self._stream(args[0])
-        consumers = sorted(stream.consumers.values(), key=lambda c: c.name)
+        # direct consumers (those of mirrors and sources) are internal: not listed
+        consumers = sorted(
+            (c for c in stream.consumers.values() if not c.config.direct), key=lambda c: c.name
+        )
         offset = min(max(req.offset, 0), len(consumers))
         return len(consumers), offset, consumers[offset : offset + limit]
 

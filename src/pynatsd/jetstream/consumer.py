@@ -367,6 +367,10 @@ class Consumer:
             self._send(sm, deliver, redelivery, reply)
             if fc is not None and fc.count(size):
                 self._send_flow_control()
+            budget -= 1  # also one by one (in-process receivers): a backlog never holds the loop
+            if budget <= 0:
+                self.kick()
+                break
 
     # -- the per-message step -------------------------------------------------------------
     def _take(self) -> tuple[StoredMsg, bool, bytes, int] | None:

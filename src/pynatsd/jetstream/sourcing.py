@@ -27,7 +27,6 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from pynatsd.gocompat import format_time
@@ -35,6 +34,7 @@ from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError
 from pynatsd.jetstream.sourcing_config import API_PREFIX, FWC, iname
+from pynatsd.mapping import parse_transform
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
@@ -51,11 +51,6 @@ RETRY_BACKOFF_S: Final = 5.0  # times twice the consecutive failures...
 RETRY_MAXIMUM_S: Final = 120.0  # ...up to this
 RESPONSE_WAIT_S: Final = 30.0  # how long a consumer create request may go unanswered
 _CONTROL: Final = b"NATS/1.0 100"
-
-#: ``map(subject) -> str | None`` for each subject transform of a link (set once the
-#: transform engine is merged; until then transforms are refused by the config rules).
-TransformFactory = Callable[[str, str], Callable[[str], "str | None"]]
-make_transform: TransformFactory | None = None
 
 
 class SourceLink:
@@ -83,10 +78,8 @@ class SourceLink:
         self._timer: TimerHandle | None = None  # the scheduled setup, or the response wait
         self._health: TimerHandle | None = None
         self._closed = False
-        self._transforms: list[tuple[str, Callable[[str], str | None]]] = []
-        if src.subject_transforms and make_transform is not None:
-            for tr in src.subject_transforms:
-                self._transforms.append((tr.src or FWC, make_transform(tr.src or FWC, tr.dest or FWC)))
+        # validated with the config: a transform that does not build never gets here
+        self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
 
     # -- life ---------------------------------------------------------------------------
     def start(self, sseq: int) -> None:
@@ -311,8 +304,8 @@ class SourceLink:
             return
         subj = subject.decode("utf-8", "replace")
         if self._transforms:
-            for _, tr in self._transforms:
-                mapped = tr(subj)
+            for tr in self._transforms:
+                mapped = tr.map(subj)
                 if mapped is not None:
                     subj = mapped
                     break
@@ -321,7 +314,7 @@ class SourceLink:
         self.lag = pending - 1 if pending else 0
         try:
             if self.mirror:
-                store_mirrored(self.stream, subj, h, data, sseq)
+                store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1)
             else:
                 self._store_sourced(subj, subject, h, data, sseq)
         except ApiError as e:
@@ -363,6 +356,7 @@ class SourceLink:
             name=src.name,
             external=src.external,
             lag=self.lag,
+            seq=0 if self.mirror else self.sseq,
             active=-1 if not self.last_ns else max(0, time.time_ns() - self.last_ns),
             error=self.error,
             filter_subject=src.filter_subject,
@@ -389,14 +383,15 @@ def strip_headers(hdr: bytes) -> bytes:
     return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
 
 
-def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int) -> None:
-    """Store a mirrored message at its origin sequence ``seq``, skipping what the origin
-    no longer has."""
+def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int, gap: bool) -> None:
+    """Store a mirrored message at its origin sequence ``seq``; with ``gap`` (the origin
+    no longer has what came before it, or the mirror starts there) skip to it first."""
     store = stream.store
     stream.js.check_resources(stream, store.msg_size(subject, hdr, data))
-    st = store.state()
-    if seq > st.last_seq + 1 or (st.first_seq == 0 and st.msgs == 0 and seq > 1):
-        store.skip(seq)
+    if gap:
+        st = store.state()
+        if seq > st.last_seq + 1 or (st.first_seq == 0 and st.msgs == 0 and seq > 1):
+            store.skip(seq)
     store.store(subject, hdr, data)
     stream.after_store(subject)
 

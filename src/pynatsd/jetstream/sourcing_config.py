@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
+from pynatsd.mapping import TransformError, validate_mapping
 from pynatsd.protocol.subjects import is_valid_subject, subjects_collide, subset_of
 
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 API_PREFIX: Final = "$JS.API"
 FWC: Final = ">"
 _NAME_FORBIDDEN: Final = frozenset(".*> \t\r\n\f")
-
-#: Set by the transform merge: the subject transform engine, when built.
-TRANSFORMS_BUILT = False
 
 
 def _valid_name(name: str) -> bool:
@@ -64,11 +62,6 @@ def _hash(value: str) -> str:
     import hashlib
 
     return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).decode()[:8]
-
-
-def _refuse_transforms(src: S.StreamSource) -> None:
-    if src.subject_transforms and not TRANSFORMS_BUILT:
-        raise _invalid("subject transforms on mirrors and sources are not supported by pynatsd yet")
 
 
 def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool | None:
@@ -124,7 +117,6 @@ def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool |
                 deliver_prefixes.append(mirror.external.deliver)
             if mirror.external.api:
                 api_prefixes.append(mirror.external.api)
-        _refuse_transforms(mirror)
     if cfg.sources and cfg.allow_msg_schedules:
         raise api_error(JSErr.SOURCE_WITH_MSG_SCHEDULES)
     inames: set[str] = set()
@@ -164,18 +156,17 @@ def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool |
                 deliver_prefixes.append(src.external.deliver)
             if src.external.api:
                 api_prefixes.append(src.external.api)
-        _refuse_transforms(src)
     for pfx in deliver_prefixes:
         if not _valid_publish_subject(pfx):
-            raise api_error(JSErr.STREAM_INVALID_EXTERNAL_DELIVERY_SUBJ, prefix=go_quote(pfx))
+            raise api_error(JSErr.STREAM_INVALID_EXTERNAL_DELIVERY_SUBJ, prefix=pfx)
         for sub in stream_subs:
             if subjects_collide(sub, f"{pfx}.{sub}"):
-                raise api_error(JSErr.STREAM_EXTERNAL_DEL_PREFIX_OVERLAPS, prefix=go_quote(pfx), subject=sub)
+                raise api_error(JSErr.STREAM_EXTERNAL_DEL_PREFIX_OVERLAPS, prefix=pfx, subject=sub)
     for pfx in api_prefixes:
         if not _valid_publish_subject(pfx):
             raise _invalid(Reason.EXTERNAL_API_PREFIX % go_quote(pfx))
         if subjects_collide(pfx, API_PREFIX):
-            raise api_error(JSErr.STREAM_EXTERNAL_API_OVERLAP, prefix=go_quote(pfx), subject=API_PREFIX)
+            raise api_error(JSErr.STREAM_EXTERNAL_API_OVERLAP, prefix=pfx, subject=API_PREFIX)
     _check_cycles(cfg, js)
     return origin_direct
 
@@ -190,10 +181,11 @@ def _check_durable(src: S.StreamSource, err: JSErr) -> None:
 
 
 def _check_mapping(tr: S.SubjectTransformConfig, err: JSErr) -> None:
-    """A transform's destination must be a valid mapping of its source (the engine decides
-    once it is built; until then transforms are refused as a whole)."""
-    if not TRANSFORMS_BUILT:
-        return
+    """A transform's destination must be a valid mapping of its source."""
+    try:
+        validate_mapping(tr.src, tr.dest)
+    except TransformError as e:
+        raise api_error(err, err=str(e)) from None
 
 
 def _check_cycles(cfg: S.StreamConfig, js: JetStream) -> None:

@@ -496,7 +496,7 @@ class Stream:
             num_subjects=st.num_subjects,
             num_deleted=st.num_deleted,
             deleted=st.deleted or None if deleted else None,
-            consumer_count=len(self.consumers),
+            consumer_count=sum(1 for c in self.consumers.values() if not c.config.direct),
         )
 
 
