@@ -362,3 +362,26 @@ async def test_mirror_kill_9_mid_catch_up(tmp_path: Path) -> None:
         await nc.close()
     finally:
         server.kill()
+
+
+async def test_mirror_direct_answers_for_its_origin(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await api(nc, "$JS.API.STREAM.CREATE.O", {"name": "O", "subjects": ["o"], "allow_direct": True})
+    for i in range(3):
+        await js.publish("o", b"%d" % i)
+    r = await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}})
+    assert r["config"]["mirror_direct"] is True and r["config"]["allow_direct"] is False
+    await until_messages(nc, "M", 3)
+    await api(nc, "$JS.API.STREAM.DELETE.O")
+    # the origin is gone: the mirror answers DIRECT.GET on the origin's subject
+    m = await nc.request("$JS.API.DIRECT.GET.O", json.dumps({"seq": 2}).encode(), timeout=T)
+    assert m.data == b"1"
+    assert m.headers is not None and m.headers["Nats-Stream"] == "M" and m.headers["Nats-Sequence"] == "2"
+    # but not on its own (it has no allow_direct)
+    try:
+        await nc.request("$JS.API.DIRECT.GET.M", json.dumps({"seq": 2}).encode(), timeout=T)
+        raise AssertionError("a mirror without allow_direct answered DIRECT.GET")
+    except nats.errors.NoRespondersError:
+        pass
+    await nc.close()

@@ -4,6 +4,7 @@ plus restart and ``kill -9`` of pynatsd mid catch-up with exact message accounti
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -64,6 +65,17 @@ async def test_sources_from_several_streams_with_filters_and_transforms(js_url: 
     assert source_header(from_b[2]) == "B 3 b.*.* from-b.$2 b.x.2"
     # the origin's expectations are not checked again, its other headers are kept
     assert b"Nats-Expected-Stream" not in from_a[0]["hdrs"] and b"K: v" in from_a[0]["hdrs"]
+    # only sources write Nats-Stream-Source: a publish carrying one is refused
+    ack = await nc.request("s.own", b"x", headers={"Nats-Stream-Source": "A 1 > > a.1"}, timeout=T)
+    assert json.loads(ack.data) == {
+        "error": {
+            "code": 400,
+            "err_code": 10227,
+            "description": "message stream source header is not allowed",
+        },
+        "stream": "S",
+        "seq": 0,
+    }
     await nc.close()
 
 

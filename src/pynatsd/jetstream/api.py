@@ -27,6 +27,7 @@ from pynatsd.jetstream.consumer_config import (
     validate_consumer,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
+from pynatsd.jetstream.sourcing import direct_mirror
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
@@ -372,6 +373,8 @@ class ApiRouter:
             return
         stream = self.js.streams.get(args[0])
         if stream is None or not stream.config.allow_direct:
+            stream = direct_mirror(self.js.streams.values(), args[0])  # mirror_direct (sourcing.py)
+        if stream is None:
             if reply:  # served per stream by the reference: nobody here
                 self.core.no_responders(pub, subject, reply)
             return

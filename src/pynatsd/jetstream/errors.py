@@ -410,6 +410,7 @@ class JSErr(Enum):
     CLUSTER_RESCUE = (400, 10224, "JetStream system rescue not applied: {err}")
     CONSUMER_STREAM_IDENTITY_MISMATCH = (400, 10225, "consumer's stream identity does not match: {msg}")
     STREAM_RECONFIGURE_IN_PROGRESS = (400, 10226, "stream reconfiguration already in progress")
+    MESSAGE_SOURCE_HDR_NOT_ALLOWED = (400, 10227, "message stream source header is not allowed")
 
     @property
     def code(self) -> int:

@@ -27,6 +27,7 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from pynatsd.gocompat import format_time
@@ -51,6 +52,7 @@ RETRY_BACKOFF_S: Final = 5.0  # times twice the consecutive failures...
 RETRY_MAXIMUM_S: Final = 120.0  # ...up to this
 RESPONSE_WAIT_S: Final = 30.0  # how long a consumer create request may go unanswered
 _CONTROL: Final = b"NATS/1.0 100"
+DIRECT_CAUGHT_UP: Final = 10  # pending below which a mirror_direct mirror serves its origin's DIRECT.GET
 
 
 class SourceLink:
@@ -78,6 +80,7 @@ class SourceLink:
         self._timer: TimerHandle | None = None  # the scheduled setup, or the response wait
         self._health: TimerHandle | None = None
         self._closed = False
+        self.direct_ready = False  # a mirror has (nearly) caught up: it may answer DIRECT.GET for its origin
         # validated with the config: a transform that does not build never gets here
         self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
 
@@ -312,6 +315,8 @@ class SourceLink:
         old = self.sseq, self.dseq
         self.sseq, self.dseq = sseq, dseq
         self.lag = pending - 1 if pending else 0
+        if pending < DIRECT_CAUGHT_UP and self.mirror:
+            self.direct_ready = True
         try:
             if self.mirror:
                 store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1)
@@ -453,6 +458,19 @@ class Sourcing:
 
     def sources_info(self) -> list[S.StreamSourceInfo] | None:
         return [link.info() for link in self.sources.values()] or None
+
+
+def direct_mirror(streams: Iterable[Stream], origin: str) -> Stream | None:
+    """A ``mirror_direct`` mirror of the local stream ``origin`` that has caught up: it
+    answers DIRECT.GET for the origin when the origin does not (deleted, no allow_direct)."""
+    for stream in streams:
+        sourcing = stream.sourcing
+        if sourcing is None or sourcing.mirror is None or not stream.config.mirror_direct:
+            continue
+        link = sourcing.mirror
+        if link.direct_ready and link.src.name == origin and link.src.external is None:
+            return stream
+    return None
 
 
 def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, int]:

@@ -210,6 +210,8 @@ class Stream:
                 self._subjects.clear()
             subj = self._subjects[subject] = subject.decode("utf-8", "replace")
         try:
+            if hdr > 0 and b"Nats-Stream-Source:" in h:  # written only by sources (sourcing.py)
+                raise api_error(JSErr.MESSAGE_SOURCE_HDR_NOT_ALLOWED)
             seq, duplicate = self.ingest(subj, h, data)
         except ApiError as e:
             if reply and not self.config.no_ack:
