@@ -4,6 +4,7 @@ plus restart and ``kill -9`` of pynatsd mid catch-up with exact message accounti
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -16,14 +17,21 @@ from tests.jetstream.test_mirrors import T, api, get, until_messages, wait_for
 from tests.support import ServerProcess, free_port, pynatsd_command
 
 
-def source_header(m: dict[str, Any]) -> str:
-    """``Nats-Stream-Source`` of a stored message, without the reference's trailing origin
-    identity (pynatsd does not write it; see docs/JETSTREAM_API.md)."""
+def source_header(m: dict[str, Any]) -> tuple[str, str]:
+    """``Nats-Stream-Source`` of a stored message: its first five fields, and the origin's
+    identity (the sixth)."""
     for line in m["hdrs"].decode().split("\r\n"):
         if line.startswith("Nats-Stream-Source:"):
             fields = line.split(":", 1)[1].strip().split(" ")
-            return " ".join(fields[:5])
+            assert len(fields) == 6, fields
+            return " ".join(fields[:5]), fields[5]
     raise AssertionError(f"no Nats-Stream-Source in {m['hdrs']!r}")
+
+
+def identity(created: str) -> str:
+    """What a stream's identity is: 8 base-62 characters of the sha256 of its creation time."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return "".join(digits[b % 62] for b in hashlib.sha256(created.encode()).digest()[:8])
 
 
 async def test_sources_from_several_streams_with_filters_and_transforms(js_url: str) -> None:
@@ -61,8 +69,10 @@ async def test_sources_from_several_streams_with_filters_and_transforms(js_url: 
     from_b = [m for m in msgs if m["subject"].startswith("from-b.")]
     assert [m["data"] for m in from_a] == [b"a1", b"a3", b"a5"]
     assert [m["subject"] for m in from_b] == [f"from-b.{i}" for i in range(6)]
-    assert source_header(from_a[1]) == "A 4 a.1 > a.1"
-    assert source_header(from_b[2]) == "B 3 b.*.* from-b.$2 b.x.2"
+    a_id = identity((await api(nc, "$JS.API.STREAM.INFO.A"))["created"])
+    b_id = identity((await api(nc, "$JS.API.STREAM.INFO.B"))["created"])
+    assert source_header(from_a[1]) == ("A 4 a.1 > a.1", a_id)
+    assert source_header(from_b[2]) == ("B 3 b.*.* from-b.$2 b.x.2", b_id)
     # the origin's expectations are not checked again, its other headers are kept
     assert b"Nats-Expected-Stream" not in from_a[0]["hdrs"] and b"K: v" in from_a[0]["hdrs"]
     # only sources write Nats-Stream-Source: a publish carrying one is refused
@@ -108,6 +118,25 @@ async def test_update_adds_and_removes_sources(js_url: str) -> None:
     # removing every source: a stream with neither subjects nor sources is given its name
     r = await api(nc, "$JS.API.STREAM.UPDATE.S", {"name": "S"})
     assert "error" not in r and r["config"]["subjects"] == ["S"] and "sources" not in r
+    await nc.close()
+
+
+async def test_a_recreated_origin_is_read_from_its_start(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await js.add_stream(name="A", subjects=["a"])
+    for i in range(3):
+        await js.publish("a", b"old%d" % i)
+    await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "A"}]})
+    await until_messages(nc, "S", 3)
+    await js.delete_stream("A")
+    await js.add_stream(name="A", subjects=["a"])
+    for i in range(2):
+        await js.publish("a", b"new%d" % i)
+    # the new origin's sequences 1 and 2 were read already from the old one: only its
+    # identity tells them apart
+    await until_messages(nc, "S", 5)
+    assert [(await get(nc, "S", seq))["data"] for seq in (4, 5)] == [b"new0", b"new1"]
     await nc.close()
 
 

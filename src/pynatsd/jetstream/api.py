@@ -27,7 +27,8 @@ from pynatsd.jetstream.consumer_config import (
     validate_consumer,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
-from pynatsd.jetstream.sourcing import direct_mirror
+from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
+from pynatsd.jetstream.sourcing_config import stream_identity
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
@@ -74,6 +75,7 @@ class ApiRouter:
         }
         self._sub: Subscription | None = None
         self._domain_sub: Subscription | None = None
+        self._reply_hdr = b""  # headers for the reply a handler is building (Nats-Stream-Identity)
 
     def start(self) -> None:
         self._sub = self.core.subscribe("$JS.API.>", self._on_request)
@@ -126,7 +128,8 @@ class ApiRouter:
             body = marshal_json(codec.error_response(response_type, wrap_error(JSErr.STREAM_GENERAL, exc)))
         # Counted once answered: $JS.API.INFO reports the requests before itself.
         self.js.api_total += counted
-        self.js.respond(reply, body)
+        reply_hdr, self._reply_hdr = self._reply_hdr, b""
+        self.js.respond(reply, body, hdr=reply_hdr)
 
     def _route(self, tokens: list[str]) -> tuple[tuple[Handler, type[Any]] | None, list[str]]:
         for n in (3, 2, 1):
@@ -595,6 +598,8 @@ class ApiRouter:
         c = Consumer(stream, result.name, result.config, time.time_ns(), durable=is_durable(result.config))
         stream.add_consumer(c)
         self.js.consumer_advisory(stream.name, c.name, "create")
+        if c.config.direct or c.config.sourcing:  # a mirror's or source's: who the origin is
+            self._reply_hdr = H.build_headers([(STREAM_IDENTITY, stream_identity(stream.created))])
         return self._consumer_response(S.ConsumerCreateResponse, c)
 
     def consumer_info(self, args: list[str], data: bytes) -> bytes:

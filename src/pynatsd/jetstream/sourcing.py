@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 NANOS: Final = 1_000_000_000
 STREAM_SOURCE: Final = "Nats-Stream-Source"
+STREAM_IDENTITY: Final = "Nats-Stream-Identity"  # on a consumer create reply: the origin's identity
 HEARTBEAT_NS: Final = 1 * NANOS  # the origin consumer's idle heartbeat
 HEALTH_CHECK_S: Final = 10.0  # silence that recreates a link; the consumer's inactive threshold
 RETRY_THRESHOLD_S: Final = 2.0  # at most one consumer request per link this often
@@ -68,6 +69,7 @@ class SourceLink:
         self._hdr_head = parts[0]
         self._hdr_mid = f"{parts[1]} {parts[2]}"
         self.sseq = 0  # last origin sequence stored
+        self.ident = ""  # the origin's identity (sources): a new one means the origin was recreated
         self.dseq = 0  # last consumer delivery sequence seen from the current consumer
         self.lag = 0
         self.last_ns = 0  # last time anything came from the origin; 0 = never
@@ -85,10 +87,12 @@ class SourceLink:
         self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
 
     # -- life ---------------------------------------------------------------------------
-    def start(self, sseq: int) -> None:
-        """Begin after origin sequence ``sseq`` (0: by the configured start options). The
-        first request goes out at the end of this turn (after a restart, once the API is up)."""
+    def start(self, sseq: int, ident: str = "") -> None:
+        """Begin after origin sequence ``sseq`` (0: by the configured start options) of the
+        origin with identity ``ident``. The first request goes out at the end of this turn
+        (after a restart, once the API is up)."""
         self.sseq = sseq
+        self.ident = ident
         self._schedule(0.0)
         self._health = self.core.loop.call_later(HEALTH_CHECK_S, self._health_check)
 
@@ -256,6 +260,21 @@ class SourceLink:
             self.fails += 1
             self.retry()
             return
+        ident = H.get_header(msg[:hdr], STREAM_IDENTITY) if hdr > 0 else None
+        if not self.mirror and ident and self.ident and ident != self.ident and self.sseq:
+            # the origin was deleted and created again: read the new one from its start
+            self.core.log.warn(
+                "JetStream source stream '%s' for stream '%s' was recreated, resetting source state",
+                self.src.name,
+                self.stream.name,
+            )
+            self.ident = ident
+            self.sseq = 0
+            self.cname = name
+            self.retry()
+            return
+        if ident:
+            self.ident = ident
         self.error = None
         self.fails = 0
         self.cname = name
@@ -348,6 +367,8 @@ class SourceLink:
         if hdr:
             hdr = strip_headers(hdr)
         value = f"{self._hdr_head} {sseq} {self._hdr_mid} {orig.decode('utf-8', 'replace')}"
+        if self.ident:
+            value += " " + self.ident
         hdr = H.append_headers(hdr, [(STREAM_SOURCE, value)])
         self.stream.ingest(subj, hdr, data)
 
@@ -443,7 +464,7 @@ class Sourcing:
         for key in new:
             link = SourceLink(self.stream, wanted[key], mirror=False)
             self.sources[key] = link
-            link.start(found.get(key, 0))
+            link.start(*found.get(key, (0, "")))
 
     def stop(self) -> None:
         if self.mirror is not None:
@@ -473,10 +494,12 @@ def direct_mirror(streams: Iterable[Stream], origin: str) -> Stream | None:
     return None
 
 
-def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, int]:
-    """Per source index name, the origin sequence of the newest message it stored, from
-    the ``Nats-Stream-Source`` headers, newest first, until every wanted source is found."""
-    found: dict[str, int] = {}
+def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, tuple[int, str]]:
+    """Per source index name, the origin sequence of the newest message it stored and the
+    origin's identity then, from the ``Nats-Stream-Source`` headers (``<origin> <seq>
+    <filters> <destinations> <subject> [<identity>]``), newest first, until every wanted
+    source is found."""
+    found: dict[str, tuple[int, str]] = {}
     store = stream.store
     st = store.state()
     seq = st.last_seq
@@ -495,7 +518,7 @@ def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, int]:
         key = f"{fields[0]} {fields[2]} {fields[3]}"
         if key in remaining:
             try:
-                found[key] = int(fields[1])
+                found[key] = int(fields[1]), fields[5] if len(fields) > 5 else ""
             except ValueError:
                 continue
             remaining.discard(key)

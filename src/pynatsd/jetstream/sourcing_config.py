@@ -9,9 +9,10 @@ allowed, and starts working when the origin appears.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Final
 
-from pynatsd.gocompat import go_quote
+from pynatsd.gocompat import format_time, go_quote
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
 from pynatsd.mapping import TransformError, validate_mapping
@@ -56,12 +57,19 @@ def iname(src: S.StreamSource) -> str:
     return f"{name} {srcs} {dests}"
 
 
-def _hash(value: str) -> str:
-    """The reference's ``getHash``: 8 characters of base64url(sha256) (its names for externals)."""
-    import base64
-    import hashlib
+_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-    return base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).decode()[:8]
+
+def _hash(value: str) -> str:
+    """The reference's ``getHash``: 8 base-62 characters from sha256 (external names, stream identities)."""
+    digest = hashlib.sha256(value.encode()).digest()
+    return "".join(_DIGITS[b % 62] for b in digest[:8])
+
+
+def stream_identity(created_ns: int) -> str:
+    """A stream's identity (the reference's): the hash of its creation time, so a source
+    can tell a recreated origin from the one it was reading."""
+    return _hash(format_time(created_ns))
 
 
 def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool | None:
