@@ -187,6 +187,8 @@ async def test_removing_the_mirror_promotes_it(js_url: str) -> None:
         await js.publish("o", b"%d" % i)
     await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}})
     await until_messages(nc, "M", 5)
+    psub = await js.pull_subscribe("", durable="D", stream="M")
+    assert [m.data for m in await psub.fetch(5, timeout=T)] == [b"%d" % i for i in range(5)]
     r = await api(nc, "$JS.API.STREAM.UPDATE.M", {"name": "M", "subjects": ["m"]})
     assert "error" not in r and "mirror" not in r["config"] and "mirror" not in r
     ack = await js.publish("m", b"own")
@@ -197,6 +199,8 @@ async def test_removing_the_mirror_promotes_it(js_url: str) -> None:
     info = await until_messages(nc, "M", 7)
     assert info["state"]["last_seq"] == 7
     assert (await get(nc, "M", 7))["data"] == b"own 2"
+    # the mirror's consumers go on after the promotion
+    assert [m.data for m in await psub.fetch(2, timeout=T)] == [b"own", b"own 2"]
     await nc.close()
 
 

@@ -256,8 +256,7 @@ class JetStream:
         self._write_meta(stream)
         if cfg.subjects != old_subjects:
             stream.resubscribe()
-        else:
-            stream.reconfigure_sourcing()
+        stream.reconfigure_sourcing()
         stream.schedule_expiry()
 
     def delete_stream(self, stream: Stream) -> None:

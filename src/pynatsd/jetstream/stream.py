@@ -134,8 +134,11 @@ class Stream:
             self._expiry_handle = None
 
     def resubscribe(self) -> None:
-        self.stop()
-        self.start()
+        """After an update changed the subjects: capture the new ones. Consumers, expiry and
+        sourcing go on (stopping the stream here used to close its consumers for good)."""
+        for sub in self.subs:
+            self.core.unsubscribe(sub)
+        self.subs = [self.core.subscribe(subject, self._on_msg) for subject in self.config.subjects or []]
 
     def limits(self) -> StoreLimits:
         c = self.config
