@@ -16,6 +16,7 @@ from typing import Any
 import nats
 from nats.js.errors import NoStreamResponseError
 
+import pynatsd
 from tests.support import ServerProcess, free_port, pynatsd_command
 
 T = 10.0
@@ -389,3 +390,36 @@ async def test_mirror_direct_answers_for_its_origin(js_url: str) -> None:
     except nats.errors.NoRespondersError:
         pass
     await nc.close()
+
+
+async def test_external_api_prefix_of_a_domain(tmp_path: Path) -> None:
+    """``external.api`` is where the consumer requests go: ``$JS.<domain>.API`` reaches the
+    server's own domain the way it would reach another one over a leaf node.
+
+    pynatsd only: the reference 2.15.1 does not answer its own domain prefix for a stream's
+    internal requests (its mirror stays at ``active: -1`` with no error), so a local
+    external origin never starts there; here it does.
+    """
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path), jetstream_domain="hub") as srv:
+        url = srv.client_url
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=T)
+        await js.add_stream(name="O", subjects=["o"])
+        for i in range(4):
+            await js.publish("o", b"%d" % i)
+        ext = {"api": "$JS.hub.API", "deliver": "deliver.hub"}
+        r = await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O", "external": ext}})
+        assert "error" not in r and r["config"]["mirror"]["external"] == ext
+        r = await api(
+            nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "O", "external": ext}]}
+        )
+        assert "error" not in r
+        info = await until_messages(nc, "M", 4)
+        assert info["mirror"]["external"] == ext
+        info = await until_messages(nc, "S", 4)
+        assert info["sources"][0]["external"] == ext
+        m = await get(nc, "S", 1)
+        hdr = next(x for x in m["hdrs"].decode().split("\r\n") if x.startswith("Nats-Stream-Source:"))
+        fields = hdr.split(": ", 1)[1].split(" ")
+        assert fields[0].startswith("O:") and len(fields[0]) == 10 and fields[1:5] == ["1", ">", ">", "o"]
+        await nc.close()
