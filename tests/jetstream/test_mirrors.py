@@ -423,3 +423,24 @@ async def test_external_api_prefix_of_a_domain(tmp_path: Path) -> None:
         fields = hdr.split(": ", 1)[1].split(" ")
         assert fields[0].startswith("O:") and len(fields[0]) == 10 and fields[1:5] == ["1", ">", ">", "o"]
         await nc.close()
+
+
+async def test_a_full_mirror_keeps_what_it_has_and_keeps_serving(js_url: str) -> None:
+    """A mirror with discard new at its limit refuses the rest (retrying), loses nothing it
+    stored and answers its API meanwhile."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await js.add_stream(name="O", subjects=["o"])
+    for i in range(6):
+        await js.publish("o", b"%d" % i)
+    r = await api(
+        nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}, "max_msgs": 3, "discard": "new"}
+    )
+    assert "error" not in r
+    info = await until_messages(nc, "M", 3)
+    assert info["state"]["first_seq"] == 1 and info["state"]["last_seq"] == 3
+    assert [(await get(nc, "M", seq))["data"] for seq in (1, 2, 3)] == [b"0", b"1", b"2"]
+    assert info["mirror"]["lag"] == 1  # the refused message's pending count, as the reference
+    assert (await js.publish("o", b"more")).seq == 7  # the origin goes on
+    assert (await api(nc, "$JS.API.STREAM.INFO.M"))["state"]["messages"] == 3
+    await nc.close()

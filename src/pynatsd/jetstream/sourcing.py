@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pynatsd.gocompat import format_time
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream.errors import ApiError
+from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.sourcing_config import API_PREFIX, FWC, iname
 from pynatsd.mapping import parse_transform
 
@@ -82,6 +82,7 @@ class SourceLink:
         self._timer: TimerHandle | None = None  # the scheduled setup, or the response wait
         self._health: TimerHandle | None = None
         self._closed = False
+        self._warned = False  # a store error was logged (until the next message is stored)
         self.direct_ready = False  # a mirror has (nearly) caught up: it may answer DIRECT.GET for its origin
         # validated with the config: a transform that does not build never gets here
         self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
@@ -110,8 +111,9 @@ class SourceLink:
             if sub is not None:
                 self.core.unsubscribe(sub)
         self._msg_sub = self._reply_sub = None
-        if self.cname and delete_consumer:
-            self.core.publish(f"{self._api()}.CONSUMER.DELETE.{self.src.name}.{self.cname}", b"")
+        if self.cname and delete_consumer:  # the API answers only requests with a reply: nobody reads it
+            subject = f"{self._api()}.CONSUMER.DELETE.{self.src.name}.{self.cname}"
+            self.core.publish(subject, b"", reply=f"$JSC.R.{secrets.token_hex(8)}")
         self.cname = ""
         self.dseq = 0
 
@@ -342,7 +344,10 @@ class SourceLink:
             else:
                 self._store_sourced(subj, subject, h, data, sseq)
         except ApiError as e:
-            self.core.log.warn(
+            # limits (discard new), a sealed stream: retried until it fits, warned about once
+            log = self.core.log.debug if self._warned else self.core.log.warn
+            self._warned = True
+            log(
                 "Error processing inbound %s message for '%s': %s",
                 "mirror" if self.mirror else "source",
                 self.stream.name,
@@ -350,6 +355,8 @@ class SourceLink:
             )
             self.sseq, self.dseq = old
             self.retry()
+            return
+        self._warned = False
 
     def _on_control(self, h: bytes, reply: bytes | None) -> None:
         if reply:  # flow control: answered at once, the message is already stored
@@ -413,6 +420,10 @@ def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: i
     """Store a mirrored message at its origin sequence ``seq``; with ``gap`` (the origin
     no longer has what came before it, or the mirror starts there) skip to it first."""
     store = stream.store
+    if stream.config.sealed:
+        raise api_error(JSErr.STREAM_SEALED)
+    if stream.config.discard == "new":
+        stream._check_discard_new(subject, hdr, data)
     stream.js.check_resources(stream, store.msg_size(subject, hdr, data))
     if gap:
         st = store.state()
