@@ -264,6 +264,12 @@ BAD = [
         "stream external delivery prefix d.* must not contain wildcards",
     ),
     ({"mirror": {"name": "M"}}, 10052, "detected cycle"),
+    ({"mirror": {}}, 10142, "mirrored stream name is invalid"),
+    (
+        {"mirror": {"name": "O", "filter_subject": "a..b"}},
+        10049,
+        "subject filter 'a..b' for the mirror invalid subject",
+    ),
 ]
 
 

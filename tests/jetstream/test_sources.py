@@ -252,6 +252,12 @@ BAD = [
         'stream external api prefix "$JS.A.*" must be a valid subject without wildcards',
     ),
     ({"sources": [{"name": "S2"}], "subjects": ["a.>"]}, 10052, "detected cycle"),
+    ({"sources": [None]}, 10141, "sourced stream name is invalid"),
+    (
+        {"sources": [{"name": "A", "filter_subject": "a..b"}]},
+        10049,
+        "subject filter 'a..b' for the source: invalid subject",
+    ),
 ]
 
 

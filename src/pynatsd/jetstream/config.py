@@ -107,7 +107,9 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         for field in ("max_msgs", "max_msgs_per_subject", "max_bytes", "max_msg_size", "max_consumers"):
             if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
-    origin_direct = check_sourcing(cfg, js, req.pedantic)  # mirror / sources (sourcing_config.py)
+    origin_direct = check_sourcing(
+        cfg, js, req.pedantic, not updating
+    )  # mirror / sources (sourcing_config.py)
     _check_subjects(cfg)
     cfg = with_defaults(cfg, origin_allow_direct=origin_direct)
     if cfg.republish is not None:

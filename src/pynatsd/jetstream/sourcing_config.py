@@ -72,9 +72,10 @@ def stream_identity(created_ns: int) -> str:
     return _hash(format_time(created_ns))
 
 
-def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool | None:
+def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool, creating: bool = True) -> bool | None:
     """Refuse a bad ``mirror``/``sources`` config with the reference's error; return the
-    origin's ``allow_direct`` when a mirror's origin is a local stream (None otherwise)."""
+    origin's ``allow_direct`` when a mirror's origin is a local stream (None otherwise).
+    ``creating``: also the filter checks the reference makes only when it creates the stream."""
     origin_direct: bool | None = None
     stream_subs: list[str] = []
     deliver_prefixes: list[str] = []
@@ -176,7 +177,32 @@ def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool) -> bool |
         if subjects_collide(pfx, API_PREFIX):
             raise api_error(JSErr.STREAM_EXTERNAL_API_OVERLAP, prefix=pfx, subject=API_PREFIX)
     _check_cycles(cfg, js)
+    if creating:
+        _check_filters(cfg)
+    for src in [*([mirror] if mirror is not None else []), *(cfg.sources or [])]:
+        if src.consumer is not None:
+            raise _invalid("durable consumers for mirrors and sources are not supported by pynatsd yet")
     return origin_direct
+
+
+def _check_filters(cfg: S.StreamConfig) -> None:
+    """The reference checks a plain ``filter_subject`` only when it creates the stream (500/10049)."""
+    m = cfg.mirror
+    if (
+        m is not None
+        and not m.subject_transforms
+        and m.filter_subject
+        and not is_valid_subject(m.filter_subject)
+    ):
+        raise api_error(
+            JSErr.STREAM_CREATE, err=f"subject filter '{m.filter_subject}' for the mirror invalid subject"
+        )
+    for src in cfg.sources or []:
+        if not src.subject_transforms and src.filter_subject and not is_valid_subject(src.filter_subject):
+            raise api_error(
+                JSErr.STREAM_CREATE,
+                err=f"subject filter '{src.filter_subject}' for the source: invalid subject",
+            )
 
 
 def _check_durable(src: S.StreamSource, err: JSErr) -> None:
