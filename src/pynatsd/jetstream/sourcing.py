@@ -192,11 +192,12 @@ class SourceLink:
             "flow_control": True,
             "direct": True,
             "inactive_threshold": int(HEALTH_CHECK_S * NANOS),
-            "metadata": {
-                ("_nats.mirror.stream" if self.mirror else "_nats.src.stream"): stream.name,
-                ("_nats.mirror.acc" if self.mirror else "_nats.src.acc"): self.core.account_name,
-            },
         }
+        kind = "_nats.mirror." if self.mirror else "_nats.src."
+        meta = {kind + "stream": stream.name, kind + "acc": self.core.account_name}
+        if self.core.opts.jetstream_domain:
+            meta[kind + "domain"] = self.core.opts.jetstream_domain
+        cfg["metadata"] = meta
         policy, start_seq, start_time = "all", 0, ""
         st = stream.store.state()
         if self.mirror:
