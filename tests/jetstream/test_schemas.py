@@ -1066,7 +1066,7 @@ def test_pub_ack_bytes_offline() -> None:
 
 
 def test_error_table() -> None:
-    assert len(JSErr) == 225
+    assert len(JSErr) == 226  # with MESSAGE_SOURCE_HDR_NOT_ALLOWED (10227)
     assert len({e.err_code for e in JSErr}) == len(JSErr)
     assert JSErr.STREAM_NOT_FOUND.value == (404, 10059, "stream not found")
     assert lookup(10059) is JSErr.STREAM_NOT_FOUND and lookup("STREAM_NOT_FOUND") is JSErr.STREAM_NOT_FOUND
