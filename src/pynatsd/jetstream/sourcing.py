@@ -469,6 +469,8 @@ class Sourcing:
         for key in list(self.sources):
             if key not in wanted:
                 self.sources.pop(key).stop()
+        for key, link in self.sources.items():
+            link.src = wanted[key]  # same index name: options such as the deliver prefix may differ
         new = [key for key in wanted if key not in self.sources]
         if not new:
             return
