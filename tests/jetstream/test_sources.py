@@ -175,12 +175,13 @@ async def test_start_options_and_a_source_that_appears_later(js_url: str) -> Non
 
 
 async def test_work_queue_and_interest_origins(js_url: str) -> None:
-    """Every message of a work-queue and of an interest origin arrives exactly once.
+    """Every message of a work-queue and of an interest origin arrives exactly once, and the
+    origins let go of them once stored.
 
     Known difference: the reference 2.15 turns the consumer of a source on an interest or
-    work-queue origin into a durable one acknowledged by flow control, so the origin is
-    drained and counts it; pynatsd keeps the ack-none direct consumer (the origin keeps its
-    messages and counts no consumer). The origins' own state is therefore not compared.
+    work-queue origin into a durable one acknowledged by flow control, listed and counted by
+    the origin; pynatsd's stays internal (ack "all", acknowledged as it stores), so the
+    origins' consumer counts are not compared.
     """
     nc = await nats.connect(js_url)
     js = nc.jetstream(timeout=T)
@@ -204,6 +205,13 @@ async def test_work_queue_and_interest_origins(js_url: str) -> None:
     data = [(await get(nc, "S", seq))["data"] for seq in range(1, 14)]
     assert [d for d in data if d.startswith(b"w")] == [b"w%d" % i for i in range(9)]
     assert [d for d in data if d.startswith(b"i")] == [b"i%d" % i for i in range(4)]
+
+    async def drained() -> bool:
+        wq = await api(nc, "$JS.API.STREAM.INFO.WQ")
+        inside = await api(nc, "$JS.API.STREAM.INFO.IN")
+        return bool(wq["state"]["messages"] == 0 and inside["state"]["messages"] == 0)
+
+    await wait_for(drained)
     await nc.close()
 
 

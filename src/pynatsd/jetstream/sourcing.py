@@ -53,6 +53,8 @@ RETRY_BACKOFF_S: Final = 5.0  # times twice the consecutive failures...
 RETRY_MAXIMUM_S: Final = 120.0  # ...up to this
 RESPONSE_WAIT_S: Final = 30.0  # how long a consumer create request may go unanswered
 _CONTROL: Final = b"NATS/1.0 100"
+ACK_EVERY: Final = 1000  # stored messages between acks (ack "all": each acks everything before it)
+MAX_ACK_PENDING: Final = 4 * ACK_EVERY
 DIRECT_CAUGHT_UP: Final = 10  # pending below which a mirror_direct mirror serves its origin's DIRECT.GET
 
 
@@ -83,6 +85,8 @@ class SourceLink:
         self._health: TimerHandle | None = None
         self._closed = False
         self._warned = False  # a store error was logged (until the next message is stored)
+        self._ack = b""  # the reply subject of the last message stored, not acknowledged yet
+        self._unacked = 0
         self.direct_ready = False  # a mirror has (nearly) caught up: it may answer DIRECT.GET for its origin
         # validated with the config: a transform that does not build never gets here
         self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
@@ -106,7 +110,9 @@ class SourceLink:
         self._cancel(delete_consumer)
 
     def _cancel(self, delete_consumer: bool = True) -> None:
-        """Drop the current consumer: stop listening and (best effort) delete it."""
+        """Drop the current consumer: acknowledge what is stored, stop listening and (best
+        effort) delete it."""
+        self._flush_ack()
         for sub in (self._msg_sub, self._reply_sub):
             if sub is not None:
                 self.core.unsubscribe(sub)
@@ -116,6 +122,13 @@ class SourceLink:
             self.core.publish(subject, b"", reply=f"$JSC.R.{secrets.token_hex(8)}")
         self.cname = ""
         self.dseq = 0
+
+    def _flush_ack(self) -> None:
+        """Acknowledge (ack "all") everything stored so far."""
+        if self._ack:
+            self.core.publish(self._ack, b"")
+            self._ack = b""
+            self._unacked = 0
 
     def _api(self) -> str:
         ext = self.src.external
@@ -185,7 +198,10 @@ class SourceLink:
         stream = self.stream
         cfg: dict[str, Any] = {
             "deliver_subject": deliver,
-            "ack_policy": "none",
+            # ack "all", acknowledged every ACK_EVERY stored messages and when idle: a
+            # work-queue or interest origin lets go of what is stored here, nothing sooner
+            "ack_policy": "all",
+            "max_ack_pending": MAX_ACK_PENDING,
             "ack_wait": 22 * 3600 * NANOS,
             "max_deliver": 1,
             "idle_heartbeat": HEARTBEAT_NS,
@@ -358,8 +374,13 @@ class SourceLink:
             self.retry()
             return
         self._warned = False
+        self._ack = reply
+        self._unacked += 1
+        if self._unacked >= ACK_EVERY:
+            self._flush_ack()
 
     def _on_control(self, h: bytes, reply: bytes | None) -> None:
+        self._flush_ack()  # a pause in deliveries (heartbeat) or a window's end (flow control)
         if reply:  # flow control: answered at once, the message is already stored
             self.core.publish(reply, b"")
             return
