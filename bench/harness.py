@@ -135,6 +135,8 @@ SCENARIOS = (
         "js-fetch-ack", "js-consume", ("--size", "128", "--mode", "fetch", "--ack"), 200_000, 20_000, SUB_RATE
     ),
     Scenario("js-push", "js-consume", ("--size", "128", "--mode", "push"), 300_000, 20_000, SUB_RATE),
+    # a new mirror of a filled stream, timed until it holds every message
+    Scenario("js-mirror", "js-mirror", ("--size", "128"), 300_000, 20_000, SUB_RATE),
     # Key-Value: one operation at a time, each waiting for its reply (bench kv: --msgs puts of
     # distinct keys, then as many gets of them)
     Scenario("kv-put", "kv", ("--size", "128", "--storage", "file", "--gets", "0"), 20_000, 2_000, KV_PUT),

@@ -9,6 +9,7 @@ import pytest
 
 import pynatsd
 from pynatsd.cli.bench.jetstream import run_js_consume, run_js_pub
+from pynatsd.cli.bench.mirror import run_js_mirror
 from pynatsd.cli.client_options import parse_server_url
 
 
@@ -21,6 +22,8 @@ from pynatsd.cli.client_options import parse_server_url
         (run_js_consume, {"mode": "fetch", "batch": 13}),
         (run_js_consume, {"mode": "fetch", "ack": True}),
         (run_js_consume, {"mode": "push"}),
+        (run_js_mirror, {}),
+        (run_js_mirror, {"storage": "memory"}),
     ],
 )
 async def test_js_bench_counts(runner, kwargs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

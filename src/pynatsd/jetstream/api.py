@@ -34,6 +34,8 @@ from pynatsd.jetstream.consumer_config import (
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
 from pynatsd.jetstream.priority import valid_group_name
+from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
+from pynatsd.jetstream.sourcing_config import stream_identity
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
@@ -81,6 +83,7 @@ class ApiRouter:
         }
         self._sub: Subscription | None = None
         self._domain_sub: Subscription | None = None
+        self._reply_hdr = b""  # headers for the reply a handler is building (Nats-Stream-Identity)
 
     def start(self) -> None:
         self._sub = self.core.subscribe("$JS.API.>", self._on_request)
@@ -133,7 +136,8 @@ class ApiRouter:
             body = marshal_json(codec.error_response(response_type, wrap_error(JSErr.STREAM_GENERAL, exc)))
         # Counted once answered: $JS.API.INFO reports the requests before itself.
         self.js.api_total += counted
-        self.js.respond(reply, body)
+        reply_hdr, self._reply_hdr = self._reply_hdr, b""
+        self.js.respond(reply, body, hdr=reply_hdr)
 
     def _route(self, tokens: list[str]) -> tuple[tuple[Handler, type[Any]] | None, list[str]]:
         for n in (3, 2, 1):
@@ -194,6 +198,8 @@ class ApiRouter:
             created=format_time(stream.created),
             state=stream.state_struct(),
             domain=self.core.opts.jetstream_domain,
+            mirror=stream.sourcing.mirror_info() if stream.sourcing is not None else None,
+            sources=stream.sourcing.sources_info() if stream.sourcing is not None else None,
             ts=format_time(time.time_ns()),
         )
 
@@ -379,6 +385,8 @@ class ApiRouter:
             return
         stream = self.js.streams.get(args[0])
         if stream is None or not stream.config.allow_direct:
+            stream = direct_mirror(self.js.streams.values(), args[0])  # mirror_direct (sourcing.py)
+        if stream is None:
             if reply:  # served per stream by the reference: nobody here
                 self.core.no_responders(pub, subject, reply)
             return
@@ -598,6 +606,8 @@ class ApiRouter:
         c = Consumer(stream, result.name, result.config, time.time_ns(), durable=is_durable(result.config))
         stream.add_consumer(c)
         self.js.consumer_advisory(stream.name, c.name, "create")
+        if c.config.direct or c.config.sourcing:  # a mirror's or source's: who the origin is
+            self._reply_hdr = H.build_headers([(STREAM_IDENTITY, stream_identity(stream.created))])
         return self._consumer_response(S.ConsumerCreateResponse, c)
 
     def consumer_info(self, args: list[str], data: bytes) -> bytes:
@@ -619,7 +629,10 @@ class ApiRouter:
         if codec.looks_like_object_or_array(data):
             req = codec.decode_request(data, S.ConsumersRequest)
         stream = self._stream(args[0])
-        consumers = sorted(stream.consumers.values(), key=lambda c: c.name)
+        # direct consumers (those of mirrors and sources) are internal: not listed
+        consumers = sorted(
+            (c for c in stream.consumers.values() if not c.config.direct), key=lambda c: c.name
+        )
         offset = min(max(req.offset, 0), len(consumers))
         return len(consumers), offset, consumers[offset : offset + limit]
 

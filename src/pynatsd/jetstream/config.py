@@ -18,6 +18,7 @@ from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream import transforms
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
+from pynatsd.jetstream.sourcing_config import check_sourcing
 from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subset_of
 from pynatsd.version import REFERENCE_VERSION
 
@@ -31,8 +32,6 @@ _NAME_FORBIDDEN = frozenset(".*> \t\r\n\f")
 
 # Stream features of the reference that pynatsd does not implement yet: refused by name.
 _UNBUILT = (
-    ("mirror", "stream mirrors"),
-    ("sources", "stream sources"),
     ("allow_atomic", "atomic batch publish"),
     ("allow_batched", "batched publish"),
 )
@@ -134,11 +133,14 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         for field in ("max_msgs", "max_msgs_per_subject", "max_bytes", "max_msg_size", "max_consumers"):
             if getattr(cfg, field) < -1:
                 raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_LIMIT % field)
+    origin_direct = check_sourcing(
+        cfg, js, req.pedantic, not updating
+    )  # mirror / sources (sourcing_config.py)
     _check_subjects(cfg)
     transforms.check_subject_transform(cfg)  # subject transforms: the reference's order
     if req.pedantic and cfg.republish is not None and cfg.republish.src == "":
         raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_REPUBLISH_SRC)
-    cfg = with_defaults(cfg)
+    cfg = with_defaults(cfg, origin_allow_direct=origin_direct)
     return transforms.check_republish(cfg, req.pedantic)
 
 
@@ -196,6 +198,8 @@ def check_update(old: S.StreamConfig, new: S.StreamConfig) -> S.StreamConfig:
         raise _invalid(Reason.UPDATE_SCHEDULES)
     if new.persist_mode != old.persist_mode:
         raise _invalid(Reason.UPDATE_PERSIST_MODE)
+    if new.mirror is not None and new.mirror != old.mirror:  # removing it promotes the mirror
+        raise api_error(JSErr.STREAM_MIRROR_NOT_UPDATABLE)
     if new.sealed:
         new = msgspec.structs.replace(
             new, max_age=0, discard="new", deny_delete=True, deny_purge=True, allow_rollup_hdrs=False

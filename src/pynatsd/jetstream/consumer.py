@@ -88,6 +88,7 @@ class Consumer:
         self._unwatch: Callable[[], None] | None = None  # stops watching for push interest
         self._hb_timer: TimerHandle | None = None
         self._inactive_timer: TimerHandle | None = None
+        self._hb_armed = self._inactive_armed = 0.0  # loop time each timer was last armed
         self._saved_to: Path | None = None  # the state directory, once created
         self._rate_tokens = 0.0
         self._rate_at = 0.0  # loop time the bucket was last filled; 0 = full, never used
@@ -230,6 +231,7 @@ class Consumer:
         self._priority_config(cfg)
         self._apply_pause_until()
         self.mark_dirty()
+        self._inactive_armed = float("-inf")  # the threshold may have changed: re-arm now
         self._arm_inactivity()
         self.acks.arm()
         self.kick()
@@ -387,6 +389,10 @@ class Consumer:
             self._send(sm, deliver, redelivery, reply)
             if fc is not None and fc.count(size):
                 self._send_flow_control()
+            budget -= 1  # also one by one (in-process receivers): a backlog never holds the loop
+            if budget <= 0:
+                self.kick()
+                break
 
     # -- the per-message step -------------------------------------------------------------
     def _take(self) -> tuple[StoredMsg, bool, bytes, int] | None:
@@ -643,9 +649,14 @@ class Consumer:
             self.kick()
 
     def _schedule_heartbeat(self) -> None:
+        interval = self.config.idle_heartbeat / NANOS
+        now = self.core.loop.time()
         if self._hb_timer is not None:
+            if now - self._hb_armed < interval / 32:
+                return  # armed a moment ago: deliveries one by one do not re-arm it each time
             self._hb_timer.cancel()
-        self._hb_timer = self.core.loop.call_later(self.config.idle_heartbeat / NANOS, self._heartbeat)
+        self._hb_armed = now
+        self._hb_timer = self.core.loop.call_later(interval, self._heartbeat)
 
     def _heartbeat(self) -> None:
         self._hb_timer = None
@@ -667,12 +678,16 @@ class Consumer:
             self._arm_inactivity()
 
     def _arm_inactivity(self) -> None:
+        threshold = self.config.inactive_threshold / NANOS
+        now = self.core.loop.time()
         if self._inactive_timer is not None:
+            if now - self._inactive_armed < threshold / 32:
+                return  # armed a moment ago (see _schedule_heartbeat)
             self._inactive_timer.cancel()
             self._inactive_timer = None
-        threshold = self.config.inactive_threshold
         if threshold > 0:
-            self._inactive_timer = self.core.loop.call_later(threshold / NANOS, self._inactive_check)
+            self._inactive_armed = now
+            self._inactive_timer = self.core.loop.call_later(threshold, self._inactive_check)
 
     def _inactive_check(self) -> None:
         self._inactive_timer = None

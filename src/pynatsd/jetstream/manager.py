@@ -259,6 +259,7 @@ class JetStream:
         self._write_meta(stream)
         if cfg.subjects != old_subjects:
             stream.resubscribe()
+        stream.reconfigure_sourcing()
         stream.schedule_expiry()
         if cfg.allow_msg_schedules and stream.scheduler is None:
             stream.start_scheduler()

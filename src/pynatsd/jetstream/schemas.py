@@ -348,6 +348,7 @@ class StreamSourceInfo(_Obj, kw_only=True):
     name: str
     external: ExternalStream | None = None
     lag: Uint64
+    seq: Uint64 = 0  # a source's last origin sequence stored (2.15); omitted when 0
     active: Duration
     error: ApiErrorBody | None = None
     filter_subject: str = ""

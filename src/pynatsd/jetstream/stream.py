@@ -22,6 +22,7 @@ from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.sourcing import Sourcing
 from pynatsd.jetstream.transforms import ConfigTransform
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
@@ -89,6 +90,7 @@ class Stream:
         self._dirty = False
         self.counter_value = ""  # counter streams: the total the last publish made
         self.scheduler: schedules.Scheduler | None = None  # streams with schedules on
+        self.sourcing: Sourcing | None = None  # mirror / sources (sourcing.py), when configured
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -98,6 +100,9 @@ class Stream:
         self.schedule_expiry()
         if self.config.allow_msg_schedules:
             self.start_scheduler()
+        if self.config.mirror is not None or self.config.sources:
+            self.sourcing = Sourcing(self)
+            self.sourcing.start()
 
     def start_scheduler(self) -> None:
         """Message schedules: rebuild them from the store and arm the timer."""
@@ -131,6 +136,9 @@ class Stream:
         for sub in self.subs:
             self.core.unsubscribe(sub)
         self.subs.clear()
+        if self.sourcing is not None:
+            self.sourcing.stop()
+            self.sourcing = None
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
             self._expiry_handle = None
@@ -139,8 +147,11 @@ class Stream:
             self.scheduler = None
 
     def resubscribe(self) -> None:
-        self.stop()
-        self.start()
+        """After an update changed the subjects: capture the new ones. Consumers, expiry and
+        sourcing go on (stopping the stream here used to close its consumers for good)."""
+        for sub in self.subs:
+            self.core.unsubscribe(sub)
+        self.subs = [self.core.subscribe(subject, self._on_msg) for subject in self.config.subjects or []]
 
     def limits(self) -> StoreLimits:
         c = self.config
@@ -262,7 +273,7 @@ class Stream:
                     hdr = schedules.check_publish(self, subject, hdr)
                 if b"Nats-Stream-Source:" in hdr:
                     raise api_error(JSErr.MESSAGE_SOURCE_HDR_NOT_ALLOWED)
-            msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
+            msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr, sourced)
             if duplicate:
                 return duplicate, True
             if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
@@ -313,6 +324,29 @@ class Stream:
             return subject
         return self._in_transform.map(st, subject) or subject
 
+    def after_store(self, subject: str) -> None:
+        """Sourcing hook: a message stored by a mirror (``sourcing.store_mirrored``) gets
+        what :meth:`ingest` gives a published one after storing: retention, expiry, consumers."""
+        cfg = self.config
+        if cfg.retention == "interest" and not any(c.wants(subject) for c in self.consumers.values()):
+            self.store.remove(self.store.state().last_seq)
+        if cfg.max_age and self._expiry_handle is None:
+            self.schedule_expiry()
+        self.js.on_stream_changed(self)
+        for c in self.consumers.values():
+            c.kick()
+
+    def reconfigure_sourcing(self) -> None:
+        """Sourcing hook, after an update: sources added or removed, a mirror removed."""
+        if self.sourcing is not None:
+            self.sourcing.reconfigure()
+            if self.config.mirror is None and not self.config.sources:
+                self.sourcing.stop()
+                self.sourcing = None
+        elif self.config.sources:
+            self.sourcing = Sourcing(self)
+            self.sourcing.start()
+
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""
         rp = self.config.republish
@@ -347,10 +381,11 @@ class Stream:
                 break
             d.popitem(last=False)
 
-    def _check_headers(self, subject: str, hdr: bytes) -> tuple[str, int, str, int]:
+    def _check_headers(self, subject: str, hdr: bytes, sourced: bool = False) -> tuple[str, int, str, int]:
         """Apply the Nats-Expected-* rules and de-duplication, in the reference's order;
         return the msg id, the TTL, the rollup kind and the original sequence when the
-        message is a duplicate (else 0)."""
+        message is a duplicate (else 0). A ``sourced`` message keeps a TTL or a rollup the
+        stream would refuse from a client (as the reference)."""
         cfg = self.config
         expected_stream = H.get_header(hdr, H.EXPECTED_STREAM)
         if expected_stream is not None and expected_stream != self.name:
@@ -363,7 +398,7 @@ class Stream:
                 ttl_ns = parse_duration_header(ttl)
             except ValueError:
                 ttl_invalid = True  # reported last, after every other check
-            if ttl_ns and not cfg.allow_msg_ttl:
+            if ttl_ns and not cfg.allow_msg_ttl and not sourced:
                 raise api_error(JSErr.MESSAGE_TTL_DISABLED)
         expected_subj_seq = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ)
         subj_seq_subject = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ_SUBJ)
@@ -390,7 +425,7 @@ class Stream:
         rollup = ""
         value = H.get_header(hdr, H.ROLLUP)
         if value is not None:
-            if not cfg.allow_rollup_hdrs:
+            if not cfg.allow_rollup_hdrs and not sourced:
                 raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_NOT_PERMITTED)
             if value not in ("sub", "all"):
                 raise api_error(JSErr.STREAM_ROLLUP_FAILED, err=Reason.ROLLUP_INVALID % go_quote(value))
@@ -504,7 +539,7 @@ class Stream:
             num_subjects=st.num_subjects,
             num_deleted=st.num_deleted,
             deleted=st.deleted or None if deleted else None,
-            consumer_count=len(self.consumers),
+            consumer_count=sum(1 for c in self.consumers.values() if not c.config.direct),
         )
 
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from pynatsd.cli.bench.core import MAX_SUBJECTS, run_pubsub, run_request
 from pynatsd.cli.bench.jetstream import run_js_consume, run_js_pub
 from pynatsd.cli.bench.kv import render_kv, run_kv
+from pynatsd.cli.bench.mirror import run_js_mirror
 from pynatsd.cli.bench.results import BenchResult, render
 from pynatsd.cli.client_options import DEFAULT_SERVER, ClientOptions, Endpoint, parse_server_url
 
@@ -211,6 +212,25 @@ def bench_js_pub(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
 def bench_js_consume(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
     """JetStream consumption: a pull consumer fetching in batches, or a push consumer."""
     _finish(run_js_consume(_endpoint(ctx), **params), as_json)
+
+
+@bench.command("js-mirror")
+@_options(
+    click.option(
+        "-n", "--msgs", default=100_000, show_default=True, type=click.IntRange(1), help="Messages."
+    ),
+    _size_option("Payload bytes per message."),
+    click.option("--storage", type=click.Choice(["file", "memory"]), default="file", show_default=True),
+    click.option(
+        "--stream", default="JSBENCH", show_default=True, help="Origin created (and deleted) for the run."
+    ),
+    click.option("--timeout", default=300.0, show_default=True, type=click.FloatRange(min=0.1)),
+    click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for bench/harness.py)."),
+)
+@click.pass_context
+def bench_js_mirror(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
+    """Mirror catch-up: fill a stream, then time a new mirror of it until it holds everything."""
+    _finish(run_js_mirror(_endpoint(ctx), **params), as_json)
 
 
 @bench.command("kv")
