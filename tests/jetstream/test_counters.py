@@ -5,6 +5,7 @@ stored total."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -155,51 +156,57 @@ async def test_counter_total_after_restart(kind: str, tmp_path: Path) -> None:
                 await nc.close()
 
 
-async def test_sourced_counter_messages_aggregate(tmp_path: Path) -> None:
-    """The publish-path half of counters fed by sources (sources themselves are not built
-    yet, so messages are handed to the stream as the sourcing code will): each origin's
-    latest total is recorded in Nats-Counter-Sources and only the difference is added; client
-    increments keep the record. Values as the reference's TestJetStreamAllowMsgCounterSource*."""
-    import pynatsd
+async def test_sourced_counters_aggregate(js_url: str) -> None:
+    """Counters fed by sources: a counter stream sourcing two counter streams adds each
+    origin's increments (only the difference from that origin's last total it saw, recorded
+    in Nats-Counter-Sources), and a client's own increment adds to the same total."""
+    nc = await nats.connect(js_url)
+    try:
 
-    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path)) as srv:
-        nc = await nats.connect(srv.client_url)
-        try:
-            await nc.request(CREATE, json.dumps(COUNTER).encode(), timeout=T)
-            assert srv.jetstream is not None
-            stream = srv.jetstream.streams["C"]
+        async def api(subject: str, body: dict[str, Any]) -> dict[str, Any]:
+            r: dict[str, Any] = json.loads(
+                (await nc.request(subject, json.dumps(body).encode(), timeout=T)).data
+            )
+            assert "error" not in r, r
+            return r
 
-            def sourced(origin: str, subject: str, incr: str, total: str) -> None:
-                hdr = f"NATS/1.0\r\nNats-Incr: {incr}\r\nNats-Stream-Source: {origin} 1 > > {subject}\r\n\r\n"
-                body = json.dumps({"val": total}, separators=(",", ":")).encode()
-                stream.ingest("cnt.sum", hdr.encode(), body, sourced=True)
+        async def last_total(count: int) -> tuple[str, str]:
+            """C's last message once C holds ``count`` messages: (headers, body)."""
+            for _ in range(400):
+                info = await api("$JS.API.STREAM.INFO.C", {})
+                if info["state"]["messages"] >= count:
+                    break
+                await asyncio.sleep(0.025)
+            assert info["state"]["messages"] == count, info["state"]
+            m = (await api("$JS.API.STREAM.MSG.GET.C", {"last_by_subj": "cnt.sum"}))["message"]
+            return base64.b64decode(m.get("hdrs", "")).decode(), base64.b64decode(m["data"]).decode()
 
-            sourced("O1", "foo.1", "1", "1")
-            sourced("O2", "foo.2", "2", "2")
-            sourced("O1", "foo.1", "4", "5")
-            r = await nc.request("cnt.sum", b"", timeout=T, headers={"Nats-Incr": "10"})
-            assert json.loads(r.data) == {"stream": "C", "seq": 4, "val": "17"}
-            sourced("O2", "foo.2", "-2", "0")
-            got = []
-            for seq in range(1, 6):
-                body = json.dumps({"seq": seq}).encode()
-                m = json.loads((await nc.request("$JS.API.STREAM.MSG.GET.C", body, timeout=T)).data)[
-                    "message"
-                ]
-                got.append((base64.b64decode(m["hdrs"]).decode(), base64.b64decode(m["data"]).decode()))
-        finally:
-            await nc.close()
-    assert [data for _, data in got] == [
-        '{"val":"1"}',
-        '{"val":"3"}',
-        '{"val":"7"}',
-        '{"val":"17"}',
-        '{"val":"15"}',
-    ]
-    assert "Nats-Incr: 4\r\n" in got[2][0]  # the difference from O1's previous total
-    assert got[2][0].endswith('Nats-Counter-Sources: {"O1":{"foo.1":"5"},"O2":{"foo.2":"2"}}\r\n\r\n')
-    assert (
-        got[3][0]
-        == 'NATS/1.0\r\nNats-Incr: 10\r\nNats-Counter-Sources: {"O1":{"foo.1":"5"},"O2":{"foo.2":"2"}}\r\n\r\n'
-    )
-    assert "Nats-Incr: -2\r\n" in got[4][0] and '"O2":{"foo.2":"0"}' in got[4][0]
+        for name in ("O1", "O2"):
+            await api(
+                f"$JS.API.STREAM.CREATE.{name}",
+                {"name": name, "subjects": [f"foo.{name[1]}"], "allow_msg_counter": True},
+            )
+        sources = [
+            {"name": o, "subject_transforms": [{"src": f"foo.{o[1]}", "dest": "cnt.sum"}]}
+            for o in ("O1", "O2")
+        ]
+        await api(CREATE, {**COUNTER, "sources": sources})
+        await nc.request("foo.1", b"", timeout=T, headers={"Nats-Incr": "1"})
+        assert (await last_total(1))[1] == '{"val":"1"}'
+        await nc.request("foo.2", b"", timeout=T, headers={"Nats-Incr": "2"})
+        assert (await last_total(2))[1] == '{"val":"3"}'
+        await nc.request("foo.1", b"", timeout=T, headers={"Nats-Incr": "4"})
+        hdrs, body = await last_total(3)
+        assert body == '{"val":"7"}'
+        assert "Nats-Incr: 4\r\n" in hdrs and "Nats-Counter-Sources: " in hdrs
+        r = await nc.request("cnt.sum", b"", timeout=T, headers={"Nats-Incr": "10"})
+        assert json.loads(r.data) == {"stream": "C", "seq": 4, "val": "17"}
+        await nc.request("foo.2", b"", timeout=T, headers={"Nats-Incr": "-2"})
+        hdrs, body = await last_total(5)
+        assert body == '{"val":"15"}'
+        assert "Nats-Incr: -2\r\n" in hdrs
+        sources_seen = json.loads(hdrs.split("Nats-Counter-Sources: ")[1].split("\r\n")[0])
+        # one entry per origin, each with its subject's latest total
+        assert sorted(v for entry in sources_seen.values() for v in entry.values()) == ["0", "5"]
+    finally:
+        await nc.close()
