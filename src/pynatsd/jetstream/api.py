@@ -27,6 +27,7 @@ from pynatsd.jetstream.consumer_config import (
     validate_consumer,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
+from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
@@ -71,6 +72,10 @@ class ApiRouter:
             ("CONSUMER", "LIST"): (self.consumer_list, S.ConsumerListResponse, 1, 1),
             ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
         }
+        # snapshots and restores (jetstream/snapshot.py)
+        self.snapshots = Snapshots(js)
+        self.routes[("STREAM", "SNAPSHOT")] = (self.snapshots.snapshot, StreamSnapshotResponse, 1, 1)
+        self.routes[("STREAM", "RESTORE")] = (self.snapshots.restore, StreamRestoreResponse, 1, 1)
         self._sub: Subscription | None = None
         self._domain_sub: Subscription | None = None
 
@@ -89,6 +94,7 @@ class ApiRouter:
         self._on_request(sub, pub, b"$JS.API." + subject[len(prefix) :], reply, hdr, msg)
 
     def stop(self) -> None:
+        self.snapshots.stop()
         for sub in (self._sub, self._domain_sub):
             if sub is not None:
                 self.core.unsubscribe(sub)
