@@ -160,10 +160,17 @@ class Snapshots:
             slots += 1
             opened.set()
 
-        loop = core.loop
-        deadline = loop.time() + INTEREST_WAIT
-        while not core.has_interest(deliver) and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        if not core.has_subscription_on(deliver):
+            # Clients subscribe to the deliver subject once the reply is in; a wildcard
+            # (a request mux on _INBOX.x.*) covering it does not mean they are ready.
+            subscribed = asyncio.Event()
+            unwatch = core.watch_interest(deliver, subscribed.set)
+            try:
+                await asyncio.wait_for(subscribed.wait(), INTEREST_WAIT)
+            except TimeoutError:
+                pass
+            finally:
+                unwatch()
         ack_prefix = f"$JS.SNAPSHOT.ACK.{stream}.{_nuid()}"
         ack_sub = core.subscribe(ack_prefix + ".>", on_ack)
         status = "204"  # sent only once a full chunk went out (a short archive ends bare)
