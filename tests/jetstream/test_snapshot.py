@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from typing import Any
 
@@ -225,3 +226,111 @@ async def test_corrupt_and_truncated_restores(js_url: str) -> None:
     good = await restore(nc, "S", meta, data)
     assert "error" not in good and good["state"]["messages"] == 38
     await nc.close()
+
+
+async def test_advisories(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await fill(nc, js, "S")
+    seen: list[dict[str, Any]] = []
+
+    async def on_adv(m: Any) -> None:
+        seen.append(json.loads(m.data))
+
+    await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.>", cb=on_adv)
+    await nc.flush()
+    resp, data, _, _ = await take_snapshot(nc, "S")
+    await js.delete_stream("S")
+    final = await restore(nc, "S", {"config": resp["config"], "state": resp["state"]}, data)
+    assert "error" not in final
+    await nc.flush()
+    kinds = [a["type"].rsplit(".", 1)[1] for a in seen]
+    for _ in range(100):  # the completion advisories follow the replies
+        if len(kinds) >= 6:
+            break
+        await asyncio.sleep(0.05)
+        kinds = [a["type"].rsplit(".", 1)[1] for a in seen]
+    assert kinds == [
+        "snapshot_create",
+        "snapshot_complete",
+        "stream_action",  # delete
+        "restore_create",
+        "stream_action",  # create
+        "restore_complete",
+    ]
+    by = {a["type"].rsplit(".", 1)[1]: a for a in seen}
+    assert by["snapshot_create"]["stream"] == "S" and by["snapshot_create"]["state"]["messages"] == 38
+    assert "error" not in by["snapshot_complete"]
+    assert by["restore_complete"]["bytes"] == len(data) and by["restore_complete"]["stream"] == "S"
+    await nc.close()
+
+
+async def test_snapshot_waits_for_acks(js_url: str) -> None:
+    """A receiver that never answers gets one window of chunks, then 408 No Flow Response."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await js.add_stream(name="S", subjects=["s"])
+    for _ in range(20):  # incompressible: the archive is well over the window
+        await js.publish("s", os.urandom(1024))
+    inbox = nc.new_inbox()
+    got: list[Any] = []
+    end: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def on_msg(m: Any) -> None:
+        if m.data:
+            got.append(m)
+        elif not end.done():
+            end.set_result(m)
+
+    await nc.subscribe(inbox, cb=on_msg)
+    resp = await api(
+        nc, "$JS.API.STREAM.SNAPSHOT.S", {"deliver_subject": inbox, "chunk_size": 1024, "window_size": 3072}
+    )
+    assert "error" not in resp
+    last = await asyncio.wait_for(end, 30)
+    assert len(got) == 3 and all(m.reply and len(m.data) == 1024 for m in got)
+    assert last.headers is not None and last.headers.get("Status") == "408"
+    assert last.headers.get("Description") == "No Flow Response"
+    await nc.close()
+
+
+async def test_chunk_without_reply_ends_restore(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await fill(nc, js, "S")
+    resp, data, _, _ = await take_snapshot(nc, "S")
+    await js.delete_stream("S")
+    start = await api(nc, "$JS.API.STREAM.RESTORE.S", {"config": resp["config"], "state": resp["state"]})
+    subject = start["deliver_subject"]
+    await nc.publish(subject, data[:100])  # no reply subject: the restore is abandoned
+    with pytest.raises(nats.errors.NoRespondersError):
+        await nc.request(subject, data[100:], timeout=T)
+    names = await api(nc, "$JS.API.STREAM.NAMES")
+    assert names["streams"] is None
+    again = await restore(nc, "S", {"config": resp["config"], "state": resp["state"]}, data)
+    assert "error" not in again and again["state"]["messages"] == 38
+    await nc.close()
+
+
+async def test_archives_of_the_other_server_are_refused(tmp_path: Any) -> None:
+    """Each server restores its own format: the other's archive is refused with the
+    reference's error code and leaves nothing behind."""
+    from tests.support import jetstream_server, require_reference
+
+    require_reference()
+    archives: dict[str, tuple[dict[str, Any], bytes]] = {}
+    for kind in ("pynatsd", "reference"):
+        async with jetstream_server(kind, tmp_path / kind) as url:
+            nc = await nats.connect(url)
+            await fill(nc, nc.jetstream(timeout=T), "S")
+            resp, data, _, _ = await take_snapshot(nc, "S")
+            archives[kind] = ({"config": resp["config"], "state": resp["state"]}, data)
+            await nc.close()
+    for kind, other in (("pynatsd", "reference"), ("reference", "pynatsd")):
+        async with jetstream_server(kind, tmp_path / f"{kind}-2") as url:
+            nc = await nats.connect(url)
+            meta, data = archives[other]
+            final = await restore(nc, "S", meta, data)
+            assert (final["error"]["code"], final["error"]["err_code"]) == (500, 10062), (kind, final)
+            assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
+            await nc.close()

@@ -123,7 +123,7 @@ class Snapshots:
             raise api_error(JSErr.SNAPSHOT_DELIVER_SUBJECT_INVALID)
         state = stream.state_struct()
         chunks = self._archive(stream, not req.no_consumers)
-        task = self.core.loop.create_task(self._send(stream.name, req, chunks))
+        task = self.core.loop.create_task(self._send(stream.name, req, chunks, state))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return marshal_json(StreamSnapshotResponse(config=stream.config, state=state))
@@ -146,8 +146,17 @@ class Snapshots:
         }
         return write_archive(head, metas, _batches(stream.store, st.first_seq, st.last_seq), int(time.time()))
 
-    async def _send(self, stream: str, req: StreamSnapshotRequest, chunks: Iterator[bytes]) -> None:
+    async def _send(
+        self, stream: str, req: StreamSnapshotRequest, chunks: Iterator[bytes], state: S.StreamState
+    ) -> None:
+        """Stream the archive to the deliver subject (after the reply, which is sent first)."""
         core, deliver = self.core, req.deliver_subject
+        start = time.time_ns()
+        self.js.advisory(
+            f"$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_CREATE.{stream}",
+            "io.nats.jetstream.advisory.v1.snapshot_create",
+            {"stream": stream, "state": state},
+        )
         chunk_size = min(max(1024, req.chunk_size or DEFAULT_CHUNK), 1024 * 1024)
         window = max(min(max(1024, req.window_size or DEFAULT_WINDOW), 32 * 1024 * 1024), chunk_size)
         slots = window // chunk_size
@@ -214,6 +223,18 @@ class Snapshots:
             core.unsubscribe(ack_sub)
         bare = status == "204" and index == 1
         core.publish(deliver, b"", hdr=b"" if bare else f"NATS/1.0 {status}\r\n\r\n".encode())
+        done: dict[str, object] = {
+            "stream": stream,
+            "start": format_time(start),
+            "end": format_time(time.time_ns()),
+        }
+        if status != "204":
+            done["error"] = status.split(" ", 1)[1].lower() if status.startswith("408") else status[4:]
+        self.js.advisory(
+            f"$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_COMPLETE.{stream}",
+            "io.nats.jetstream.advisory.v1.snapshot_complete",
+            done,
+        )
 
     # -- STREAM.RESTORE ----------------------------------------------------------------
     def restore(self, args: list[str], data: bytes) -> bytes:
@@ -266,6 +287,11 @@ class _Restore:
         self.sub: Subscription | None = self.core.subscribe(subject, self._on_chunk)
         self.idle = self.core.loop.call_later(RESTORE_IDLE, self._stalled)
         self.core.log.notice("Starting restore for stream '$G > %s'", cfg.name)
+        self.js.advisory(
+            f"$JS.EVENT.ADVISORY.STREAM.RESTORE_CREATE.{cfg.name}",
+            "io.nats.jetstream.advisory.v1.restore_create",
+            {"stream": cfg.name},
+        )
 
     def _on_chunk(
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
