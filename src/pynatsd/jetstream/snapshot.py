@@ -46,7 +46,7 @@ from pynatsd.jetstream.snapshot_archive import (
     write_archive,
 )
 from pynatsd.jetstream.stream import parse_duration_header
-from pynatsd.protocol.subjects import is_valid_literal_subject
+from pynatsd.protocol.subjects import is_valid_literal_subject, subjects_collide
 from pynatsd.store.base import MsgStore, StoreLimits
 from pynatsd.store.file import FileStore
 from pynatsd.store.memory import MemoryStore
@@ -392,6 +392,11 @@ class _Restore:
             raise ArchiveError("stream names do not match")
         if cfg.name in self.js.streams:
             raise api_error(JSErr.STREAM_NAME_EXIST_RESTORE_FAILED)
+        for other in self.js.streams.values():
+            if any(subjects_collide(a, b) for a in other.config.subjects or [] for b in cfg.subjects or []):
+                err = api_error(JSErr.STREAM_SUBJECT_OVERLAP)
+                # wrapped, as the reference reports a stream it could not add
+                raise ArchiveError(f"error adding stream: {err.description} ({err.err_code})")
         staged = self.dir / "stream"
         staged.mkdir()
         store: MsgStore
@@ -428,6 +433,8 @@ def _replay(store: MsgStore, archive: Archive, records: Iterator[Record], pin: C
     """Store the records at their own sequences and times; gaps become deleted sequences."""
     if archive.first_seq > 1:
         store.skip(archive.first_seq)
+    elif archive.first_seq == 0:
+        store.purge()  # a stream never written to comes back with first_seq 1, as the reference's
     for rec in records:
         if rec.seq > archive.last_seq or rec.seq < archive.first_seq:
             raise ArchiveError("unexpected content: sequence out of range")
