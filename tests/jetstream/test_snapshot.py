@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -195,7 +196,7 @@ async def test_round_trip(js_url: str, storage: StorageType) -> None:
     await nc.close()
 
 
-async def test_corrupt_and_truncated_restores(js_url: str) -> None:
+async def test_corrupt_and_truncated_restores(js_url: str, tmp_path: Path) -> None:
     nc = await nats.connect(js_url)
     js = nc.jetstream(timeout=T)
     await fill(nc, js, "S")
@@ -223,6 +224,15 @@ async def test_corrupt_and_truncated_restores(js_url: str) -> None:
         assert names["streams"] == ["OTHER"], (name, names)
         # the server goes on: other streams take messages
         assert (await js.publish("other", name.encode())).stream == "OTHER"
+        # nothing of a failed restore is left (both servers stage under <account>/snapshots;
+        # the reference may still be removing the deleted stream's ".S" directory)
+        staging = tmp_path / "store" / "jetstream" / "$G" / "snapshots"
+        assert not staging.exists() or not any(staging.iterdir()), (name, list(staging.iterdir()))
+        assert sorted(
+            p.name
+            for p in (tmp_path / "store" / "jetstream" / "$G" / "streams").iterdir()
+            if p.name[0] != "."
+        ) == ["OTHER"]
     good = await restore(nc, "S", meta, data)
     assert "error" not in good and good["state"]["messages"] == 38
     await nc.close()
