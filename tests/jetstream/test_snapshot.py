@@ -154,6 +154,11 @@ async def test_snapshot_and_restore_errors(js_url: str) -> None:
     assert got["restore mismatch"] == (rest, 400, 10056, "stream name in subject does not match request")
     assert got["restore exists"] == (rest, 400, 10130, "stream name already in use, cannot restore")
     assert errs["restore exists"]["deliver_subject"] == ""
+    # "{}" is an empty request; without a config the subject names the stream and the
+    # defaults apply (here an empty upload follows)
+    assert (await restore(nc, "R", {}, b""))["error"]["err_code"] == 10003
+    final = await restore(nc, "R", {"state": {}}, b"")
+    assert final["error"] == {"code": 500, "err_code": 10062, "description": "restore failed: EOF"}
     await nc.close()
 
 

@@ -242,7 +242,7 @@ class Snapshots:
             raise api_error(JSErr.BAD_REQUEST)
         req = codec.decode_request(data, StreamRestoreRequest)
         name = args[0]
-        creq = req.config if req.config is not None else S.StreamConfigRequest(name="")  # type: ignore[call-arg]
+        creq = req.config if req.config is not None else codec.decode_request(b"{}", S.StreamConfigRequest)
         if not creq.name:
             creq = msgspec.structs.replace(creq, name=name)
         if creq.name != name:
