@@ -10,9 +10,10 @@ the transfer (``408 No Interest`` / ``408 No Flow Response`` / ``500 <error>`` e
 Restore: the reply names a subject ``$JS.SNAPSHOT.RESTORE.<stream>.<id>``; the client sends
 the archive there in chunks, each a request answered with an empty message, then an empty
 message whose answer is the STREAM.CREATE-style response of the new stream (or the error).
-Chunks go to a temporary file; at the end the stream is built aside from it (every frame's
-checksum, the tar structure and the record count checked) and only then put in place, so a
-damaged upload leaves nothing behind. Five seconds without a chunk abandons a restore.
+Chunks go to a temporary file; at the end a task builds the stream aside from it (every
+frame's checksum, the tar structure and the record count checked, the loop given back to
+other clients between batches) and only then puts it in place, so a damaged upload leaves
+nothing behind. Five seconds without a chunk abandons a restore.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ ACK_TIMEOUT = 5.0  # seconds without a chunk answered: the receiver is gone
 INTEREST_WAIT = 2.0  # seconds a snapshot waits for a subscriber on its deliver subject
 RESTORE_IDLE = 5.0  # seconds without a chunk: the restore is abandoned
 _BATCH = 512  # messages read from the store per step of a snapshot
+_YIELD_EVERY = 2000  # messages restored between turns of the loop given to other clients
 
 
 class StreamSnapshotRequest(S._Obj, kw_only=True):
@@ -342,10 +344,20 @@ class _Restore:
         self._advisory()
 
     def _finish(self, reply: bytes) -> None:
+        """The upload is complete: the stream is built by a task that yields to other
+        clients between batches of messages."""
         self._close()
+        task = self.core.loop.create_task(self._complete(reply))
+        self.owner._tasks.add(task)
+        task.add_done_callback(self.owner._tasks.discard)
+
+    async def _complete(self, reply: bytes) -> None:
         try:
             with open(self.dir / "upload.s2", "rb") as upload:
-                stream = self._build(upload)
+                stream = await self._build(upload)
+        except asyncio.CancelledError:  # the server stops: nothing is kept
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         except ArchiveError as e:
             self._fail(reply, str(e))
             return
@@ -370,6 +382,17 @@ class _Restore:
         )
         self.js.respond(reply, marshal_json(info))
 
+    def _check_place(self) -> None:
+        """The name must still be free and the subjects not taken by another stream."""
+        cfg = self.cfg
+        if cfg.name in self.js.streams:
+            raise api_error(JSErr.STREAM_NAME_EXIST_RESTORE_FAILED)
+        for other in self.js.streams.values():
+            if any(subjects_collide(a, b) for a in other.config.subjects or [] for b in cfg.subjects or []):
+                err = api_error(JSErr.STREAM_SUBJECT_OVERLAP)
+                # wrapped, as the reference reports a stream it could not add
+                raise ArchiveError(f"error adding stream: {err.description} ({err.err_code})")
+
     def _advisory(self) -> None:
         name = self.cfg.name
         self.js.advisory(
@@ -383,28 +406,26 @@ class _Restore:
             },
         )
 
-    def _build(self, upload: io.BufferedReader) -> Stream:
+    async def _build(self, upload: io.BufferedReader) -> Stream:
         """The stream from the upload, built in the staging directory and moved in only
         once the whole archive has been read without fault."""
         cfg = self.cfg
         archive, records = read_archive(upload)
         if archive.config.get("name") != cfg.name:
             raise ArchiveError("stream names do not match")
-        if cfg.name in self.js.streams:
-            raise api_error(JSErr.STREAM_NAME_EXIST_RESTORE_FAILED)
-        for other in self.js.streams.values():
-            if any(subjects_collide(a, b) for a in other.config.subjects or [] for b in cfg.subjects or []):
-                err = api_error(JSErr.STREAM_SUBJECT_OVERLAP)
-                # wrapped, as the reference reports a stream it could not add
-                raise ArchiveError(f"error adding stream: {err.description} ({err.err_code})")
+        self._check_place()
         staged = self.dir / "stream"
         staged.mkdir()
         store: MsgStore
         if cfg.storage == "memory":
-            recs = list(records)  # all of it is kept in memory anyway
+            recs: list[Record] = []  # all of it is kept in memory anyway
+            for n, rec in enumerate(records, 1):
+                recs.append(rec)
+                if n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             clock = itertools.chain((r.ts for r in recs), iter(time.time_ns, None)).__next__
             store = MemoryStore(StoreLimits(), clock=clock)
-            _replay(store, archive, iter(recs), lambda ts: None)
+            await _replay(store, archive, iter(recs), lambda ts: None)
             kept: MsgStore | None = store
         else:
             pinned = [0]
@@ -414,7 +435,7 @@ class _Restore:
                 pinned[0] = ts
 
             try:
-                _replay(store, archive, records, pin)
+                await _replay(store, archive, records, pin)
             finally:
                 store.close()
             kept = None
@@ -424,18 +445,21 @@ class _Restore:
                 raise ArchiveError("unexpected content")
             (obs / name).mkdir(parents=True)
             (obs / name / "meta.json").write_bytes(meta)
+        self._check_place()  # again: other requests were served while this was built
         # A restored stream is created now, as the reference reports it (the archive keeps
         # the original creation time all the same).
         return self.js.restore_stream(cfg, time.time_ns(), staged, kept)
 
 
-def _replay(store: MsgStore, archive: Archive, records: Iterator[Record], pin: Callable[[int], None]) -> None:
+async def _replay(
+    store: MsgStore, archive: Archive, records: Iterator[Record], pin: Callable[[int], None]
+) -> None:
     """Store the records at their own sequences and times; gaps become deleted sequences."""
     if archive.first_seq > 1:
         store.skip(archive.first_seq)
     elif archive.first_seq == 0:
         store.purge()  # a stream never written to comes back with first_seq 1, as the reference's
-    for rec in records:
+    for n, rec in enumerate(records, 1):
         if rec.seq > archive.last_seq or rec.seq < archive.first_seq:
             raise ArchiveError("unexpected content: sequence out of range")
         store.skip(rec.seq)
@@ -449,6 +473,8 @@ def _replay(store: MsgStore, archive: Archive, records: Iterator[Record], pin: C
                     ttl_ns = 0
         pin(rec.ts)
         store.store(rec.subject, rec.hdr, rec.data, ttl_ns=ttl_ns)
+        if n % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
     # Deleted newest sequences: last_seq stays, last_ts is the newest message's (as the
     # reference restores it).
     if archive.last_seq >= max(archive.first_seq, 1):
