@@ -109,8 +109,7 @@ async def test_snapshot_chunk_protocol(js_url: str) -> None:
     assert resp["config"]["name"] == "S" and resp["state"]["messages"] == 38
     assert resp["state"]["last_seq"] == 40 and resp["state"]["num_deleted"] == 2
     assert status.get("Status") == "204"  # after full chunks the end message says 204
-    assert data[:10] == b"\xff\x06\x00\x00S2sTwO"[:4] + data[4:10]  # an S2/Snappy stream
-    assert data[4:10] in (b"S2sTwO", b"sNaPpY")
+    assert data[:4] == b"\xff\x06\x00\x00" and data[4:10] in (b"S2sTwO", b"sNaPpY")  # an S2/Snappy stream
     *full, last = chunks
     assert full, "more than one chunk at 1 KiB"
     for n, (reply, size) in enumerate(full, 1):
@@ -186,7 +185,7 @@ async def test_round_trip(js_url: str, storage: StorageType) -> None:
     assert await contents(nc, "S") == before
     after = await api(nc, "$JS.API.STREAM.INFO.S")
     assert after["state"] == state
-    assert after["created"] > info["created"]  # created by the restore, on both servers
+    assert after["created"] != info["created"]  # created by the restore, on both servers
     c = await api(nc, "$JS.API.CONSUMER.INFO.S.D")
     for key in ("delivered", "ack_floor"):  # last_active is not part of the saved state
         assert (c[key]["consumer_seq"], c[key]["stream_seq"]) == (
