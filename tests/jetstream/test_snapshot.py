@@ -426,3 +426,29 @@ async def test_restore_refused_when_subjects_overlap(js_url: str) -> None:
     }
     assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] == ["T"]
     await nc.close()
+
+
+async def test_idle_restore_is_abandoned(tmp_path: Path) -> None:
+    """pynatsd only: its upload directory exists from the request on (the reference makes
+    its own once data arrives), so its removal shows the 5 s idle limit at work."""
+    from tests.support import jetstream_server
+
+    async with jetstream_server("pynatsd", tmp_path / "store") as url:
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=T)
+        await fill(nc, js, "S")
+        resp, data, _, _ = await take_snapshot(nc, "S")
+        await js.delete_stream("S")
+        start = await api(nc, "$JS.API.STREAM.RESTORE.S", {"config": resp["config"], "state": resp["state"]})
+        await nc.request(start["deliver_subject"], data[:100], timeout=T)
+        staging = tmp_path / "store" / "jetstream" / "$G" / "snapshots"
+        assert any(staging.iterdir())
+        for _ in range(600):  # up to 30 s, the server gives up after 5 s without a chunk
+            if not any(staging.iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        assert not any(staging.iterdir())
+        with pytest.raises(nats.errors.NoRespondersError):
+            await nc.request(start["deliver_subject"], data[100:], timeout=T)
+        assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
+        await nc.close()
