@@ -326,28 +326,46 @@ async def test_chunk_without_reply_ends_restore(js_url: str) -> None:
     await nc.close()
 
 
-async def test_archives_of_the_other_server_are_refused(tmp_path: Any) -> None:
-    """Each server restores its own format: the other's archive is refused with the
-    reference's error code and leaves nothing behind."""
+async def test_pynatsd_backup_restores_on_the_reference(tmp_path: Path) -> None:
+    """pynatsd writes the reference's archive format: its backup restores there with the
+    same messages, deletes and consumer; the reference's S2-compressed archive is refused
+    here with the reference's error code, leaving nothing behind."""
     from tests.support import jetstream_server, require_reference
 
     require_reference()
     archives: dict[str, tuple[dict[str, Any], bytes]] = {}
+    seen: dict[str, Any] = {}
     for kind in ("pynatsd", "reference"):
         async with jetstream_server(kind, tmp_path / kind) as url:
             nc = await nats.connect(url)
             await fill(nc, nc.jetstream(timeout=T), "S")
             resp, data, _, _ = await take_snapshot(nc, "S")
             archives[kind] = ({"config": resp["config"], "state": resp["state"]}, data)
+            seen[kind] = await contents(nc, "S"), await api(nc, "$JS.API.CONSUMER.INFO.S.D")
             await nc.close()
-    for kind, other in (("pynatsd", "reference"), ("reference", "pynatsd")):
-        async with jetstream_server(kind, tmp_path / f"{kind}-2") as url:
-            nc = await nats.connect(url)
-            meta, data = archives[other]
-            final = await restore(nc, "S", meta, data)
-            assert (final["error"]["code"], final["error"]["err_code"]) == (500, 10062), (kind, final)
-            assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
-            await nc.close()
+    async with jetstream_server("reference", tmp_path / "reference-2") as url:
+        nc = await nats.connect(url)
+        meta, data = archives["pynatsd"]
+        final = await restore(nc, "S", meta, data)
+        assert "error" not in final, final
+        assert final["state"]["messages"] == 38 and final["state"]["num_deleted"] == 2
+        assert await contents(nc, "S") == seen["pynatsd"][0]
+        c = await api(nc, "$JS.API.CONSUMER.INFO.S.D")
+        before = seen["pynatsd"][1]
+        assert c["ack_floor"]["stream_seq"] == before["ack_floor"]["stream_seq"] == 5
+        assert c["num_pending"] == before["num_pending"]
+        await nc.close()
+    async with jetstream_server("pynatsd", tmp_path / "pynatsd-2") as url:
+        nc = await nats.connect(url)
+        meta, data = archives["reference"]
+        final = await restore(nc, "S", meta, data)
+        assert final["error"] == {
+            "code": 500,
+            "err_code": 10062,
+            "description": "restore failed: unexpected content: S2-compressed archives are not supported",
+        }
+        assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
+        await nc.close()
 
 
 @pytest.mark.parametrize("kind", ["pynatsd", "reference"])

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -36,13 +37,13 @@ from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import validate_create, with_dynamic_metadata
-from pynatsd.jetstream.consumer_state import encode_consumer_meta
+from pynatsd.jetstream.consumer_state import ConsumerState, Pending, encode_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.snapshot_archive import (
     Archive,
     ArchiveError,
     Record,
-    encode_record,
+    encode_entry,
     read_archive,
     write_archive,
 )
@@ -131,22 +132,20 @@ class Snapshots:
         return marshal_json(StreamSnapshotResponse(config=stream.config, state=state))
 
     def _archive(self, stream: Stream, consumers: bool) -> Iterator[bytes]:
-        """The archive as of now: the head, consumers and sequence range are taken at once;
-        messages are read as the window opens (one removed meanwhile is left out)."""
+        """The archive as of now: the state, consumers and sequence range are taken at
+        once; messages are read as the window opens (one removed meanwhile is left out)."""
         st = stream.store.state()
-        head = {
-            "config": msgspec.to_builtins(stream.config),
-            "created": stream.created,
-            "first_seq": st.first_seq,
-            "last_seq": st.last_seq,
-            "last_ts": st.last_ts,
-        }
-        metas = {
-            c.name: encode_consumer_meta(c.name, c.created, c.config, c.state())
-            for c in stream.consumers.values()
+        metas = [
+            (c.name, _consumer_entry(c.config, c.state()))
+            for c in sorted(stream.consumers.values(), key=lambda c: c.name)
             if consumers and c.durable
-        }
-        return write_archive(head, metas, _batches(stream.store, st.first_seq, st.last_seq), int(time.time()))
+        ]
+        state = stream.state_struct()
+        state.consumer_count = len(metas)
+        now = time.time_ns()
+        return write_archive(
+            marshal_json(state), metas, _batches(stream.store, st.first_seq, st.last_seq), now
+        )
 
     async def _send(
         self, stream: str, req: StreamSnapshotRequest, chunks: Iterator[bytes], state: S.StreamState
@@ -264,12 +263,57 @@ def _batches(store: MsgStore, first: int, last: int) -> Iterator[list[bytes]]:
     seq = max(first, 1)
     while seq <= last:
         msgs = store.load_batch([], seq, _BATCH)
-        out = [encode_record(m.seq, m.ts, m.subject, m.hdr, m.data) for m in msgs if m.seq <= last]
+        out = [encode_entry(m.subject, m.ts, m.seq, m.hdr, m.data) for m in msgs if m.seq <= last]
         if out:
             yield out
         if len(out) < len(msgs) or len(msgs) < _BATCH:
             return
         seq = msgs[-1].seq + 1
+
+
+def _consumer_entry(config: S.ConsumerConfig, st: ConsumerState) -> bytes:
+    """A consumer as the reference's archive carries it: config and state, the pending
+    and redelivered maps keyed by stream sequence."""
+    state: dict[str, object] = {
+        "delivered": {"consumer_seq": st.delivered_cseq, "stream_seq": st.delivered_sseq},
+        "ack_floor": {"consumer_seq": st.ack_floor_cseq, "stream_seq": st.ack_floor_sseq},
+    }
+    if st.pending:
+        state["pending"] = {str(s): {"Sequence": p.cseq, "Timestamp": p.ts} for s, p in st.pending.items()}
+    if st.redelivered:
+        state["redelivered"] = {str(s): n for s, n in st.redelivered.items()}
+    return marshal_json({"config": config, "state": state})
+
+
+def _consumer_meta(name: str, meta: dict[str, Any], created: int) -> bytes | None:
+    """Our ``meta.json`` for a consumer of an archive; None for an ephemeral one."""
+    try:
+        config = codec.decode_request(json.dumps(meta["config"]).encode(), S.ConsumerConfig)
+    except ApiError as e:
+        raise ArchiveError(f"failed to add consumer {json.dumps(name)}: {e.description}") from None
+    if not config.durable_name:
+        return None
+    st = meta["state"]
+    try:
+        delivered, floor = st.get("delivered") or {}, st.get("ack_floor") or {}
+        redelivered = {int(s): int(n) for s, n in (st.get("redelivered") or {}).items()}
+        pending = {}
+        for s, p in (st.get("pending") or {}).items():
+            ts = int(p.get("Timestamp", 0))
+            ts = ts * 1_000_000_000 if 0 < ts < 10**12 else ts  # seconds in some versions
+            cseq = int(p.get("Sequence", 0))
+            pending[int(s)] = Pending(cseq, ts, 1 + redelivered.get(int(s), 0), cseq)
+        state = ConsumerState(
+            delivered_cseq=int(delivered.get("consumer_seq", 0)),
+            delivered_sseq=int(delivered.get("stream_seq", 0)),
+            ack_floor_cseq=int(floor.get("consumer_seq", 0)),
+            ack_floor_sseq=int(floor.get("stream_seq", 0)),
+            pending=pending,
+            redelivered=redelivered,
+        )
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ArchiveError(f"failed to set consumer {json.dumps(name)} state: {e}") from None
+    return encode_consumer_meta(config.durable_name, created, config, state)
 
 
 class _Restore:
@@ -411,9 +455,8 @@ class _Restore:
         once the whole archive has been read without fault."""
         cfg = self.cfg
         archive, records = read_archive(upload)
-        if archive.config.get("name") != cfg.name:
-            raise ArchiveError("stream names do not match")
         self._check_place()
+        now = time.time_ns()
         staged = self.dir / "stream"
         staged.mkdir()
         store: MsgStore
@@ -423,9 +466,10 @@ class _Restore:
                 recs.append(rec)
                 if n % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            clock = itertools.chain((r.ts for r in recs), iter(time.time_ns, None)).__next__
+            kept_ts = (r.ts for r in recs if not _expired(r, now))
+            clock = itertools.chain(kept_ts, iter(time.time_ns, None)).__next__
             store = MemoryStore(StoreLimits(), clock=clock)
-            await _replay(store, archive, iter(recs), lambda ts: None)
+            await _replay(store, archive, iter(recs), lambda ts: None, now)
             kept: MsgStore | None = store
         else:
             pinned = [0]
@@ -435,47 +479,62 @@ class _Restore:
                 pinned[0] = ts
 
             try:
-                await _replay(store, archive, records, pin)
+                await _replay(store, archive, records, pin, now)
             finally:
                 store.close()
             kept = None
         obs = staged / "obs"
         for name, meta in archive.consumers.items():
             if not name or "/" in name or "\\" in name or name in (".", ".."):
-                raise ArchiveError("unexpected content")
+                raise ArchiveError(f"failed to add consumer {json.dumps(name)}: invalid name")
+            encoded = _consumer_meta(name, meta, now)
+            if encoded is None:
+                continue  # ephemeral consumers are not restored (the reference's are)
             (obs / name).mkdir(parents=True)
-            (obs / name / "meta.json").write_bytes(meta)
+            (obs / name / "meta.json").write_bytes(encoded)
         self._check_place()  # again: other requests were served while this was built
         # A restored stream is created now, as the reference reports it (the archive keeps
         # the original creation time all the same).
         return self.js.restore_stream(cfg, time.time_ns(), staged, kept)
 
 
+def _ttl_ns(rec: Record) -> int:
+    ttl = H.get_header(rec.hdr, H.TTL) if rec.hdr else None
+    if ttl is None:
+        return 0
+    try:
+        return parse_duration_header(ttl)
+    except ValueError:
+        return 0
+
+
+def _expired(rec: Record, now: int) -> bool:
+    ttl = _ttl_ns(rec)
+    return ttl > 0 and now > rec.ts + ttl
+
+
 async def _replay(
-    store: MsgStore, archive: Archive, records: Iterator[Record], pin: Callable[[int], None]
+    store: MsgStore, archive: Archive, records: Iterator[Record], pin: Callable[[int], None], now: int
 ) -> None:
-    """Store the records at their own sequences and times; gaps become deleted sequences."""
+    """Store the records at their own sequences and times; gaps, and messages whose TTL
+    ran out meanwhile, become deleted sequences (as the reference restores them)."""
     if archive.first_seq > 1:
         store.skip(archive.first_seq)
     elif archive.first_seq == 0:
         store.purge()  # a stream never written to comes back with first_seq 1, as the reference's
+    last = 0
     for n, rec in enumerate(records, 1):
-        if rec.seq > archive.last_seq or rec.seq < archive.first_seq:
-            raise ArchiveError("unexpected content: sequence out of range")
         store.skip(rec.seq)
-        ttl_ns = 0
-        if rec.hdr:
-            ttl = H.get_header(rec.hdr, H.TTL)
-            if ttl is not None:
-                try:
-                    ttl_ns = parse_duration_header(ttl)
-                except ValueError:
-                    ttl_ns = 0
+        last = rec.seq
+        ttl_ns = _ttl_ns(rec)
+        if ttl_ns > 0 and now > rec.ts + ttl_ns:
+            store.skip(rec.seq + 1)
+            continue
         pin(rec.ts)
         store.store(rec.subject, rec.hdr, rec.data, ttl_ns=ttl_ns)
         if n % _YIELD_EVERY == 0:
             await asyncio.sleep(0)
     # Deleted newest sequences: last_seq stays, last_ts is the newest message's (as the
     # reference restores it).
-    if archive.last_seq >= max(archive.first_seq, 1):
+    if archive.last_seq > last and archive.last_seq >= max(archive.first_seq, 1):
         store.skip(archive.last_seq + 1)

@@ -1,43 +1,39 @@
-"""The snapshot archive: what STREAM.SNAPSHOT sends and STREAM.RESTORE reads back.
+"""The snapshot archive: the reference's stream archive (``NATSARC1``) in Snappy framing.
 
-An archive is a tar stream (POSIX ustar) inside the Snappy framing format (CRC-32C over
-every 64 KiB of tar), so the reference's tools, which read snapshots through an S2 reader,
-can track it and any damage in transit is found before anything is restored. Members, in
-order (docs/STORAGE.md, "Snapshots"):
+This is the format nats-server 2.15 sends from STREAM.SNAPSHOT and reads in STREAM.RESTORE
+(its ``archive`` package), so a pynatsd backup restores on the reference. The archive is a
+run of entries after the magic ``NATSARC1``; an entry is ``uvarint name-length, varint
+(zig-zag) timestamp, uvarint sequence, uvarint header-size, uvarint payload-size, name,
+header, payload``. In order (docs/STORAGE.md, "Snapshots"):
 
-- ``stream.json``: format name and version, the stream's config, creation time and state
-  at the start of the snapshot;
-- ``consumers/<name>.json``: each durable consumer, as its ``meta.json`` (unless asked for
-  none);
-- ``msgs/<n>.bin``: messages in sequence order, ~1 MiB of records per member; a record is
-  ``seq u64 | ts i64 | subject-len u16 | header-len u32 | data-len u32 | subject | header | data``
-  (little-endian);
-- ``end.json``: the number of messages and the last sequence written. A restore requires it,
-  so an archive cut at a member boundary is refused too.
+- ``state.json``: the stream's state (STREAM.INFO's ``state``, ``consumer_count`` = the
+  consumer entries that follow);
+- ``consumers/<name>``: ``{"config": ConsumerConfig, "state": {"delivered", "ack_floor",
+  "pending": {"<sseq>": {"Sequence": cseq, "Timestamp": ns}}, "redelivered": {"<sseq>": n}}}``;
+- one entry per message: name = subject, timestamp = its time (ns), sequence, its header
+  and data;
+- an entry with nothing in it (name "", all zero): the end; without it the archive is
+  truncated.
 
-Messages are read from the store (any engine), not copied as files: the archive is the same
-for memory and file streams and does not depend on the file engine's layout.
+The archive travels inside the Snappy framing format (CRC-32C over every 64 KiB), which the
+reference's S2 reader accepts. Reading accepts Snappy-compressed frames (what pynatsd
+writes); the reference compresses with S2's own block encoding, which is not decoded here.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import struct
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import cramjam
 
-FORMAT = "pynatsd-stream-snapshot"
-VERSION = 1
-_REC = struct.Struct("<QqHII")
-_MSGS_MEMBER = 1 << 20  # bytes of records per msgs/ member
-_BATCH = 512  # messages read from the store per step
+MAGIC = b"NATSARC1"
 _FRAME_IDENT = b"\xff\x06\x00\x00sNaPpY"
 _FRAMES_PER_DECODE = 16  # Snappy frames (up to 64 KiB each) decompressed per step
+_MAX_NAME = 1 << 20
 
 
 class ArchiveError(Exception):
@@ -55,87 +51,65 @@ class Record:
 
 @dataclass
 class Archive:
-    """An archive read back: everything needed to build the stream again."""
+    """An archive's head: the stream state and its consumers (name -> JSON)."""
 
-    config: dict[str, Any]
-    created: int
-    first_seq: int
-    last_seq: int
-    last_ts: int
-    consumers: dict[str, bytes] = field(default_factory=dict)  # name -> meta.json
+    state: dict[str, Any]
+    consumers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.state.get("first_seq", 0))
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.state.get("last_seq", 0))
 
 
 # -- writing ------------------------------------------------------------------------------
-class _Sink(io.RawIOBase):
-    """Collects what tarfile writes, to be taken in pieces."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        self.buf += b
-        return len(b)
-
-    def take(self) -> bytes:
-        out = bytes(self.buf)
-        self.buf.clear()
-        return out
+def _uvarint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
 
 
-def _member(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = mtime
-    info.mode = 0o600
-    tar.addfile(info, io.BytesIO(data))
+def _varint(v: int) -> bytes:
+    return _uvarint((v << 1) ^ (v >> 63) if v < 0 else v << 1)
 
 
-def encode_record(seq: int, ts: int, subject: str, hdr: bytes, data: bytes) -> bytes:
-    sb = subject.encode()
-    return b"".join((_REC.pack(seq, ts, len(sb), len(hdr), len(data)), sb, hdr, data))
+def encode_entry(name: str, ts: int, seq: int, hdr: bytes, data: bytes) -> bytes:
+    nb = name.encode()
+    head = b"".join((_uvarint(len(nb)), _varint(ts), _uvarint(seq), _uvarint(len(hdr)), _uvarint(len(data))))
+    return b"".join((head, nb, hdr, data))
 
 
 def write_archive(
-    head: dict[str, Any], consumers: dict[str, bytes], batches: Iterator[list[bytes]], mtime: int
+    state: bytes, consumers: list[tuple[str, bytes]], batches: Iterator[list[bytes]], now_ns: int
 ) -> Iterator[bytes]:
-    """The compressed archive, piece by piece: ``batches`` yields encoded records (one
-    store read each) and is only advanced as the caller takes more, so a snapshot being
-    sent costs memory for one window, not for the stream."""
-    sink = _Sink()
-    tar = tarfile.open(fileobj=sink, mode="w|", format=tarfile.USTAR_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115
-    _member(tar, "stream.json", json.dumps({"format": FORMAT, "version": VERSION, **head}).encode(), mtime)
-    for name, meta in sorted(consumers.items()):
-        _member(tar, f"consumers/{name}.json", meta, mtime)
-    yield bytes(cramjam.snappy.compress(sink.take()))
-    count = last = member = 0
+    """The compressed archive, piece by piece: ``batches`` yields encoded message entries
+    (one store read each) and is only advanced as the caller takes more, so a snapshot
+    being sent costs memory for one window, not for the stream."""
+    head = [MAGIC, encode_entry("state.json", now_ns, 0, b"", state)]
+    head += [encode_entry(f"consumers/{name}", now_ns, 0, b"", meta) for name, meta in consumers]
+    yield bytes(cramjam.snappy.compress(b"".join(head)))
     pending: list[bytes] = []
     size = 0
     for batch in batches:
-        for rec in batch:
-            pending.append(rec)
-            size += len(rec)
-            count += 1
-            last = _REC.unpack_from(rec)[0]
-        if size >= _MSGS_MEMBER:
-            member += 1
-            _member(tar, f"msgs/{member:08d}.bin", b"".join(pending), mtime)
+        pending += batch
+        size += sum(map(len, batch))
+        if size >= 1 << 20:
+            yield bytes(cramjam.snappy.compress(b"".join(pending)))
             pending, size = [], 0
-            yield bytes(cramjam.snappy.compress(sink.take()))
-    if pending:
-        member += 1
-        _member(tar, f"msgs/{member:08d}.bin", b"".join(pending), mtime)
-    _member(tar, "end.json", json.dumps({"messages": count, "last_record": last}).encode(), mtime)
-    tar.close()
-    yield bytes(cramjam.snappy.compress(sink.take()))
+    pending.append(encode_entry("", 0, 0, b"", b""))
+    yield bytes(cramjam.snappy.compress(b"".join(pending)))
 
 
 # -- reading ------------------------------------------------------------------------------
 class _Unsnappy(io.RawIOBase):
     """The decompressed bytes of a Snappy-framed file, decoded a few frames at a time
-    (each checked against its CRC-32C by the decoder)."""
+    (each checked against its CRC-32C by the decoder), with the S2 reader's errors."""
 
     def __init__(self, f: io.BufferedReader) -> None:
         self.f = f
@@ -159,13 +133,19 @@ class _Unsnappy(io.RawIOBase):
             body = self.f.read(n)
             if len(body) < n:
                 raise ArchiveError("unexpected EOF")
-            if not self.started:
-                if head + body != _FRAME_IDENT:
+            if kind == 0xFF:  # stream identifier, also between concatenated streams
+                if body == b"S2sTwO":
+                    raise ArchiveError("unexpected content: S2-compressed archives are not supported")
+                if body != b"sNaPpY":
                     raise ArchiveError("s2: corrupt input")
                 self.started = True
-            if kind not in (0x00, 0x01, 0xFF) and kind < 0x80:
+                continue
+            if not self.started:
+                raise ArchiveError("s2: corrupt input")
+            if kind in (0x00, 0x01):
+                parts.append(head + body)
+            elif kind < 0x80:
                 raise ArchiveError("s2: unsupported input")
-            parts.append(head + body)
         if not parts:
             return b""
         try:
@@ -186,115 +166,116 @@ class _Unsnappy(io.RawIOBase):
         return n
 
 
+_INVALID = "archive: invalid archive stream"
+
+
+class _Entries:
+    """Entries of the decompressed archive, with the reference's reader's errors."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.r = raw
+
+    def _byte(self) -> int:
+        b = self.r.read(1)
+        if not b:
+            raise EOFError
+        return b[0]
+
+    def _uvarint(self) -> int:
+        v = shift = 0
+        for _ in range(10):
+            b = self._byte()
+            v |= (b & 0x7F) << shift
+            if b < 0x80:
+                return v
+            shift += 7
+        raise ArchiveError(_INVALID)
+
+    def magic(self) -> None:
+        m = self.r.read(len(MAGIC))
+        if not m:
+            raise ArchiveError("EOF")
+        if m != MAGIC:
+            raise ArchiveError(_INVALID if len(m) == len(MAGIC) else "unexpected EOF")
+
+    def next(self) -> tuple[str, int, int, bytes, bytes]:
+        """``(name, ts, seq, header, payload)``; a clean end of data raises ``EOF``."""
+        try:
+            first = self.r.read(1)
+            if not first:
+                raise ArchiveError("EOF")
+            n = first[0]
+            if n >= 0x80:
+                rest = self._uvarint()
+                n = (n & 0x7F) | (rest << 7)
+            zz = self._uvarint()
+            ts = (zz >> 1) ^ -(zz & 1)
+            seq = self._uvarint()
+            hl = self._uvarint()
+            pl = self._uvarint()
+        except EOFError:
+            raise ArchiveError(_INVALID) from None
+        if n > _MAX_NAME:
+            raise ArchiveError(_INVALID)
+        body = self.r.read(n + hl + pl)
+        if len(body) != n + hl + pl:
+            raise ArchiveError(_INVALID)
+        try:
+            name = body[:n].decode()
+        except UnicodeDecodeError:
+            raise ArchiveError(_INVALID) from None
+        return name, ts, seq, body[n : n + hl], body[n + hl :]
+
+
 def read_archive(f: io.BufferedReader) -> tuple[Archive, Iterator[Record]]:
-    """Open an uploaded archive: its head and consumers at once, then its records lazily.
-    Any damage raises :class:`ArchiveError`, also from the iterator (which checks
-    ``end.json`` last), so a caller builds a stream aside and keeps it only when the
-    iterator finished cleanly."""
-    raw = _Unsnappy(f)
+    """Open an uploaded archive: its state and consumers at once, then its messages
+    lazily. Damage raises :class:`ArchiveError`, also from the iterator (which requires the
+    end entry), so a caller builds a stream aside and keeps it only once that finished."""
     if not f.peek(1):
         raise ArchiveError("EOF")
+    entries = _Entries(io.BufferedReader(_Unsnappy(f), 1 << 16))
+    entries.magic()
+    name, _, _, _, data = entries.next()
+    if name != "state.json":
+        raise ArchiveError("expected state.json first")
     try:
-        tar = tarfile.open(fileobj=raw, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
-        first = tar.next()
-    except ArchiveError:
-        raise
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise ArchiveError(f"unexpected content: {e}") from None
-    if first is None or first.name != "stream.json" or not first.isreg():
-        raise ArchiveError("unexpected content")
-    head = _json_member(tar, first)
-    if head.get("format") != FORMAT or head.get("version") != VERSION:
-        raise ArchiveError("unexpected content: not a pynatsd snapshot")
-    try:
-        archive = Archive(
-            config=dict(head["config"]),
-            created=int(head["created"]),
-            first_seq=int(head["first_seq"]),
-            last_seq=int(head["last_seq"]),
-            last_ts=int(head["last_ts"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ArchiveError("unexpected content") from None
-    return archive, _records(tar, archive)
+        state = json.loads(data)
+        if not isinstance(state, dict):
+            raise ValueError(state)
+        count = int(state.get("consumer_count", 0))
+    except (ValueError, TypeError) as e:
+        raise ArchiveError(f"error in state.json: {e}") from None
+    archive = Archive(state=state)
+    for _ in range(count):
+        name, _, _, _, data = entries.next()
+        if not name.startswith("consumers/"):
+            raise ArchiveError(f"expected consumer, found {json.dumps(name)}")
+        cname = name[len("consumers/") :]
+        try:
+            meta = json.loads(data)
+        except ValueError as e:
+            raise ArchiveError(f"failed to decode consumer {json.dumps(cname)} state: {e}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ArchiveError(f"consumer {json.dumps(cname)} is missing config")
+        if not isinstance(meta.get("state"), dict):
+            raise ArchiveError(f"consumer {json.dumps(cname)} is missing state")
+        archive.consumers[cname] = meta
+    return archive, _messages(entries, archive.first_seq - 1)
 
 
-def _json_member(tar: tarfile.TarFile, m: tarfile.TarInfo) -> dict[str, Any]:
-    data = _member_bytes(tar, m)
-    try:
-        value = json.loads(data)
-    except ValueError:
-        raise ArchiveError(f"unexpected content in {m.name}") from None
-    if not isinstance(value, dict):
-        raise ArchiveError(f"unexpected content in {m.name}")
-    return value
-
-
-def _member_bytes(tar: tarfile.TarFile, m: tarfile.TarInfo) -> bytes:
-    try:
-        f = tar.extractfile(m)
-        data = f.read() if f is not None else b""
-    except ArchiveError:
-        raise
-    except (tarfile.TarError, OSError, EOFError):
-        raise ArchiveError("unexpected EOF") from None
-    if len(data) != m.size:
-        raise ArchiveError("unexpected EOF")
-    return data
-
-
-def _records(tar: tarfile.TarFile, archive: Archive) -> Iterator[Record]:
-    count = last = 0
-    ended = False
+def _messages(entries: _Entries, last: int) -> Iterator[Record]:
     while True:
         try:
-            m = tar.next()
-        except ArchiveError:
+            name, ts, seq, hdr, data = entries.next()
+        except ArchiveError as e:
+            if str(e) == "EOF":
+                raise ArchiveError("backup was truncated") from None
             raise
-        except (tarfile.TarError, OSError, EOFError):
-            raise ArchiveError("unexpected EOF") from None
-        if m is None:
-            break
-        if ended or not m.isreg():
-            raise ArchiveError("unexpected content")
-        name = m.name
-        if name.startswith("consumers/") and name.endswith(".json") and count == 0:
-            archive.consumers[name[len("consumers/") : -len(".json")]] = _member_bytes(tar, m)
-        elif name.startswith("msgs/") and name.endswith(".bin"):
-            data = _member_bytes(tar, m)
-            for rec in _decode_records(data, last):
-                count += 1
-                last = rec.seq
-                yield rec
-        elif name == "end.json":
-            end = _json_member(tar, m)
-            if end.get("messages") != count or end.get("last_record") != last:
-                raise ArchiveError("unexpected content: message count does not match")
-            ended = True
-        else:
-            raise ArchiveError(f"unexpected content: {name}")
-    if not ended:
-        raise ArchiveError("unexpected EOF")
-
-
-def _decode_records(data: bytes, last: int) -> Iterator[Record]:
-    pos, end = 0, len(data)
-    mv = memoryview(data)
-    while pos < end:
-        if end - pos < _REC.size:
-            raise ArchiveError("unexpected content: short record")
-        seq, ts, sl, hl, dl = _REC.unpack_from(data, pos)
-        pos += _REC.size
-        if pos + sl + hl + dl > end or seq <= last:
-            raise ArchiveError("unexpected content: bad record")
-        try:
-            subject = bytes(mv[pos : pos + sl]).decode()
-        except UnicodeDecodeError:
-            raise ArchiveError("unexpected content: bad record") from None
-        pos += sl
-        hdr = bytes(mv[pos : pos + hl])
-        pos += hl
-        body = bytes(mv[pos : pos + dl])
-        pos += dl
+        if seq == 0:
+            if ts == 0 and not hdr and not data and not name:
+                return
+            raise ArchiveError("expected message sequence")
+        if seq <= last:
+            raise ArchiveError(f"message sequence {seq} out of order")
         last = seq
-        yield Record(seq, ts, subject, hdr, body)
+        yield Record(seq, ts, name, hdr, data)
