@@ -16,8 +16,8 @@ header, payload``. In order (docs/STORAGE.md, "Snapshots"):
   truncated.
 
 The archive travels inside the Snappy framing format (CRC-32C over every 64 KiB), which the
-reference's S2 reader accepts. Reading accepts Snappy-compressed frames (what pynatsd
-writes); the reference compresses with S2's own block encoding, which is not decoded here.
+reference's S2 reader accepts. Reading accepts Snappy frames (what pynatsd writes, decoded
+natively) and S2 frames (what the reference writes, decoded by ``s2block.py``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from typing import Any
 
 import cramjam
 
+from pynatsd.jetstream.s2block import CorruptBlock, decode_block, masked_crc32c
+
 MAGIC = b"NATSARC1"
 _FRAME_IDENT = b"\xff\x06\x00\x00sNaPpY"
-_FRAMES_PER_DECODE = 16  # Snappy frames (up to 64 KiB each) decompressed per step
+_FRAMES_PER_DECODE = 16  # frames (Snappy: up to 64 KiB each) decompressed per step
 _MAX_NAME = 1 << 20
 
 
@@ -116,12 +118,13 @@ class _Unsnappy(io.RawIOBase):
         self.out = b""
         self.pos = 0
         self.started = False
+        self.s2 = False  # S2 blocks (the reference's) rather than Snappy (ours)
 
     def readable(self) -> bool:
         return True
 
     def _frames(self) -> bytes:
-        parts: list[bytes] = []
+        out: list[bytes] = []
         for _ in range(_FRAMES_PER_DECODE):
             head = self.f.read(4)
             if not head:
@@ -134,26 +137,38 @@ class _Unsnappy(io.RawIOBase):
             if len(body) < n:
                 raise ArchiveError("unexpected EOF")
             if kind == 0xFF:  # stream identifier, also between concatenated streams
-                if body == b"S2sTwO":
-                    raise ArchiveError("unexpected content: S2-compressed archives are not supported")
-                if body != b"sNaPpY":
+                if body not in (b"sNaPpY", b"S2sTwO"):
                     raise ArchiveError("s2: corrupt input")
+                self.s2 = body == b"S2sTwO"
                 self.started = True
                 continue
             if not self.started:
                 raise ArchiveError("s2: corrupt input")
-            if kind in (0x00, 0x01):
-                parts.append(head + body)
-            elif kind < 0x80:
-                raise ArchiveError("s2: unsupported input")
-        if not parts:
-            return b""
+            if kind >= 0x80:  # skippable (padding, the S2 index)
+                continue
+            if kind > 0x01 or n < 4:
+                raise ArchiveError("s2: unsupported input" if kind > 0x01 else "s2: corrupt input")
+            out.append(self._s2_frame(kind, body) if self.s2 else self._snappy_frame(head, body))
+        return b"".join(out)
+
+    @staticmethod
+    def _snappy_frame(head: bytes, body: bytes) -> bytes:
         try:
-            return bytes(cramjam.snappy.decompress(_FRAME_IDENT + b"".join(parts)))
+            return bytes(cramjam.snappy.decompress(_FRAME_IDENT + head + body))
         except cramjam.DecompressionError as e:
             raise ArchiveError(
                 "s2: corrupt input, crc mismatch" if "crc" in str(e).lower() else "s2: corrupt input"
             )
+
+    @staticmethod
+    def _s2_frame(kind: int, body: bytes) -> bytes:
+        try:
+            data = decode_block(body[4:]) if kind == 0x00 else body[4:]
+        except CorruptBlock:
+            raise ArchiveError("s2: corrupt input") from None
+        if masked_crc32c(data) != int.from_bytes(body[:4], "little"):
+            raise ArchiveError("s2: corrupt input, crc mismatch")
+        return data
 
     def readinto(self, b: Any) -> int:
         while self.pos >= len(self.out):
