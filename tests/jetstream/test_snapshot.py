@@ -264,14 +264,22 @@ async def test_advisories(js_url: str) -> None:
             break
         await asyncio.sleep(0.05)
         kinds = [a["type"].rsplit(".", 1)[1] for a in seen]
-    assert kinds == [
-        "snapshot_create",
-        "snapshot_complete",
-        "stream_action",  # delete
-        "restore_create",
-        "stream_action",  # create
-        "restore_complete",
-    ]
+    # (the reference publishes advisories from several goroutines: only each pair's
+    # order is certain)
+    assert sorted(kinds) == sorted(
+        [
+            "snapshot_create",
+            "snapshot_complete",
+            "stream_action",
+            "restore_create",
+            "stream_action",
+            "restore_complete",
+        ]
+    )
+    assert kinds.index("snapshot_create") < kinds.index("snapshot_complete")
+    assert kinds.index("restore_create") < kinds.index("restore_complete")
+    actions = [a["action"] for a in seen if a["type"].endswith("stream_action")]
+    assert sorted(actions) == ["create", "delete"]
     by = {a["type"].rsplit(".", 1)[1]: a for a in seen}
     assert by["snapshot_create"]["stream"] == "S" and by["snapshot_create"]["state"]["messages"] == 38
     assert "error" not in by["snapshot_complete"]
@@ -471,3 +479,53 @@ async def test_idle_restore_is_abandoned(tmp_path: Path) -> None:
             await nc.request(start["deliver_subject"], data[100:], timeout=T)
         assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
         await nc.close()
+
+
+async def test_same_damage_same_error(tmp_path: Path) -> None:
+    """One pynatsd archive, damaged in several ways, uploaded to both servers: the same
+    error (code, err_code and text) from each, and no stream."""
+    from tests.support import jetstream_server, require_reference
+
+    require_reference()
+    async with jetstream_server("pynatsd", tmp_path / "source") as url:
+        nc = await nats.connect(url)
+        await fill(nc, nc.jetstream(timeout=T), "S")
+        resp, data, _, _ = await take_snapshot(nc, "S")
+        await nc.close()
+    meta = {"config": resp["config"], "state": resp["state"]}
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    ident = bytearray(data)
+    ident[4:10] = b"XXXXXX"
+    frames = [0]  # where each frame ends
+    while frames[-1] < len(data):
+        frames.append(frames[-1] + 4 + int.from_bytes(data[frames[-1] + 1 : frames[-1] + 4], "little"))
+    assert len(frames) > 3
+    cases = {
+        "flipped": bytes(flipped),
+        "bad identifier": bytes(ident),
+        "truncated in a frame": data[: len(data) // 2],
+        "cut between frames": data[: frames[-2]],
+        "garbage": b"this is not a snapshot" * 100,
+        "nothing": b"",
+    }
+    errors: dict[str, dict[str, Any]] = {}
+    leftovers: list[str] = []
+    for kind in ("pynatsd", "reference"):
+        async with jetstream_server(kind, tmp_path / kind) as url:
+            nc = await nats.connect(url)
+            for name, upload in cases.items():
+                final = await restore(nc, "S", meta, upload)
+                errors[f"{kind} {name}"] = final.get("error", final)
+                left = (await api(nc, "$JS.API.STREAM.NAMES"))["streams"]
+                if kind == "pynatsd":
+                    assert left is None, name
+                elif left:  # the reference keeps what it restored before the damage
+                    await api(nc, "$JS.API.STREAM.DELETE.S")
+                    leftovers.append(name)
+            await nc.close()
+    for name in cases:
+        assert errors[f"pynatsd {name}"] == errors[f"reference {name}"], name
+    # Known difference: the reference leaves a partly restored stream when the damage is
+    # found after its state was read; pynatsd keeps nothing of a failed restore.
+    assert leftovers == ["flipped", "truncated in a frame", "cut between frames"]

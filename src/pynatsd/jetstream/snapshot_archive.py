@@ -68,7 +68,12 @@ class Archive:
 
 
 # -- writing ------------------------------------------------------------------------------
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
 def _uvarint(v: int) -> bytes:
+    if v < 0x80:
+        return _SMALL[v]
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
@@ -83,8 +88,18 @@ def _varint(v: int) -> bytes:
 
 def encode_entry(name: str, ts: int, seq: int, hdr: bytes, data: bytes) -> bytes:
     nb = name.encode()
-    head = b"".join((_uvarint(len(nb)), _varint(ts), _uvarint(seq), _uvarint(len(hdr)), _uvarint(len(data))))
-    return b"".join((head, nb, hdr, data))
+    return b"".join(
+        (
+            _uvarint(len(nb)),
+            _varint(ts),
+            _uvarint(seq),
+            _uvarint(len(hdr)),
+            _uvarint(len(data)),
+            nb,
+            hdr,
+            data,
+        )
+    )
 
 
 def write_archive(
@@ -109,54 +124,67 @@ def write_archive(
 
 
 # -- reading ------------------------------------------------------------------------------
-class _Unsnappy(io.RawIOBase):
-    """The decompressed bytes of a Snappy-framed file, decoded a few frames at a time
-    (each checked against its CRC-32C by the decoder), with the S2 reader's errors."""
+# Errors are reported as the reference reports them: the framing's own ("s2: corrupt
+# input", "unexpected EOF") while the first 8 bytes are read, then its archive reader's
+# ("archive: invalid archive stream"), wrapped by what was being read at the time.
+_INVALID = "archive: invalid archive stream"
+
+
+class _FrameError(Exception):
+    """The framing failed (the S2 reader's error text)."""
+
+
+class _Frames:
+    """The decompressed bytes of a framed upload, one frame at a time, so that a damaged
+    frame is noticed only when its bytes are needed (as the reference's reader does)."""
 
     def __init__(self, f: io.BufferedReader) -> None:
         self.f = f
-        self.out = b""
-        self.pos = 0
         self.started = False
         self.s2 = False  # S2 blocks (the reference's) rather than Snappy (ours)
+        self.ended = False
 
-    def readable(self) -> bool:
-        return True
-
-    def _frames(self) -> bytes:
-        out: list[bytes] = []
-        for _ in range(_FRAMES_PER_DECODE):
+    def next(self) -> bytes | None:
+        """The next frame's data; None at a clean end (between frames)."""
+        while not self.ended:
             head = self.f.read(4)
             if not head:
-                break
+                self.ended = True
+                return None
             if len(head) < 4:
-                raise ArchiveError("unexpected EOF")
+                raise _FrameError("unexpected EOF")
             kind = head[0]
             n = int.from_bytes(head[1:], "little")
+            if (not self.started and kind != 0xFF) or (kind == 0xFF and n != 6):
+                raise _FrameError("s2: corrupt input")  # judged on the head, as the reference
             body = self.f.read(n)
             if len(body) < n:
-                raise ArchiveError("unexpected EOF")
+                raise _FrameError("unexpected EOF")
             if kind == 0xFF:  # stream identifier, also between concatenated streams
                 if body not in (b"sNaPpY", b"S2sTwO"):
-                    raise ArchiveError("s2: corrupt input")
+                    raise _FrameError("s2: corrupt input")
                 self.s2 = body == b"S2sTwO"
                 self.started = True
                 continue
             if not self.started:
-                raise ArchiveError("s2: corrupt input")
+                raise _FrameError("s2: corrupt input")
             if kind >= 0x80:  # skippable (padding, the S2 index)
                 continue
-            if kind > 0x01 or n < 4:
-                raise ArchiveError("s2: unsupported input" if kind > 0x01 else "s2: corrupt input")
-            out.append(self._s2_frame(kind, body) if self.s2 else self._snappy_frame(head, body))
-        return b"".join(out)
+            if kind > 0x01:
+                raise _FrameError("s2: unsupported input")
+            if n < 4:
+                raise _FrameError("s2: corrupt input")
+            data = self._s2_frame(kind, body) if self.s2 else self._snappy_frame(head, body)
+            if data:
+                return data
+        return None
 
     @staticmethod
     def _snappy_frame(head: bytes, body: bytes) -> bytes:
         try:
             return bytes(cramjam.snappy.decompress(_FRAME_IDENT + head + body))
         except cramjam.DecompressionError as e:
-            raise ArchiveError(
+            raise _FrameError(
                 "s2: corrupt input, crc mismatch" if "crc" in str(e).lower() else "s2: corrupt input"
             )
 
@@ -165,107 +193,139 @@ class _Unsnappy(io.RawIOBase):
         try:
             data = decode_block(body[4:]) if kind == 0x00 else body[4:]
         except CorruptBlock:
-            raise ArchiveError("s2: corrupt input") from None
+            raise _FrameError("s2: corrupt input") from None
         if masked_crc32c(data) != int.from_bytes(body[:4], "little"):
-            raise ArchiveError("s2: corrupt input, crc mismatch")
+            raise _FrameError("s2: corrupt input, crc mismatch")
         return data
 
-    def readinto(self, b: Any) -> int:
-        while self.pos >= len(self.out):
-            self.out, self.pos = self._frames(), 0
-            if not self.out:
-                return 0
-        n = min(len(b), len(self.out) - self.pos)
-        b[:n] = self.out[self.pos : self.pos + n]
-        self.pos += n
-        return n
 
+class _Short(Exception):
+    """Fewer bytes than needed: ``clean`` when none at all and the stream ended cleanly."""
 
-_INVALID = "archive: invalid archive stream"
+    def __init__(self, clean: bool) -> None:
+        self.clean = clean
 
 
 class _Entries:
-    """Entries of the decompressed archive, with the reference's reader's errors."""
+    """The archive's entries over :class:`_Frames`, with the reference's reader's errors."""
 
-    def __init__(self, raw: io.BufferedReader) -> None:
-        self.r = raw
+    def __init__(self, frames: _Frames) -> None:
+        self.frames = frames
+        self.buf = b""
+        self.pos = 0
 
-    def _byte(self) -> int:
-        b = self.r.read(1)
-        if not b:
-            raise EOFError
-        return b[0]
+    def _take(self, n: int) -> bytes:
+        """Exactly ``n`` bytes; raises _FrameError or _Short."""
+        while len(self.buf) - self.pos < n:
+            data = self.frames.next()
+            if data is None:
+                raise _Short(clean=self.pos == len(self.buf))
+            self.buf = self.buf[self.pos :] + data
+            self.pos = 0
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
 
-    def _uvarint(self) -> int:
+    def _uvarint(self, first: bool = False) -> int:
         v = shift = 0
-        for _ in range(10):
-            b = self._byte()
+        for i in range(10):
+            try:
+                b = self._take(1)[0]
+            except _Short as e:
+                if first and i == 0 and e.clean:
+                    raise ArchiveError("EOF") from None
+                raise ArchiveError(_INVALID) from None
+            except _FrameError:
+                raise ArchiveError(_INVALID) from None
             v |= (b & 0x7F) << shift
             if b < 0x80:
                 return v
             shift += 7
         raise ArchiveError(_INVALID)
 
-    def magic(self) -> None:
-        m = self.r.read(len(MAGIC))
-        if not m:
-            raise ArchiveError("EOF")
-        if m != MAGIC:
-            raise ArchiveError(_INVALID if len(m) == len(MAGIC) else "unexpected EOF")
-
-    def next(self) -> tuple[str, int, int, bytes, bytes]:
-        """``(name, ts, seq, header, payload)``; a clean end of data raises ``EOF``."""
+    def preamble(self) -> None:
+        """The first bytes, read as the reference reads them to tell its formats apart."""
         try:
-            first = self.r.read(1)
-            if not first:
-                raise ArchiveError("EOF")
-            n = first[0]
-            if n >= 0x80:
-                rest = self._uvarint()
-                n = (n & 0x7F) | (rest << 7)
+            magic = self._take(len(MAGIC))
+        except _FrameError as e:
+            raise ArchiveError(str(e)) from None
+        except _Short as e:
+            raise ArchiveError("EOF" if e.clean and not self.buf else "unexpected EOF") from None
+        if magic != MAGIC:
+            raise ArchiveError("unexpected content: not a stream archive of nats-server 2.15 or pynatsd")
+
+    def next(self) -> tuple[str, int, int, int, int]:
+        """The next entry's ``(name, ts, seq, header-size, payload-size)``."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos >= 50:  # the common case: the five fields are buffered
+            fields = []
+            for _ in range(5):
+                v = shift = 0
+                for _ in range(10):
+                    b = buf[pos]
+                    pos += 1
+                    v |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                else:
+                    raise ArchiveError(_INVALID)
+                fields.append(v)
+            self.pos = pos
+            n, zz, seq, hl, pl = fields
+        else:
+            n = self._uvarint(first=True)
             zz = self._uvarint()
-            ts = (zz >> 1) ^ -(zz & 1)
             seq = self._uvarint()
             hl = self._uvarint()
             pl = self._uvarint()
-        except EOFError:
-            raise ArchiveError(_INVALID) from None
-        if n > _MAX_NAME:
-            raise ArchiveError(_INVALID)
-        body = self.r.read(n + hl + pl)
-        if len(body) != n + hl + pl:
+        ts = (zz >> 1) ^ -(zz & 1)
+        if n > _MAX_NAME or hl >= 1 << 63 or pl >= 1 << 63 or hl + pl >= 1 << 63:
             raise ArchiveError(_INVALID)
         try:
-            name = body[:n].decode()
-        except UnicodeDecodeError:
+            name = self._take(n).decode("utf-8", "replace")
+        except (_Short, _FrameError):
             raise ArchiveError(_INVALID) from None
-        return name, ts, seq, body[n : n + hl], body[n + hl :]
+        return name, ts, seq, hl, pl
+
+    def payload(self, size: int) -> bytes:
+        """The entry's payload; raises ArchiveError(_INVALID) for the caller to wrap."""
+        try:
+            return self._take(size)
+        except (_Short, _FrameError):
+            raise ArchiveError(_INVALID) from None
 
 
 def read_archive(f: io.BufferedReader) -> tuple[Archive, Iterator[Record]]:
     """Open an uploaded archive: its state and consumers at once, then its messages
     lazily. Damage raises :class:`ArchiveError`, also from the iterator (which requires the
     end entry), so a caller builds a stream aside and keeps it only once that finished."""
-    if not f.peek(1):
-        raise ArchiveError("EOF")
-    entries = _Entries(io.BufferedReader(_Unsnappy(f), 1 << 16))
-    entries.magic()
-    name, _, _, _, data = entries.next()
+    entries = _Entries(_Frames(f))
+    entries.preamble()
+    name, _, _, hl, pl = entries.next()
     if name != "state.json":
         raise ArchiveError("expected state.json first")
     try:
+        data = entries.payload(hl + pl)
+    except ArchiveError:
+        raise ArchiveError("expected state.json contents") from None
+    try:
         state = json.loads(data)
         if not isinstance(state, dict):
-            raise ValueError(state)
+            raise ValueError("not an object")
         count = int(state.get("consumer_count", 0))
     except (ValueError, TypeError) as e:
         raise ArchiveError(f"error in state.json: {e}") from None
     archive = Archive(state=state)
     for _ in range(count):
-        name, _, _, _, data = entries.next()
+        name, _, _, hl, pl = entries.next()
         if not name.startswith("consumers/"):
             raise ArchiveError(f"expected consumer, found {json.dumps(name)}")
         cname = name[len("consumers/") :]
+        try:
+            data = entries.payload(hl + pl)
+        except ArchiveError as e:
+            raise ArchiveError(f"failed to read consumer {json.dumps(cname)} state: {e}") from None
         try:
             meta = json.loads(data)
         except ValueError as e:
@@ -280,17 +340,16 @@ def read_archive(f: io.BufferedReader) -> tuple[Archive, Iterator[Record]]:
 
 def _messages(entries: _Entries, last: int) -> Iterator[Record]:
     while True:
-        try:
-            name, ts, seq, hdr, data = entries.next()
-        except ArchiveError as e:
-            if str(e) == "EOF":
-                raise ArchiveError("backup was truncated") from None
-            raise
+        name, ts, seq, hl, pl = entries.next()
         if seq == 0:
-            if ts == 0 and not hdr and not data and not name:
+            if ts == 0 and hl == 0 and pl == 0:
                 return
             raise ArchiveError("expected message sequence")
+        try:
+            body = entries.payload(hl + pl)
+        except ArchiveError as e:
+            raise ArchiveError(f"failed to read message sequence {seq}: {e}") from None
         if seq <= last:
             raise ArchiveError(f"message sequence {seq} out of order")
         last = seq
-        yield Record(seq, ts, name, hdr, data)
+        yield Record(seq, ts, name, body[:hl], body[hl:])
