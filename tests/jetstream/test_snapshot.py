@@ -529,3 +529,41 @@ async def test_same_damage_same_error(tmp_path: Path) -> None:
     # Known difference: the reference leaves a partly restored stream when the damage is
     # found after its state was read; pynatsd keeps nothing of a failed restore.
     assert leftovers == ["flipped", "truncated in a frame", "cut between frames"]
+
+
+async def test_bad_consumer_in_archive_keeps_nothing(tmp_path: Path) -> None:
+    """pynatsd only (the reference keeps the stream it had begun): an archive whose
+    consumer cannot be restored is refused as a whole."""
+    import cramjam
+
+    from pynatsd.jetstream.snapshot_archive import MAGIC, encode_entry
+    from tests.support import jetstream_server
+
+    state = {"messages": 1, "bytes": 1, "first_seq": 1, "last_seq": 1, "consumer_count": 1}
+
+    def archive_with(ack_policy: str) -> bytes:
+        consumer = {"config": {"durable_name": "C", "ack_policy": ack_policy}, "state": {}}
+        archive = b"".join(
+            (
+                MAGIC,
+                encode_entry("state.json", 1, 0, b"", json.dumps(state).encode()),
+                encode_entry("consumers/C", 1, 0, b"", json.dumps(consumer).encode()),
+                encode_entry("s.1", 1_700_000_000_000_000_000, 1, b"", b"hello"),
+                encode_entry("", 0, 0, b"", b""),
+            )
+        )
+        return bytes(cramjam.snappy.compress(archive))
+
+    async with jetstream_server("pynatsd", tmp_path / "store") as url:
+        nc = await nats.connect(url)
+        meta = {"config": {"name": "S", "subjects": ["s.>"]}, "state": state}
+        final = await restore(nc, "S", meta, archive_with("bogus"))
+        err = final["error"]
+        assert (err["code"], err["err_code"]) == (500, 10062)
+        assert err["description"].startswith('restore failed: failed to add consumer "C"'), err
+        assert (await api(nc, "$JS.API.STREAM.NAMES"))["streams"] is None
+        # the same archive with a good consumer restores
+        final = await restore(nc, "S", meta, archive_with("explicit"))
+        assert "error" not in final and final["state"]["messages"] == 1
+        assert (await api(nc, "$JS.API.CONSUMER.INFO.S.C"))["config"]["ack_policy"] == "explicit"
+        await nc.close()

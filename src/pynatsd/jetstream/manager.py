@@ -254,13 +254,21 @@ class JetStream:
         shutil.rmtree(stream_dir, ignore_errors=True)
         os.rename(staged, stream_dir)
         stream = Stream(self, cfg, None, created)  # type: ignore[arg-type]
-        stream.store = store if store is not None else self._open_store(cfg, stream.limits())
-        stream.store.update_limits(stream.limits())
-        self._write_meta(stream)
-        stream.rebuild_dedupe()
-        self.streams[cfg.name] = stream
-        stream.start()
-        stream.recover_consumers(stream_dir / "obs")
+        try:
+            stream.store = store if store is not None else self._open_store(cfg, stream.limits())
+            stream.store.update_limits(stream.limits())
+            self._write_meta(stream)
+            stream.rebuild_dedupe()
+            self.streams[cfg.name] = stream
+            stream.start()
+            stream.recover_consumers(stream_dir / "obs")
+        except Exception:  # all or nothing: no half-restored stream stays behind
+            stream.stop()
+            if stream.store is not None:
+                stream.store.delete()
+            self.streams.pop(cfg.name, None)
+            shutil.rmtree(stream_dir, ignore_errors=True)
+            raise
         return stream
 
     def _write_meta(self, stream: Stream) -> None:

@@ -285,7 +285,7 @@ def _consumer_entry(config: S.ConsumerConfig, st: ConsumerState) -> bytes:
     return marshal_json({"config": config, "state": state})
 
 
-def _consumer_meta(name: str, meta: dict[str, Any], created: int) -> bytes | None:
+def _consumer_meta(name: str, meta: dict[str, Any], created: int) -> tuple[str, bytes] | None:
     """Our ``meta.json`` for a consumer of an archive; None for an ephemeral one."""
     try:
         config = codec.decode_request(json.dumps(meta["config"]).encode(), S.ConsumerConfig)
@@ -313,7 +313,7 @@ def _consumer_meta(name: str, meta: dict[str, Any], created: int) -> bytes | Non
         )
     except (AttributeError, TypeError, ValueError) as e:
         raise ArchiveError(f"failed to set consumer {json.dumps(name)} state: {e}") from None
-    return encode_consumer_meta(config.durable_name, created, config, state)
+    return config.durable_name, encode_consumer_meta(config.durable_name, created, config, state)
 
 
 class _Restore:
@@ -487,11 +487,14 @@ class _Restore:
         for name, meta in archive.consumers.items():
             if not name or "/" in name or "\\" in name or name in (".", ".."):
                 raise ArchiveError(f"failed to add consumer {json.dumps(name)}: invalid name")
-            encoded = _consumer_meta(name, meta, now)
-            if encoded is None:
+            made = _consumer_meta(name, meta, now)
+            if made is None:
                 continue  # ephemeral consumers are not restored (the reference's are)
-            (obs / name).mkdir(parents=True)
-            (obs / name / "meta.json").write_bytes(encoded)
+            durable, encoded = made
+            if "/" in durable or "\\" in durable or durable in (".", "..") or (obs / durable).exists():
+                raise ArchiveError(f"failed to add consumer {json.dumps(name)}: invalid name")
+            (obs / durable).mkdir(parents=True)
+            (obs / durable / "meta.json").write_bytes(encoded)
         self._check_place()  # again: other requests were served while this was built
         # A restored stream is created now, as the reference reports it (the archive keeps
         # the original creation time all the same).
