@@ -106,6 +106,20 @@ async def test_snapshot_chunk_protocol(js_url: str) -> None:
         nc, "S", chunk_size=1024, window_size=2048, no_consumers=True
     )
     assert resp["type"] == "io.nats.jetstream.api.v1.stream_snapshot_response"
+    assert sorted(resp) == ["config", "state", "type"]
+    assert sorted(resp["state"]) == sorted(
+        [
+            "messages",
+            "bytes",
+            "first_seq",
+            "first_ts",
+            "last_seq",
+            "last_ts",
+            "num_subjects",
+            "num_deleted",
+            "consumer_count",
+        ]
+    )
     assert resp["config"]["name"] == "S" and resp["state"]["messages"] == 38
     assert resp["state"]["last_seq"] == 40 and resp["state"]["num_deleted"] == 2
     assert status.get("Status") == "204"  # after full chunks the end message says 204
@@ -176,6 +190,7 @@ async def test_round_trip(js_url: str, storage: StorageType) -> None:
     await js.delete_stream("S")
     final = await restore(nc, "S", {"config": resp["config"], "state": resp["state"]}, data)
     assert final["type"] == "io.nats.jetstream.api.v1.stream_create_response", final
+    assert sorted(final) == ["config", "created", "state", "ts", "type"], final
     assert "error" not in final, final
     assert final["config"]["name"] == "S" and final["config"]["storage"] == storage.value
     # The last sequence (40) was deleted: both servers restore last_seq 40 with the time of

@@ -76,3 +76,36 @@ async def test_nats_cli_backup_and_restore(js_url: str, tmp_path: Path) -> None:
     c = await js.consumer_info("ORDERS", "PROC")
     assert c.ack_floor.stream_seq == 21 and c.num_pending == 279
     await nc.close()
+
+
+async def test_nats_cli_backup_moves_between_servers(tmp_path: Path) -> None:
+    """A backup the CLI takes from one server, restored by the CLI on the other."""
+    from tests.support import jetstream_server, require_reference
+
+    nats_cli()
+    require_reference()
+    for source, target in (("reference", "pynatsd"), ("pynatsd", "reference")):
+        backup = tmp_path / f"{source}-backup"
+        async with jetstream_server(source, tmp_path / source) as url:
+            nc = await nats.connect(url)
+            js = nc.jetstream(timeout=T)
+            await js.add_stream(name="ORDERS", subjects=["orders.>"])
+            for i in range(200):
+                await js.publish(f"orders.{i % 5}", b"order %d " % i * 30)
+            await js.delete_msg("ORDERS", 3)
+            await js.add_consumer("ORDERS", ConsumerConfig(durable_name="PROC", ack_policy="explicit"))
+            sub = await js.pull_subscribe_bind("PROC", "ORDERS")
+            for m in await sub.fetch(10, timeout=T):
+                await m.ack_sync()
+            await sub.unsubscribe()
+            before = await messages(js, "ORDERS", 200)
+            await run_nats(url, "stream", "backup", "ORDERS", str(backup), "--consumers")
+            await nc.close()
+        async with jetstream_server(target, tmp_path / f"{target}-from-{source}") as url:
+            nc = await nats.connect(url)
+            js = nc.jetstream(timeout=T)
+            await run_nats(url, "stream", "restore", str(backup))
+            assert await messages(js, "ORDERS", 200) == before, (source, target)
+            c = await js.consumer_info("ORDERS", "PROC")
+            assert (c.ack_floor.stream_seq, c.num_pending) == (11, 189), (source, target)
+            await nc.close()
