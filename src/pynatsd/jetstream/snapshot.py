@@ -1,19 +1,21 @@
 """STREAM.SNAPSHOT and STREAM.RESTORE: the reference's chunked, flow-controlled transfer.
 
-Snapshot: the reply carries the stream's config and state; then the archive
-(``snapshot_archive.py``) goes to the request's ``deliver_subject`` in chunks of
+Snapshot: the reply carries the stream's config and state; then the archive (the
+reference's format, ``snapshot_archive.py``) goes to the request's ``deliver_subject`` in chunks of
 ``chunk_size`` bytes, each with a reply subject ``$JS.SNAPSHOT.ACK.<stream>.<id>.<size>.<n>``
 whose (empty) answer opens the window again; at most ``window_size`` bytes are unanswered.
 The last, short chunk has no reply subject, and an empty message with a ``204`` status ends
-the transfer (``408 No Interest`` / ``408 No Flow Response`` / ``500 <error>`` end it early).
+the transfer (no status when the archive fit in that one short chunk; ``408 No Interest`` /
+``408 No Flow Response`` / ``500 <error>`` end it early).
 
 Restore: the reply names a subject ``$JS.SNAPSHOT.RESTORE.<stream>.<id>``; the client sends
 the archive there in chunks, each a request answered with an empty message, then an empty
 message whose answer is the STREAM.CREATE-style response of the new stream (or the error).
 Chunks go to a temporary file; at the end a task builds the stream aside from it (every
-frame's checksum, the tar structure and the record count checked, the loop given back to
-other clients between batches) and only then puts it in place, so a damaged upload leaves
-nothing behind. Five seconds without a chunk abandons a restore.
+frame's checksum, the archive's structure and its end entry checked, the loop given back
+to other clients between batches) and only then puts it in place, so a damaged upload
+leaves nothing behind. Five seconds without a chunk, or a chunk without a reply subject,
+abandons a restore.
 """
 
 from __future__ import annotations
