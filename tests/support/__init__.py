@@ -9,6 +9,8 @@
                       on asyncio), frame parsing, INFO normalisation.
 * :mod:`.jetstream` -- JetStream API conversations compared across servers, KV listings (needs nats-py).
 * :mod:`.config`   -- config files and the reference's verdict on them (needs pytest).
+* :mod:`.gotools`  -- Go programs as test tools (``go install`` into a cache: the ``nats`` CLI);
+                      skips without Go, fails under CI=true.
 
 The names below are re-exported so ``from tests.support import X`` works; :mod:`.jetstream`
 and :mod:`.config` are imported from their modules, which keeps this package importable

@@ -34,6 +34,7 @@ from pynatsd.jetstream.consumer_config import (
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
 from pynatsd.jetstream.priority import valid_group_name
+from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
 from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
 from pynatsd.jetstream.sourcing_config import stream_identity
 from pynatsd.protocol.subjects import subjects_collide
@@ -81,6 +82,10 @@ class ApiRouter:
             ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
             ("CONSUMER", "UNPIN"): (self.consumer_unpin, S.ConsumerUnpinResponse, 2, 2),
         }
+        # snapshots and restores (jetstream/snapshot.py)
+        self.snapshots = Snapshots(js)
+        self.routes[("STREAM", "SNAPSHOT")] = (self.snapshots.snapshot, StreamSnapshotResponse, 1, 1)
+        self.routes[("STREAM", "RESTORE")] = (self.snapshots.restore, StreamRestoreResponse, 1, 1)
         self._sub: Subscription | None = None
         self._domain_sub: Subscription | None = None
         self._reply_hdr = b""  # headers for the reply a handler is building (Nats-Stream-Identity)
@@ -100,6 +105,7 @@ class ApiRouter:
         self._on_request(sub, pub, b"$JS.API." + subject[len(prefix) :], reply, hdr, msg)
 
     def stop(self) -> None:
+        self.snapshots.stop()
         for sub in (self._sub, self._domain_sub):
             if sub is not None:
                 self.core.unsubscribe(sub)

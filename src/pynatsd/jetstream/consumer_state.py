@@ -51,6 +51,19 @@ def write_consumer_meta(
     sync: bool,
 ) -> None:
     """Replace ``directory/meta.json`` (the directory exists); fsync first when ``sync``."""
+    tmp = directory / "meta.json.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, encode_consumer_meta(name, created, config, state))
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, directory / "meta.json")
+
+
+def encode_consumer_meta(name: str, created: int, config: S.ConsumerConfig, state: ConsumerState) -> bytes:
+    """The ``meta.json`` bytes (also what a stream snapshot carries for the consumer)."""
     meta = {
         "name": name,
         "created": created,
@@ -62,15 +75,7 @@ def write_consumer_meta(
             "redelivered": [[s, n] for s, n in state.redelivered.items()],
         },
     }
-    tmp = directory / "meta.json.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, msgspec.json.encode(meta))
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / "meta.json")
+    return msgspec.json.encode(meta)
 
 
 def load_consumer_meta(path: Path) -> tuple[str, int, S.ConsumerConfig, ConsumerState]:

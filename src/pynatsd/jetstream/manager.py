@@ -240,6 +240,38 @@ class JetStream:
         stream.start()
         return stream
 
+    # -- snapshot restore (jetstream/snapshot.py builds the parts aside) -------------------
+    def staging_dir(self) -> Path:
+        """Where restores are built before they become streams: on the streams' filesystem
+        (moved in with one rename), outside the directory recovery scans."""
+        return self.account_dir.parent / "snapshots"
+
+    def restore_stream(
+        self, cfg: S.StreamConfig, created: int, staged: Path, store: MsgStore | None
+    ) -> Stream:
+        """Adopt a restored stream: ``staged`` (its ``msgs`` for file storage, ``obs`` with
+        consumer state) becomes the stream's directory; a memory stream brings its ``store``."""
+        stream_dir = self.stream_dir(cfg.name)
+        shutil.rmtree(stream_dir, ignore_errors=True)
+        os.rename(staged, stream_dir)
+        stream = Stream(self, cfg, None, created)  # type: ignore[arg-type]
+        try:
+            stream.store = store if store is not None else self._open_store(cfg, stream.limits())
+            stream.store.update_limits(stream.limits())
+            self._write_meta(stream)
+            stream.rebuild_dedupe()
+            self.streams[cfg.name] = stream
+            stream.start()
+            stream.recover_consumers(stream_dir / "obs")
+        except Exception:  # all or nothing: no half-restored stream stays behind
+            stream.stop()
+            if stream.store is not None:
+                stream.store.delete()
+            self.streams.pop(cfg.name, None)
+            shutil.rmtree(stream_dir, ignore_errors=True)
+            raise
+        return stream
+
     def _write_meta(self, stream: Stream) -> None:
         meta = {"config": msgspec.to_builtins(stream.config), "created": stream.created}
         path = self.stream_dir(stream.name) / "meta.json"
