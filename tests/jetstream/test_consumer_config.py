@@ -888,29 +888,6 @@ def test_generated_names_skip_taken_ones() -> None:
     assert result.created and result.name == "BBBBBBBB" and result.config.name == ""
 
 
-def test_priority_groups_can_be_refused() -> None:
-    req = _request({"priority_policy": "overflow", "priority_groups": ["g"]})
-    subject = CreateSubject("S", "C", None, False)
-    assert validate_consumer(req, _stream(), subject, consumers={}).config.priority_groups == ["g"]
-    with pytest.raises(ApiError) as info:
-        validate_consumer(req, _stream(), subject, consumers={}, allow_priority_groups=False)
-    assert info.value.to_dict() == {
-        "code": 500,
-        "err_code": 10012,
-        "description": "priority groups are not supported by pynatsd yet",
-    }
-    # The reference's own checks of priority settings still come first.
-    with pytest.raises(ApiError) as info:
-        validate_consumer(
-            _request({"priority_policy": "overflow"}),
-            _stream(),
-            subject,
-            consumers={},
-            allow_priority_groups=False,
-        )
-    assert info.value.err_code == 10159
-
-
 def test_update_result_carries_previous_config() -> None:
     subject = CreateSubject("S", "D", None, False)
     first = validate_consumer(_request({"durable_name": "D"}), _stream(), subject, consumers={})

@@ -27,6 +27,7 @@ from pynatsd.jetstream.consumer_config import (
     validate_consumer,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
+from pynatsd.jetstream.priority import valid_group_name
 from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
@@ -71,6 +72,7 @@ class ApiRouter:
             ("CONSUMER", "NAMES"): (self.consumer_names, S.ConsumerNamesResponse, 1, 1),
             ("CONSUMER", "LIST"): (self.consumer_list, S.ConsumerListResponse, 1, 1),
             ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
+            ("CONSUMER", "UNPIN"): (self.consumer_unpin, S.ConsumerUnpinResponse, 2, 2),
         }
         # snapshots and restores (jetstream/snapshot.py)
         self.snapshots = Snapshots(js)
@@ -585,7 +587,6 @@ class ApiRouter:
             subject,
             consumers={name: c.config for name, c in stream.consumers.items()} if stream is not None else {},
             deliver_interest=self.core.has_interest,
-            allow_priority_groups=False,
         )
         assert stream is not None  # validate_consumer raised STREAM_NOT_FOUND otherwise
         if result.previous is not None:
@@ -657,6 +658,23 @@ class ApiRouter:
                 pause_remaining=until - now if paused else 0,
             )
         )
+
+    def consumer_unpin(self, args: list[str], data: bytes) -> bytes:
+        """Drop a pinned_client pin (advisory reason "admin"); the next message pins anew."""
+        if not data.strip():
+            raise api_error(JSErr.INVALID_JSON, err="unexpected end of JSON input")
+        req = codec.decode_request(data, S.ConsumerUnpinRequest)
+        if not req.group:
+            raise api_error(JSErr.INVALID_JSON, err="consumer group not specified")
+        if not valid_group_name(req.group):
+            raise api_error(JSErr.CONSUMER_INVALID_GROUP_NAME)
+        c = self._consumer(self._stream(args[0]), args[1])
+        if req.group not in (c.config.priority_groups or ()):
+            raise api_error(JSErr.CONSUMER_INVALID_PRIORITY_GROUP)
+        if c.priority is not None:
+            c.priority.unpin()
+            c.priority.unpinned(req.group, "admin")
+        return marshal_json(S.ConsumerUnpinResponse())
 
     def msg_next(
         self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes

@@ -8,11 +8,11 @@ so a burst of new messages or acks costs one pass.
 
 The consumer is made of parts, each in its own module: the pull request queue
 (``pull.py``), ack tracking and redelivery (``acks.py``), push flow control
-(``flow_control.py``) and the durable state file (``consumer_state.py``). This module
-holds the cursor, the delivery pass with its one per-message step shared by pull and push
-(:meth:`Consumer._take` then :meth:`Consumer._send`), the batched path for new messages,
-and the consumer's life: start, stop, config updates, pause, idle heartbeats, inactivity
-and its info.
+(``flow_control.py``), priority groups (``priority.py``) and the durable state file
+(``consumer_state.py``). This module holds the cursor, the delivery pass with its one
+per-message step shared by pull and push (:meth:`Consumer._take` then :meth:`Consumer._send`),
+the batched path for new messages, and the consumer's life: start, stop, config updates,
+pause, idle heartbeats, inactivity and its info.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pynatsd.jetstream.acks import AckTracker
 from pynatsd.jetstream.consumer_config import required_api_level
 from pynatsd.jetstream.consumer_state import ConsumerState, Pending, write_consumer_meta
 from pynatsd.jetstream.flow_control import FlowControl
+from pynatsd.jetstream.priority import PriorityGroups
 from pynatsd.jetstream.pull import STATUS_HEARTBEAT, PullQueue
 from pynatsd.protocol.frames import msg_head
 from pynatsd.protocol.subjects import subject_matches
@@ -68,6 +69,7 @@ class Consumer:
         # the parts
         self.acks = AckTracker(self)
         self.pull = PullQueue(self)
+        self.priority = PriorityGroups(self) if config.priority_policy != "none" else None
         self.fc = FlowControl(f"$JS.FC.{stream.name}.{name}") if config.flow_control else None
         # the cursor: the next stream sequence to look at, and what was handed out
         self.sseq = 0
@@ -133,6 +135,8 @@ class Consumer:
                 t.cancel()
         self.acks.cancel()
         self.pull.close(deleted)
+        if self.priority is not None:
+            self.priority.close()
 
     def _init_position(self) -> None:
         """Where delivery starts, by deliver policy."""
@@ -223,11 +227,22 @@ class Consumer:
         self.filters = _filters(cfg)
         self._pending_cache = None
         self.acks.config_changed(cfg)
+        self._priority_config(cfg)
         self._apply_pause_until()
         self.mark_dirty()
         self._arm_inactivity()
         self.acks.arm()
         self.kick()
+
+    def _priority_config(self, cfg: S.ConsumerConfig) -> None:
+        """An update may change the priority policy: a new policy starts without a pin."""
+        prio = self.priority
+        if prio is not None and prio.policy != cfg.priority_policy:
+            prio.close()
+            prio = None
+        if prio is None and cfg.priority_policy != "none":
+            prio = PriorityGroups(self)
+        self.priority = prio
 
     def pause(self, until_ns: int, until_text: str | None) -> None:
         """Pause delivery until ``until_ns`` (0 resumes); advised now and when it ends."""
@@ -303,6 +318,11 @@ class Consumer:
         pull.expire(self.core.loop.time())
         if paused:
             pull.answer_no_wait(paused=True)
+            pull.arm()
+            return
+        if self.priority is not None:
+            self.priority.deliver()
+            pull.answer_no_wait()
             pull.arm()
             return
         waiting = pull.waiting
@@ -672,6 +692,12 @@ class Consumer:
         n = store.num_pending(self.sseq, self.filters) if self.sseq else 0
         return n + len(self._lps)
 
+    def pending_count(self) -> int:
+        """num_pending as the delivery pass keeps it (counted at most once per pass)."""
+        if self._pending_cache is None:
+            self._pending_cache = self.num_pending()
+        return self._pending_cache
+
     def info(self, now_ns: int | None = None) -> S.ConsumerInfo:
         acks = self.acks
         if self.is_pull:
@@ -699,6 +725,7 @@ class Consumer:
             paused=bool(self.paused_until and time.time_ns() < self.paused_until),
             pause_remaining=max(0, self.paused_until - time.time_ns()) if self.paused_until else 0,
             ts=format_time(now_ns or time.time_ns()),
+            priority_groups=self.priority.info() if self.priority is not None else None,
         )
 
     def wants(self, subject: str) -> bool:

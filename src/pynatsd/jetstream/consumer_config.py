@@ -625,7 +625,6 @@ def validate_consumer(
     deliver_interest: Callable[[str], bool] | None = None,
     name_factory: Callable[[], str] = new_ephemeral_name,
     max_file_name_bytes: int | None = MAX_NAME_BYTES,
-    allow_priority_groups: bool = True,
 ) -> ValidatedConsumer:
     """Check a decoded create request the way the reference does; raise its error or return the result.
 
@@ -642,9 +641,7 @@ def validate_consumer(
     whose name is longer than the file system allows (255 bytes) or holds a NUL: such a
     file-backed consumer (file stream, no ``mem_storage``, not ``direct``; in practice an
     ephemeral, durable names over 255 bytes are 10102 before) gets 500/10012 "error
-    creating store for consumer"; ``None`` skips the check. ``allow_priority_groups=False`` refuses any priority policy
-    (500/10012 "priority groups are not supported by pynatsd yet") after the reference's own
-    checks of them passed.
+    creating store for consumer"; ``None`` skips the check.
 
     The returned config is the one to store (no dynamic metadata); reply with
     :func:`response_config` of it.
@@ -697,8 +694,6 @@ def validate_consumer(
     # 5-6. Defaults, then the configuration's own rules.
     cfg = apply_defaults(cfg, stream, limits, pedantic=req.pedantic)
     check_config(cfg, stream, limits)
-    if not allow_priority_groups and cfg.priority_policy != "none":
-        raise api_error(JSErr.CONSUMER_CREATE, err="priority groups are not supported by pynatsd yet")
     cfg = _normalized(cfg)
     filters = filters_of(cfg)
     workqueue = stream.retention == "workqueue"

@@ -19,6 +19,7 @@ from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError
+from pynatsd.jetstream.priority import request_error
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
@@ -46,6 +47,7 @@ class PullRequest:
     delivered: int = 0
     bytes: int = 0
     next_heartbeat: float = 0.0
+    pg: S.PullRequestBody | None = None  # the JSON body, kept for consumers with priority groups
 
 
 class PullQueue:
@@ -59,13 +61,14 @@ class PullQueue:
     def add(self, reply: bytes, data: bytes) -> None:
         """A CONSUMER.MSG.NEXT request: queue it (or answer at once) and try to fill it."""
         body = data.strip()
+        pg: S.PullRequestBody | None = None  # the reference's priority fields come with JSON only
         if not body:
             req = S.PullRequestBody()
         elif body.isdigit():
             req = S.PullRequestBody(batch=int(body))
         else:
             try:
-                req = codec.decode_request(body, S.PullRequestBody)
+                req = pg = codec.decode_request(body, S.PullRequestBody)
             except ApiError as err:
                 text = err.description.removeprefix("invalid JSON: ")
                 # the reference's text here has no "at offset N" suffix
@@ -86,6 +89,14 @@ class PullQueue:
         if cfg.max_bytes and req.max_bytes > cfg.max_bytes:
             self.status(reply, f"409 Exceeded MaxRequestMaxBytes of {cfg.max_bytes}")
             return
+        prio = consumer.priority
+        if pg is not None and (
+            prio is not None or pg.min_pending or pg.min_ack_pending or pg.id or pg.priority
+        ):
+            error = request_error(consumer, pg)
+            if error is not None:
+                self.status(reply, error)
+                return
         if cfg.max_waiting and len(self.waiting) >= cfg.max_waiting:
             self.status(reply, STATUS_MAX_WAITING)
             return
@@ -100,7 +111,11 @@ class PullQueue:
         )
         if pr.heartbeat:
             pr.next_heartbeat = now + pr.heartbeat
-        self.waiting.append(pr)
+        if prio is None:
+            self.waiting.append(pr)
+        else:
+            pr.pg = pg
+            prio.enqueue(pr)
         consumer.touch()
         consumer.run()  # answer no_wait requests in order, within this turn
 

@@ -54,6 +54,8 @@ __all__ = [
     "ConsumerNamesResponse",
     "ConsumerPauseRequest",
     "ConsumerPauseResponse",
+    "ConsumerUnpinRequest",
+    "ConsumerUnpinResponse",
     "ConsumersRequest",
     "ExternalStream",
     "LostStreamData",
@@ -752,6 +754,10 @@ class ConsumerPauseResponse(_Response, tag="io.nats.jetstream.api.v1.consumer_pa
     pause_remaining: Duration = 0
 
 
+class ConsumerUnpinResponse(_Response, tag="io.nats.jetstream.api.v1.consumer_unpin_response", kw_only=True):
+    """CONSUMER.UNPIN: just the type (or the error)."""
+
+
 class ConsumerCreateRequest(_Obj, kw_only=True):
     """CONSUMER.CREATE body. ``action`` "" (create or update), "create" or "update"."""
 
@@ -784,6 +790,12 @@ class ConsumersRequest(_Obj, kw_only=True):
 
     __go_name__ = "server.JSApiConsumersRequest"
     offset: Int = 0
+
+
+class ConsumerUnpinRequest(_Obj, kw_only=True):
+    __go_name__ = "server.JSApiConsumerUnpinRequest"
+    __strict__ = False  # the reference ignores unknown fields here
+    group: str = ""
 
 
 class ConsumerPauseRequest(_Obj, kw_only=True):
