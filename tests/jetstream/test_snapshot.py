@@ -582,3 +582,28 @@ async def test_bad_consumer_in_archive_keeps_nothing(tmp_path: Path) -> None:
         assert "error" not in final and final["state"]["messages"] == 1
         assert (await api(nc, "$JS.API.CONSUMER.INFO.S.C"))["config"]["ack_policy"] == "explicit"
         await nc.close()
+
+
+async def test_restore_left_by_a_crash_is_cleared_on_start(tmp_path: Any) -> None:
+    """A restore a crash interrupted leaves its staging directory; the next start removes it
+    (it never became a stream) and recovers the real streams as usual."""
+    from tests.support import jetstream_server
+
+    store = tmp_path / "store"
+    async with jetstream_server("pynatsd", store) as url:
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=T)
+        await js.add_stream(name="KEEP", subjects=["keep"])
+        await js.publish("keep", b"x")
+        await nc.close()
+    staging = store / "jetstream" / "$G" / "snapshots"
+    leftover = staging / "restore-crashed"
+    (leftover / "stream" / "msgs").mkdir(parents=True)
+    (leftover / "upload.bin").write_bytes(b"half an archive")
+    async with jetstream_server("pynatsd", store) as url:
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=T)
+        assert (await js.stream_info("KEEP")).state.messages == 1
+        assert [s.config.name for s in await js.streams_info()] == ["KEEP"]
+        await nc.close()
+    assert not leftover.exists()

@@ -81,6 +81,8 @@ class JetStream:
         log.notice("  Max Memory:      %s", _human(self.max_memory))
         log.notice("  Max Storage:     %s", _human(self.max_store))
         log.notice('  Store Directory: "%s"', self.root.parent)
+        # Restores a crash interrupted: never streams, nothing to recover.
+        shutil.rmtree(self.staging_dir(), ignore_errors=True)
         self._recover()
         core.add_pre_flush(self.flush)
         self.api = ApiRouter(self)
