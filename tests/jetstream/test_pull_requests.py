@@ -218,6 +218,28 @@ async def test_request_bodies_read_as_the_reference(js_url: str, body: bytes, ex
     await nc.close()
 
 
+@pytest.mark.parametrize(
+    ("level", "served"), [("99", False), ("6", False), ("x", False), ("5", True), ("0", True)]
+)
+async def test_required_api_level_header(js_url: str, level: str, served: bool) -> None:
+    """``Nats-Required-Api-Level`` above the server's level (5), or not a number: ``412
+    Required Api Level`` (no pending headers)."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="AL", subjects=["al"])
+    await nc.request("al", b"m1", timeout=T)
+    await create(nc, "AL", {"durable_name": "C", "ack_policy": "explicit"})
+    async with Inbox(nc) as inbox:
+        await nc.publish(
+            "$JS.API.CONSUMER.MSG.NEXT.AL.C",
+            b'{"batch":1,"no_wait":true}',
+            reply=inbox.subject,
+            headers={"Nats-Required-Api-Level": level},
+        )
+        got = await inbox.collect(count=1)
+    assert described(got) == (["m1"] if served else ["412 Required Api Level"])
+    await nc.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # no_wait: 408 Requests Pending, max_ack_pending
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ STATUS_DELETED = "409 Consumer Deleted"
 STATUS_BATCH_COMPLETED = "409 Batch Completed"
 STATUS_HEARTBEAT = "100 Idle Heartbeat"
 STATUS_REQUESTS_PENDING = "408 Requests Pending"
+STATUS_API_LEVEL = "412 Required Api Level"
 _ATOI = re.compile(rb"[+-]?[0-9]+")
 _I64 = 2**63
 
@@ -66,6 +67,19 @@ class PullRequest:
             ("Nats-Pending-Messages", str(self.asked - self.delivered)),
             ("Nats-Pending-Bytes", str(left_bytes)),
         ]
+
+
+def api_level_too_high(hdr: bytes) -> bool:
+    """A request whose ``Nats-Required-Api-Level`` header is not a decimal integer or asks for
+    more than this server's API level (the reference answers ``412 Required Api Level``)."""
+    value = H.get_header(hdr, "Nats-Required-Api-Level")
+    if not value:
+        return False
+    raw = value.encode()
+    if _ATOI.fullmatch(raw) is None:
+        return True
+    n = int(raw)
+    return not -_I64 <= n < _I64 or n > S.API_LEVEL
 
 
 def parse_request(data: bytes) -> tuple[S.PullRequestBody, int, bool]:
