@@ -1,8 +1,9 @@
 """Priority groups of a pull consumer: which waiting request gets the next message.
 
-A consumer with a ``priority_policy`` other than "none" (or a pin kept from one) owns one :class:`PriorityGroups`;
-consumers without one never reach this module (their pull requests and delivery pass only
-check ``Consumer.priority is None``). The reference's three policies:
+A consumer with a ``priority_policy`` other than "none" (or a pin kept from an earlier one,
+until it times out) owns one :class:`PriorityGroups`; consumers without one never reach this
+module (their pull requests and delivery pass only check ``Consumer.priority is None``). The
+reference's three policies:
 
 - ``pinned_client``: the first request (of a client that names no pin) that meets a message
   gets a new pin id; from then on only requests carrying that id (``"id"`` in the request)
