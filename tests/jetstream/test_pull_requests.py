@@ -6,6 +6,7 @@ the same results."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -386,4 +387,20 @@ async def test_no_wait_passed_over_by_the_pin(js_url: str) -> None:
         assert data(got) == [b"m2", b"m3"] and {pin_of(m) for m in got} == {pin}
         # it got nothing and has an expiry: it waits for it
         assert described(await other.collect(timeout=3 * T)) == ["408 Request Timeout ('0', '0')"]
+    await nc.close()
+
+
+async def test_no_wait_is_not_ended_by_replay_original_spacing(js_url: str) -> None:
+    """Replay original holds each message back as long as it was stored after the previous
+    one: a no_wait request waits through those gaps and ends only when the stream runs out."""
+    nc, js = await connect(js_url)
+    await js.add_stream(name="RO", subjects=["ro"])
+    for i in range(3):
+        if i:
+            await asyncio.sleep(0.3)  # the stored spacing replay original reproduces
+        await nc.request("ro", f"m{i}".encode(), timeout=T)
+    await create(nc, "RO", {"durable_name": "C", "ack_policy": "explicit", "replay_policy": "original"})
+    async with Inbox(nc) as inbox:
+        await request(nc, inbox, "RO", "C", {"batch": 5, "no_wait": True})
+        assert described(await inbox.collect(timeout=3 * T)) == ["m0", "m1", "m2", "404 No Messages"]
     await nc.close()

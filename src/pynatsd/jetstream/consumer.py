@@ -94,6 +94,7 @@ class Consumer:
         self._replay_last_ts = 0
         self._replay_last_wall = 0.0
         self._replay_until: int | None = None  # replay original: the stream's last seq at start
+        self._paced = False  # this pass stopped to wait for replay original's spacing
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -331,6 +332,7 @@ class Consumer:
             return
         waiting = pull.waiting
         acks = self.acks
+        self._paced = False
         if self.priority is not None:
             self.priority.deliver()
         else:
@@ -363,10 +365,11 @@ class Consumer:
                 self._send(sm, req.reply, redelivery, reply)
                 if pull.served(req, 1, size) and len(waiting) > 1:
                     waiting.rotate(-1)
-        # no_wait requests end (404) when delivery stops, except when max_ack_pending stalls
-        # it: then they wait for acks, or for the next expiry or heartbeat timer
+        # no_wait requests end (404) when delivery stops, except when it only waits for
+        # replay original's spacing, or max_ack_pending stalls it: then they wait for acks,
+        # or for the next expiry or heartbeat timer
         stalled = bool(waiting) and not acks.redeliver and not acks.can_take_more()
-        if not stalled or pull.timer_fired:
+        if not self._paced and (not stalled or pull.timer_fired):
             pull.answer_no_wait()
         pull.timer_fired = False
         pull.arm()
@@ -411,6 +414,7 @@ class Consumer:
             return None
         if self._replay_wait(sm, redelivery):
             self._unread(sm.seq, redelivery)
+            self._paced = True
             return None
         reply = self._ack_reply(sm, redelivery)
         return sm, redelivery, reply, len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)
