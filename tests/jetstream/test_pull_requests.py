@@ -404,3 +404,19 @@ async def test_no_wait_is_not_ended_by_replay_original_spacing(js_url: str) -> N
         await request(nc, inbox, "RO", "C", {"batch": 5, "no_wait": True})
         assert described(await inbox.collect(timeout=3 * T)) == ["m0", "m1", "m2", "404 No Messages"]
     await nc.close()
+
+
+async def test_deleting_the_stream_ends_waiting_requests_with_409(js_url: str) -> None:
+    nc, js = await connect(js_url)
+    await js.add_stream(name="SD", subjects=["sd"])
+    await create(nc, "SD", {"durable_name": "C", "ack_policy": "explicit"})
+    await create(nc, "SD", {"name": "E", "ack_policy": "explicit"})
+    async with Inbox(nc) as a, Inbox(nc) as b:
+        await request(nc, a, "SD", "C", {"batch": 2, "expires": 5_000_000_000})
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.SD.E", b"2", reply=b.subject)
+        await waiting(nc, "SD", "C", 1)
+        await waiting(nc, "SD", "E", 1)
+        assert (await api(nc, "$JS.API.STREAM.DELETE.SD"))["success"] is True
+        assert described(await a.collect()) == ["409 Consumer Deleted"]
+        assert described(await b.collect()) == ["409 Consumer Deleted"]
+    await nc.close()
