@@ -265,9 +265,8 @@ async def test_pull_request_priority_fields_are_checked(js_url: str) -> None:
 
 async def test_priority_policy_update(js_url: str) -> None:
     """An update may change the policy and the groups (the reference has no rule against it).
-
-    Not asserted: what a pin taken under the old policy does afterwards (the reference keeps
-    it, so requests without the pin id wait for the old pin's timeout; pynatsd drops it)."""
+    What a pin taken under the old policy does afterwards: test_pull_requests.py
+    ``test_pin_outlives_an_update_away_from_pinned_client``."""
     nc, js = await connect(js_url)
     await js.add_stream(name="UP", subjects=["up"])
     await create(nc, "UP", {"durable_name": "C", "priority_policy": "overflow", "priority_groups": ["g"]})

@@ -34,6 +34,7 @@ from pynatsd.jetstream.consumer_config import (
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_error
 from pynatsd.jetstream.priority import valid_group_name
+from pynatsd.jetstream.pull import STATUS_API_LEVEL, api_level_too_high
 from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
 from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
 from pynatsd.jetstream.sourcing_config import stream_identity
@@ -121,7 +122,7 @@ class ApiRouter:
             self.direct_get(pub, subject, tokens[2:], reply, data)
             return
         if tokens[:3] == ["CONSUMER", "MSG", "NEXT"]:
-            self.msg_next(pub, subject, tokens[3:], reply, data)
+            self.msg_next(pub, subject, tokens[3:], reply, data, msg[:hdr] if hdr > 0 else b"")
             return
         route, args = self._route(tokens)
         if route is None or not reply:
@@ -697,7 +698,7 @@ class ApiRouter:
         return marshal_json(S.ConsumerUnpinResponse())
 
     def msg_next(
-        self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes
+        self, pub: Client, subject: bytes, args: list[str], reply: bytes | None, data: bytes, hdr: bytes = b""
     ) -> None:
         """A pull request: messages (or a status) go to the request's reply subject."""
         if len(args) != 2 or not reply:
@@ -710,6 +711,9 @@ class ApiRouter:
             return
         if not c.is_pull:
             self.js.respond(reply, b"", hdr=H.build_headers([], "409 Consumer is push based"))
+            return
+        if hdr and api_level_too_high(hdr):
+            self.js.respond(reply, b"", hdr=H.build_headers([], STATUS_API_LEVEL))
             return
         c.pull.add(reply, data)
 

@@ -95,6 +95,7 @@ class Consumer:
         self._replay_last_ts = 0
         self._replay_last_wall = 0.0
         self._replay_until: int | None = None  # replay original: the stream's last seq at start
+        self._paced = False  # this pass stopped to wait for replay original's spacing
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -237,14 +238,22 @@ class Consumer:
         self.kick()
 
     def _priority_config(self, cfg: S.ConsumerConfig) -> None:
-        """An update may change the priority policy: a new policy starts without a pin."""
+        """An update may change the priority policy. As in the reference a pin outlives it:
+        until it times out, requests without its id wait (even under policy "none")."""
         prio = self.priority
-        if prio is not None and prio.policy != cfg.priority_policy:
-            prio.close()
-            prio = None
-        if prio is None and cfg.priority_policy != "none":
-            prio = PriorityGroups(self)
-        self.priority = prio
+        if prio is None:
+            if cfg.priority_policy != "none":
+                self.priority = PriorityGroups(self)
+            return
+        prio.policy = cfg.priority_policy
+        if prio.policy == "none" and not prio.pin_id:
+            self.priority_done()
+
+    def priority_done(self) -> None:
+        """Policy "none" and no pin left: back to plain delivery."""
+        if self.priority is not None:
+            self.priority.close()
+            self.priority = None
 
     def pause(self, until_ns: int, until_text: str | None) -> None:
         """Pause delivery until ``until_ns`` (0 resumes); advised now and when it ends."""
@@ -319,46 +328,52 @@ class Consumer:
         pull = self.pull
         pull.expire(self.core.loop.time())
         if paused:
+            pull.timer_fired = False
             pull.answer_no_wait(paused=True)
-            pull.arm()
-            return
-        if self.priority is not None:
-            self.priority.deliver()
-            pull.answer_no_wait()
             pull.arm()
             return
         waiting = pull.waiting
         acks = self.acks
-        has_interest = self.core.has_interest
-        # redeliveries go out even at max_ack_pending (they add nothing to the pending set)
-        while waiting and (acks.redeliver or acks.can_take_more()):
-            req = waiting[0]
-            if not has_interest(req.reply):
-                waiting.popleft()  # the requester is gone: its request ends unanswered
-                continue
-            if not req.max_bytes and self._batchable():
-                got = self._deliver_batch(req.reply, req.batch - req.delivered)
-                if got == 0:
-                    break
-                if got > 0:
-                    req.delivered += got
-                    if req.delivered >= req.batch:
-                        pull.filled(req)
+        self._paced = False
+        if self.priority is not None:
+            self.priority.deliver()
+        else:
+            has_interest = self.core.has_interest
+            # redeliveries go out even at max_ack_pending (they add nothing to the pending set)
+            while waiting and (acks.redeliver or acks.can_take_more()):
+                req = waiting[0]
+                if not has_interest(req.reply):
+                    waiting.popleft()  # the requester is gone: its request ends unanswered
                     continue
-            took = self._take()
-            if took is None:
-                break
-            sm, redelivery, reply, size = took
-            if req.max_bytes and req.bytes + size > req.max_bytes:
-                pull.too_big(req)
-                self._unread(sm.seq, redelivery)
-                continue
-            self._send(sm, req.reply, redelivery, reply)
-            req.delivered += 1
-            req.bytes += size
-            if req.delivered >= req.batch:
-                pull.filled(req)
-        pull.answer_no_wait()
+                if req.max_bytes <= 0 and self._batchable():
+                    # one request waiting: all it wants in one batch; several: one message
+                    # each in turn, as the reference hands them out
+                    one = len(waiting) > 1
+                    got = self._deliver_batch(req.reply, 1 if one else req.batch - req.delivered)
+                    if got == 0:
+                        break
+                    if got > 0:
+                        if pull.served(req, got, 0) and one:
+                            waiting.rotate(-1)
+                        continue
+                took = self._take()
+                if took is None:
+                    break
+                sm, redelivery, reply, size = took
+                if req.max_bytes > 0 and req.bytes + size > req.max_bytes:
+                    pull.too_big(req)
+                    self._unread(sm.seq, redelivery)
+                    continue
+                self._send(sm, req.reply, redelivery, reply)
+                if pull.served(req, 1, size) and len(waiting) > 1:
+                    waiting.rotate(-1)
+        # no_wait requests end (404) when delivery stops, except when it only waits for
+        # replay original's spacing, or max_ack_pending stalls it: then they wait for acks,
+        # or for the next expiry or heartbeat timer
+        stalled = bool(waiting) and not acks.redeliver and not acks.can_take_more()
+        if not self._paced and (not stalled or pull.timer_fired):
+            pull.answer_no_wait()
+        pull.timer_fired = False
         pull.arm()
 
     def _run_push(self) -> None:
@@ -405,6 +420,7 @@ class Consumer:
             return None
         if self._replay_wait(sm, redelivery):
             self._unread(sm.seq, redelivery)
+            self._paced = True
             return None
         reply = self._ack_reply(sm, redelivery)
         return sm, redelivery, reply, len(sm.subject) + len(reply) + len(sm.hdr) + len(sm.data)

@@ -299,6 +299,8 @@ class JetStream:
             stream.start_scheduler()
 
     def delete_stream(self, stream: Stream) -> None:
+        for c in list(stream.consumers.values()):
+            c.stop(deleted=True)  # waiting pull requests hear 409 Consumer Deleted, as from the reference
         stream.stop()
         stream.store.delete()
         self.streams.pop(stream.name, None)

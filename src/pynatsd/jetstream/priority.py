@@ -1,8 +1,9 @@
 """Priority groups of a pull consumer: which waiting request gets the next message.
 
-A consumer with a ``priority_policy`` other than "none" owns one :class:`PriorityGroups`;
-consumers without one never reach this module (their pull requests and delivery pass only
-check ``Consumer.priority is None``). The reference's three policies:
+A consumer with a ``priority_policy`` other than "none" (or a pin kept from an earlier one,
+until it times out) owns one :class:`PriorityGroups`; consumers without one never reach this
+module (their pull requests and delivery pass only check ``Consumer.priority is None``). The
+reference's three policies:
 
 - ``pinned_client``: the first request (of a client that names no pin) that meets a message
   gets a new pin id; from then on only requests carrying that id (``"id"`` in the request)
@@ -67,7 +68,7 @@ def request_error(consumer: Consumer, req: S.PullRequestBody) -> str | None:
     if req.priority < 0 or req.priority > 9:
         return "400 Bad Request - Priority must be between 0 and 9"
     prio = consumer.priority
-    if prio is None:
+    if prio is None or policy == "none":  # a pin kept from an earlier policy is not asked for
         return None
     if not req.group:
         return "400 Bad Request - Priority Group missing"
@@ -135,11 +136,7 @@ class PriorityGroups:
                 hdr = H.append_headers(sm.hdr, [(PIN_HEADER, self.pin_id)])
                 sm = StoredMsg(seq=sm.seq, subject=sm.subject, hdr=hdr, data=sm.data, ts=sm.ts)
             c._send(sm, req.reply, redelivery, reply)
-            req.delivered += 1
-            req.bytes += size
-            if req.delivered >= req.batch:
-                pull.filled(req)
-            else:
+            if pull.served(req, 1, size):
                 self._requeue_head()
 
     def _next_waiting(self, size: int) -> PullRequest | None:
@@ -182,7 +179,7 @@ class PriorityGroups:
                 if cycled >= len(waiting):
                     return None
                 continue
-            if req.max_bytes and req.bytes + size > req.max_bytes:
+            if req.max_bytes > 0 and req.bytes + size > req.max_bytes:
                 pull.too_big(req)
                 if assigned:
                     self.unpin()
@@ -193,15 +190,8 @@ class PriorityGroups:
         return None
 
     def _wrong_pin(self, req: PullRequest) -> None:
-        """423 to a request holding a pin that is gone, with what it had left (counted from
-        the batch as sent: a JSON request without one has 0 left, as in the reference)."""
-        batch = req.pg.batch if req.pg is not None else req.batch
-        left_bytes = max(req.max_bytes - req.bytes, 0) if req.max_bytes else 0
-        entries = [
-            ("Nats-Pending-Messages", str(max(batch - req.delivered, 0))),
-            ("Nats-Pending-Bytes", str(left_bytes)),
-        ]
-        self.consumer.js.respond(req.reply, b"", hdr=H.build_headers(entries, STATUS_WRONG_PIN))
+        """423 to a request holding a pin that is gone, with what it had left."""
+        self.consumer.pull.status(req.reply, STATUS_WRONG_PIN, req)
 
     def _overflowing(self, pg: S.PullRequestBody) -> bool:
         """Whether an overflow request may be served: no thresholds, or one of them met
@@ -235,6 +225,8 @@ class PriorityGroups:
             return
         self.unpin()
         self.unpinned(group, "timeout")
+        if self.policy == "none":  # the policy went while the pin lasted
+            self.consumer.priority_done()
 
     def unpin(self) -> None:
         """Drop the pin (no advisory)."""
@@ -266,11 +258,11 @@ class PriorityGroups:
     def close(self) -> None:
         self.unpin()
 
-    def info(self) -> list[S.PriorityGroupState]:
+    def info(self) -> list[S.PriorityGroupState] | None:
         """Consumer info's ``priority_groups``: the first group with the current pin."""
         groups = self.consumer.config.priority_groups
         if not groups:
-            return []
+            return None
         return [
             S.PriorityGroupState(
                 group=groups[0],

@@ -2,9 +2,15 @@
 filled, their expiries and idle heartbeats, and the status replies that end them.
 
 A request is checked against the consumer's limits when it arrives (answered at once with
-the reference's 400/409 status when it breaks one), then waits in arrival order until the
-consumer's delivery pass fills it, its expiry passes (408) or, with ``no_wait``, nothing
-is there now (404). One timer serves the soonest expiry or heartbeat of all requests.
+the reference's 400/408/409 status when it breaks one), then waits until the consumer's
+delivery pass fills it, its expiry passes (408) or, with ``no_wait``, nothing is there now
+(404). Waiting requests take turns as in the reference: each message goes to the request at
+the head, which then moves to the back while it wants more. One timer serves the soonest
+expiry or heartbeat of all requests.
+
+Counts follow the reference's: a request's pending count starts at the ``batch`` it sent
+(0 for JSON without one, even negative), one message is delivered even when that is below 1,
+and status replies report ``batch - delivered`` as it is.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ STATUS_MAX_WAITING = "409 Exceeded MaxWaiting"
 STATUS_DELETED = "409 Consumer Deleted"
 STATUS_BATCH_COMPLETED = "409 Batch Completed"
 STATUS_HEARTBEAT = "100 Idle Heartbeat"
+STATUS_REQUESTS_PENDING = "408 Requests Pending"
+STATUS_API_LEVEL = "412 Required Api Level"
+_ATOI = re.compile(rb"[+-]?[0-9]+")
+_I64 = 2**63
 
 
 @dataclass(slots=True)
 class PullRequest:
     reply: bytes
-    batch: int
-    max_bytes: int
+    batch: int  # messages to deliver (at least 1)
+    max_bytes: int  # as sent: a budget only when > 0
     expires_at: float  # loop time; 0 = never
     no_wait: bool
     heartbeat: float  # seconds; 0 = none
@@ -48,6 +58,41 @@ class PullRequest:
     bytes: int = 0
     next_heartbeat: float = 0.0
     pg: S.PullRequestBody | None = None  # the JSON body, kept for consumers with priority groups
+    asked: int = 1  # the batch as sent, which pending counts start from
+
+    def left(self) -> list[tuple[str, str]]:
+        """The pending headers of a status that ends this request (the reference's counters)."""
+        left_bytes = self.max_bytes - self.bytes if self.max_bytes > 0 else self.max_bytes
+        return [
+            ("Nats-Pending-Messages", str(self.asked - self.delivered)),
+            ("Nats-Pending-Bytes", str(left_bytes)),
+        ]
+
+
+def api_level_too_high(hdr: bytes) -> bool:
+    """A request whose ``Nats-Required-Api-Level`` header is not a decimal integer or asks for
+    more than this server's API level (the reference answers ``412 Required Api Level``)."""
+    value = H.get_header(hdr, "Nats-Required-Api-Level")
+    if not value:
+        return False
+    raw = value.encode()
+    if _ATOI.fullmatch(raw) is None:
+        return True
+    n = int(raw)
+    return not -_I64 <= n < _I64 or n > S.API_LEVEL
+
+
+def parse_request(data: bytes) -> tuple[S.PullRequestBody, int, bool]:
+    """A MSG.NEXT body as the reference reads it: (request, batch as sent, from JSON). JSON
+    only when it starts with ``{``; otherwise a decimal integer (Go's Atoi) is the batch and
+    anything else asks for 1. Raises ``ApiError`` for bad JSON."""
+    body = data.strip()
+    if body[:1] == b"{":
+        req = codec.unmarshal(body, S.PullRequestBody)
+        return req, req.batch, True
+    if _ATOI.fullmatch(body) is not None and -_I64 <= (n := int(body)) < _I64:
+        return S.PullRequestBody(batch=n), n, False
+    return S.PullRequestBody(batch=1), 1, False
 
 
 class PullQueue:
@@ -57,30 +102,24 @@ class PullQueue:
         self.consumer = consumer
         self.waiting: deque[PullRequest] = deque()
         self._timer: TimerHandle | None = None
+        self.timer_fired = False
 
     def add(self, reply: bytes, data: bytes) -> None:
         """A CONSUMER.MSG.NEXT request: queue it (or answer at once) and try to fill it."""
-        body = data.strip()
-        pg: S.PullRequestBody | None = None  # the reference's priority fields come with JSON only
-        if not body:
-            req = S.PullRequestBody()
-        elif body.isdigit():
-            req = S.PullRequestBody(batch=int(body))
-        else:
-            try:
-                req = pg = codec.decode_request(body, S.PullRequestBody)
-            except ApiError as err:
-                text = err.description.removeprefix("invalid JSON: ")
-                # the reference's text here has no "at offset N" suffix
-                self.status(reply, "400 Bad Request - " + re.sub(r" at offset \d+$", "", text))
-                return
-        batch = max(req.batch, 1)
+        try:
+            req, asked, is_json = parse_request(data)
+        except ApiError as err:
+            text = err.description.removeprefix("invalid JSON: ")
+            # the reference's text here has no "at offset N" suffix
+            self.status(reply, "400 Bad Request - " + re.sub(r" at offset \d+$", "", text))
+            return
+        pg = req if is_json else None  # the reference's priority fields come with JSON only
         consumer = self.consumer
         cfg = consumer.config
-        if req.idle_heartbeat and (not req.expires or req.idle_heartbeat * 2 > req.expires):
+        if req.idle_heartbeat > 0 and req.idle_heartbeat * 2 > req.expires:
             self.status(reply, "400 Bad Request - heartbeat value too large")
             return
-        if cfg.max_batch and batch > cfg.max_batch:
+        if cfg.max_batch and asked > cfg.max_batch:
             self.status(reply, f"409 Exceeded MaxRequestBatch of {cfg.max_batch}")
             return
         if cfg.max_expires and req.expires > cfg.max_expires:
@@ -97,17 +136,25 @@ class PullQueue:
             if error is not None:
                 self.status(reply, error)
                 return
-        if cfg.max_waiting and len(self.waiting) >= cfg.max_waiting:
-            self.status(reply, STATUS_MAX_WAITING)
-            return
         now = consumer.core.loop.time()
+        full = bool(cfg.max_waiting) and len(self.waiting) >= cfg.max_waiting
+        if full:
+            self.expire(now)  # make room: requests that expired or lost their requester go
+        if req.no_wait and not self._no_wait_may_wait(reply, req.expires, now):
+            return
+        if cfg.max_waiting and len(self.waiting) >= cfg.max_waiting:
+            if req.idle_heartbeat <= 0:  # with heartbeats the client notices by itself
+                self.status(reply, STATUS_MAX_WAITING)
+            return
         pr = PullRequest(
             reply=reply,
-            batch=batch,
+            batch=max(asked, 1),
             max_bytes=req.max_bytes,
-            expires_at=now + req.expires / NANOS if req.expires > 0 else 0.0,
+            # any expiry but 0, even one already past, ends the request with 408
+            expires_at=now + req.expires / NANOS if req.expires else 0.0,
             no_wait=req.no_wait,
-            heartbeat=req.idle_heartbeat / NANOS,
+            heartbeat=req.idle_heartbeat / NANOS if req.idle_heartbeat > 0 else 0.0,
+            asked=asked,
         )
         if pr.heartbeat:
             pr.next_heartbeat = now + pr.heartbeat
@@ -119,6 +166,23 @@ class PullQueue:
         consumer.touch()
         consumer.run()  # answer no_wait requests in order, within this turn
 
+    def _no_wait_may_wait(self, reply: bytes, expires: int, now: float) -> bool:
+        """The reference's checks of a no_wait request on arrival: nothing to deliver and no
+        expiry → 404; fewer messages than the requests already waiting still want → ``408
+        Requests Pending``. Otherwise it may queue."""
+        c = self.consumer
+        available = c.num_pending() + len(c.acks.redeliver)
+        if available == 0:
+            if expires:
+                return True
+            self.status(reply, STATUS_NO_MESSAGES)
+            return False
+        self.expire(now)
+        if available < sum(r.asked - r.delivered for r in self.waiting):
+            self.status(reply, STATUS_REQUESTS_PENDING)
+            return False
+        return True
+
     def status(self, reply: bytes, status: str, req: PullRequest | None = None) -> None:
         """A status reply to a request: a heartbeat names the last delivery, the end of a
         request says what of it was left."""
@@ -127,10 +191,7 @@ class PullQueue:
             c = self.consumer
             entries = [("Nats-Last-Consumer", str(c.dseq)), ("Nats-Last-Stream", str(c.delivered_sseq))]
         elif req is not None:
-            entries = [
-                ("Nats-Pending-Messages", str(max(req.batch - req.delivered, 0))),
-                ("Nats-Pending-Bytes", str(max(req.max_bytes - req.bytes, 0) if req.max_bytes else 0)),
-            ]
+            entries = req.left()
         self.consumer.js.respond(reply, b"", hdr=H.build_headers(entries, status))
 
     def expire(self, now: float) -> None:
@@ -160,11 +221,20 @@ class PullQueue:
             self.waiting.remove(req)
             self.status(req.reply, STATUS_NO_MESSAGES)
 
-    def filled(self, req: PullRequest) -> None:
-        """The request at the head got its whole batch."""
-        self.waiting.popleft()
-        if req.max_bytes:
-            self.status(req.reply, STATUS_BATCH_COMPLETED, req)
+    def served(self, req: PullRequest, count: int, size: int) -> bool:
+        """``count`` messages of ``size`` bytes went to ``req``, the head request: it ends
+        when its batch is full or its byte budget is spent to the byte (False), else it wants
+        more and its heartbeat starts over (True; the caller gives it its next turn)."""
+        req.delivered += count
+        req.bytes += size
+        if req.delivered >= req.batch or (req.max_bytes > 0 and req.bytes >= req.max_bytes):
+            self.waiting.popleft()
+            if req.max_bytes > req.bytes:  # bytes left over: say so
+                self.status(req.reply, STATUS_BATCH_COMPLETED, req)
+            return False
+        if req.heartbeat:
+            req.next_heartbeat = self.consumer.core.loop.time() + req.heartbeat
+        return True
 
     def too_big(self, req: PullRequest) -> None:
         """The next message does not fit the head request's max_bytes: it ends (409)."""
@@ -188,6 +258,7 @@ class PullQueue:
 
     def _fired(self) -> None:
         self._timer = None
+        self.timer_fired = True  # the next pass answers no_wait requests even when stalled
         self.consumer.kick()
 
     def close(self, deleted: bool) -> None:

@@ -781,8 +781,8 @@ class PullRequestBody(_Obj, kw_only=True):
     no_wait: bool = False
     idle_heartbeat: Duration = 0
     group: str = ""
-    min_pending: Int = 0
-    min_ack_pending: Int = 0
+    min_pending: Int64 = 0
+    min_ack_pending: Int64 = 0
     id: str = ""
     priority: Int = 0
 
