@@ -99,6 +99,11 @@ class Options:
     jetstream_domain: str = ""
     jetstream_max_ack_pending: int = -1
     jetstream_strict: bool = True
+    # jetstream { limits { batch { ... } } }: atomic batch publish limits (0 = the default)
+    jetstream_batch_max_inflight_per_stream: int = 0
+    jetstream_batch_max_inflight_total: int = 0
+    jetstream_batch_max_msgs: int = 0
+    jetstream_batch_timeout: float = 0.0  # seconds
 
     # features not built yet: set only to be refused clearly at start
     unsupported: dict[str, str] = field(default_factory=dict)

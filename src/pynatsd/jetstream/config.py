@@ -35,7 +35,6 @@ _UNBUILT = (
     ("sources", "stream sources"),
     ("subject_transform", "subject transforms"),
     ("allow_msg_counter", "message counters"),
-    ("allow_atomic", "atomic batch publish"),
     ("allow_msg_schedules", "message schedules"),
     ("allow_batched", "batched publish"),
 )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import format_time, marshal_json
-from pynatsd.jetstream import codec
+from pynatsd.jetstream import batch, codec
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.api import ApiRouter
 from pynatsd.jetstream.consumer import Consumer
@@ -252,6 +252,8 @@ class JetStream:
     def update_stream(self, stream: Stream, cfg: S.StreamConfig) -> None:
         old_subjects = stream.config.subjects
         stream.config = cfg
+        if not cfg.allow_atomic and stream.batches is not None:
+            stream.batches.clear()  # batches in flight go when atomic publish is turned off
         stream.store.update_limits(stream.limits())
         self._write_meta(stream)
         if cfg.subjects != old_subjects:
@@ -280,6 +282,7 @@ class JetStream:
                 continue
             stream = Stream(self, cfg, None, int(meta.get("created", time.time_ns())))  # type: ignore[arg-type]
             stream.store = self._open_store(cfg, stream.limits())
+            batch.recover(stream)  # a batch torn by a crash is rolled back
             stream.rebuild_dedupe()
             self.streams[cfg.name] = stream
             stream.start()

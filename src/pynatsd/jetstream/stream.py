@@ -18,6 +18,7 @@ import msgspec
 from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.batch import BATCH_ID_LINE, AtomicBatches, atomic_publish
 from pynatsd.jetstream.config import SubjectTransform, republish_transform
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
@@ -86,6 +87,7 @@ class Stream:
         )
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
+        self.batches: AtomicBatches | None = None  # atomic batches in flight (jetstream/batch.py)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -121,6 +123,8 @@ class Stream:
         for sub in self.subs:
             self.core.unsubscribe(sub)
         self.subs.clear()
+        if self.batches is not None:
+            self.batches.clear()
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
             self._expiry_handle = None
@@ -201,6 +205,8 @@ class Stream:
             if len(self._subjects) > 4096:
                 self._subjects.clear()
             subj = self._subjects[subject] = subject.decode("utf-8", "replace")
+        if hdr > 0 and BATCH_ID_LINE in h and atomic_publish(self, subj, reply, h, data):
+            return  # a message of an atomic batch (jetstream/batch.py)
         try:
             seq, duplicate = self.ingest(subj, h, data)
         except ApiError as e:
@@ -235,16 +241,28 @@ class Stream:
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
             if duplicate:
                 return duplicate, True
-            if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
-                # A message may not outlive its subject's marker by less than the marker's
-                # TTL: shorter TTLs are raised to it, and the header says so.
-                floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
-                if ttl_ns < floor:
-                    ttl_ns = floor
-                    hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
+            hdr, ttl_ns = self.ttl_floor(hdr, ttl_ns)
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
+        return self.store_checked(subject, hdr, data, ttl_ns, msg_id, rollup), False
+
+    def ttl_floor(self, hdr: bytes, ttl_ns: int) -> tuple[bytes, int]:
+        """A message may not outlive its subject's delete marker by less than the marker's
+        TTL: shorter TTLs are raised to it, and the header says so."""
+        cfg = self.config
+        if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
+            floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
+            if ttl_ns < floor:
+                return H.set_header(hdr, H.TTL, str(floor // NANOS)), floor
+        return hdr, ttl_ns
+
+    def store_checked(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int, msg_id: str, rollup: str
+    ) -> int:
+        """Store a message that passed every check; apply its roll-up, retention,
+        republish and expiry; wake the consumers. Returns its sequence."""
+        cfg = self.config
         republish_to = self._republish_subject(subject) if cfg.republish is not None else None
         if republish_to is not None:
             prev = self.store.load_last(subject)  # for Nats-Last-Sequence
@@ -269,7 +287,7 @@ class Stream:
         self.js.on_stream_changed(self)
         for c in self.consumers.values():
             c.kick()
-        return seq, False
+        return seq
 
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""
