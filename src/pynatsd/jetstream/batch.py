@@ -68,7 +68,7 @@ _inflight: weakref.WeakKeyDictionary[JetStream, int] = weakref.WeakKeyDictionary
 
 
 @dataclass(slots=True)
-class _Staged:
+class Staged:
     subject: str
     hdr: bytes
     data: bytes
@@ -77,22 +77,28 @@ class _Staged:
 @dataclass(slots=True)
 class _Batch:
     id: str
-    msgs: list[_Staged] = field(default_factory=list)
+    msgs: list[Staged] = field(default_factory=list)
     timer: Any = None  # asyncio.TimerHandle of the inactivity timeout
 
 
-class AtomicBatches:
-    """The atomic batches in flight on one stream (``Stream.batches``, made on first use)."""
+class Batches:
+    """The batches in flight on one stream (``Stream.batches``, made on first use): atomic
+    ones here, batched-publish ones (``fast_batch.py``) in ``fast``."""
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.inflight: dict[str, _Batch] = {}
+        self.fast: dict[str, Any] = {}  # id -> fast_batch.FastBatch
 
-    def clear(self) -> None:
-        """Drop every batch in flight without an advisory (stream deleted or atomic publish
-        turned off, as the reference)."""
-        for b in list(self.inflight.values()):
-            self._drop(b)
+    def clear(self, atomic: bool = True, fast: bool = True) -> None:
+        """Drop batches in flight without an advisory (stream deleted, or atomic or batched
+        publish turned off, as the reference)."""
+        if atomic:
+            for b in list(self.inflight.values()):
+                self._drop(b)
+        if fast:
+            for f in list(self.fast.values()):
+                f.drop()
 
     def _drop(self, b: _Batch) -> None:
         if self.inflight.pop(b.id, None) is None:
@@ -110,7 +116,15 @@ class AtomicBatches:
     def _arm(self, b: _Batch) -> None:
         if b.timer is not None:
             b.timer.cancel()
-        b.timer = self.stream.core.loop.call_later(_limits(self.stream)[0], self._abandon, b, "timeout")
+        b.timer = self.stream.core.loop.call_later(limits(self.stream)[0], self._abandon, b, "timeout")
+
+
+def batches_of(stream: Stream) -> Batches:
+    """The stream's batches, made on first use."""
+    batches = stream.batches
+    if batches is None:
+        batches = stream.batches = Batches(stream)
+    return batches
 
 
 def advisory(stream: Stream, batch_id: str, reason: str) -> None:
@@ -125,7 +139,7 @@ def advisory(stream: Stream, batch_id: str, reason: str) -> None:
     stream.js.advisory(f"{ADVISORY_PREFIX}.{stream.name}", ADVISORY_TYPE, fields)
 
 
-def _limits(stream: Stream) -> tuple[float, int, int, int]:
+def limits(stream: Stream) -> tuple[float, int, int, int]:
     """(timeout s, max messages, max in flight per stream, max in flight per server)."""
     o = stream.core.opts
     return (
@@ -136,7 +150,7 @@ def _limits(stream: Stream) -> tuple[float, int, int, int]:
     )
 
 
-def _uint(value: str | None) -> int | None:
+def uint(value: str | None) -> int | None:
     """Go's parseUint64 of a header value: digits only, else None."""
     if not value or not value.isascii() or not value.isdigit():
         return None
@@ -187,17 +201,15 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
         raise api_error(JSErr.ATOMIC_PUBLISH_DISABLED)
     if len(batch_id.encode()) > MAX_ID_LEN:
         raise api_error(JSErr.ATOMIC_PUBLISH_INVALID_BATCH_ID)
-    seq = _uint(H.get_header(hdr, BATCH_SEQ))
+    seq = uint(H.get_header(hdr, BATCH_SEQ))
     if seq is None:
         raise api_error(JSErr.ATOMIC_PUBLISH_MISSING_SEQ)
     commit_value = H.get_header(hdr, BATCH_COMMIT)
     eob = commit_value == "eob"
     commit = commit_value is not None
-    _, max_msgs, per_stream, total = _limits(stream)
+    _, max_msgs, per_stream, total = limits(stream)
     size = seq - 1 if eob else seq  # the end marker does not count
-    batches = stream.batches
-    if batches is None:
-        batches = stream.batches = AtomicBatches(stream)
+    batches = batches_of(stream)
     b = batches.inflight.get(batch_id)
     if b is None:
         if seq != 1:
@@ -215,10 +227,10 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
         raise api_error(JSErr.ATOMIC_PUBLISH_INVALID_BATCH_COMMIT)
     level = H.get_header(hdr, REQUIRED_API_LEVEL)
     if level is not None:
-        if level and (not _is_int(level) or int(level) > API_LEVEL):
+        if api_level_too_high(level):
             batches._abandon(b, "unsupported")
             raise api_error(JSErr.REQUIRED_API_LEVEL)
-        hdr = _remove_header(hdr, REQUIRED_API_LEVEL)
+        hdr = remove_header(hdr, REQUIRED_API_LEVEL)
     if len(b.msgs) + 1 != seq or (seq == 1 and eob):
         batches._abandon(b, "incomplete")
         raise api_error(JSErr.ATOMIC_PUBLISH_INCOMPLETE_BATCH)
@@ -226,7 +238,7 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
         batches._abandon(b, "large")
         raise api_error(JSErr.ATOMIC_PUBLISH_TOO_LARGE_BATCH, size=max_msgs)
     if not commit:
-        b.msgs.append(_Staged(subject, hdr, data))
+        b.msgs.append(Staged(subject, hdr, data))
         batches._arm(b)
         return None
     batches._drop(b)
@@ -235,7 +247,7 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
         last = msgs[-1]
         last.hdr = H.append_headers(last.hdr, [(BATCH_COMMIT, "1")])
     else:
-        msgs.append(_Staged(subject, hdr, data))
+        msgs.append(Staged(subject, hdr, data))
     return _commit(stream, msgs), len(msgs)
 
 
@@ -244,20 +256,36 @@ def _int(value: str) -> int:
     return int(value) if value.isascii() and value.isdigit() else -1
 
 
+def api_level_too_high(level: str) -> bool:
+    """A ``Nats-Required-Api-Level`` this server does not meet (or not a number)."""
+    return bool(level) and (not _is_int(level) or int(level) > API_LEVEL)
+
+
 def _is_int(value: str) -> bool:
     v = value[1:] if value[:1] in ("+", "-") else value
     return v.isascii() and v.isdigit()
 
 
-def _remove_header(hdr: bytes, key: str) -> bytes:
+def remove_header(hdr: bytes, key: str) -> bytes:
     """``hdr`` without its ``key`` lines."""
     k = key.encode() + b":"
     lines = hdr.split(b"\r\n")
     return b"\r\n".join(line for i, line in enumerate(lines) if i == 0 or not line.startswith(k))
 
 
+class Duplicate(ApiError):
+    """A message id already stored (or twice in the batch); ``seq`` is where it is stored."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        e = api_error(JSErr.ATOMIC_PUBLISH_CONTAINS_DUPLICATE_MESSAGE)
+        super().__init__(e.error, e.description)
+        self.seq = seq
+
+
 @dataclass(slots=True)
-class _Checked:
+class Checked:
     subject: str
     hdr: bytes
     data: bytes
@@ -266,9 +294,9 @@ class _Checked:
     rollup: str
 
 
-def _commit(stream: Stream, msgs: list[_Staged]) -> int:
+def _commit(stream: Stream, msgs: list[Staged]) -> int:
     """Check the whole batch, then store it; return the last sequence."""
-    checked = _check(stream, msgs)
+    checked = check(stream, msgs)
     st = stream.store
     stream.js.check_resources(stream, sum(st.msg_size(c.subject, c.hdr, c.data) for c in checked))
     first = st.state().last_seq + 1
@@ -291,9 +319,10 @@ def _apply_rollups(stream: Stream, rollups: list[tuple[int, str, str]]) -> None:
         stream.js.on_stream_changed(stream)
 
 
-def _check(stream: Stream, msgs: list[_Staged]) -> list[_Checked]:
+def check(stream: Stream, msgs: list[Staged], atomic: bool = True) -> list[Checked]:
     """The reference's consistency checks of a batch at its commit, message by message,
-    each seeing the batch's earlier messages as if stored."""
+    each seeing the batch's earlier messages as if stored (one message at a time for
+    batched publish, ``atomic`` False)."""
     cfg = stream.config
     store = stream.store
     st = store.state()
@@ -301,7 +330,7 @@ def _check(stream: Stream, msgs: list[_Staged]) -> list[_Checked]:
     counts: dict[str, int] = {}  # messages of the batch per subject
     expected: dict[str, int] = {}  # subject -> the last sequence an earlier check found
     total_msgs, total_bytes = st.msgs, st.bytes
-    out: list[_Checked] = []
+    out: list[Checked] = []
     now = time.time_ns()
     for m in msgs:
         subject, hdr, data = m.subject, m.hdr, m.data
@@ -309,7 +338,7 @@ def _check(stream: Stream, msgs: list[_Staged]) -> list[_Checked]:
         msg_id = ""
         rollup = ""
         if hdr:
-            if H.get_header(hdr, H.EXPECTED_LAST_MSG_ID):
+            if atomic and H.get_header(hdr, H.EXPECTED_LAST_MSG_ID):
                 raise api_error(JSErr.ATOMIC_PUBLISH_UNSUPPORTED_HEADER_BATCH, header=H.EXPECTED_LAST_MSG_ID)
             if len(hdr) > 0xFFFF:
                 raise api_error(JSErr.STREAM_HEADER_EXCEEDS_MAXIMUM)
@@ -327,8 +356,10 @@ def _check(stream: Stream, msgs: list[_Staged]) -> list[_Checked]:
             msg_id = H.get_header(hdr, H.MSG_ID) or ""
             if msg_id:
                 seen = stream.dedupe.get(msg_id)
-                if msg_id in ids or (seen is not None and now - seen[1] < cfg.duplicate_window):
-                    raise api_error(JSErr.ATOMIC_PUBLISH_CONTAINS_DUPLICATE_MESSAGE)
+                if msg_id in ids:
+                    raise Duplicate(0)
+                if seen is not None and now - seen[1] < cfg.duplicate_window:
+                    raise Duplicate(seen[0])
                 ids.add(msg_id)
             value = H.get_header(hdr, H.EXPECTED_LAST_SEQ)
             if value:
@@ -384,7 +415,7 @@ def _check(stream: Stream, msgs: list[_Staged]) -> list[_Checked]:
                 and store.subjects(subject).get(subject, 0) + counts[subject] > cfg.max_msgs_per_subject
             ):
                 raise api_error(JSErr.STREAM_STORE_FAILED, err=Reason.MAX_MSGS_PER_SUBJECT)
-        out.append(_Checked(subject, hdr, data, ttl_ns, msg_id, rollup))
+        out.append(Checked(subject, hdr, data, ttl_ns, msg_id, rollup))
     return out
 
 
@@ -412,7 +443,7 @@ def recover(stream: Stream) -> None:
     if last is None or not last.hdr:
         return
     batch_id = H.get_header(last.hdr, BATCH_ID)
-    n = _uint(H.get_header(last.hdr, BATCH_SEQ))
+    n = uint(H.get_header(last.hdr, BATCH_SEQ))
     if not batch_id or not n:
         return
     first = last.seq - n + 1

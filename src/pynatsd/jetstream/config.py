@@ -36,7 +36,6 @@ _UNBUILT = (
     ("subject_transform", "subject transforms"),
     ("allow_msg_counter", "message counters"),
     ("allow_msg_schedules", "message schedules"),
-    ("allow_batched", "batched publish"),
 )
 
 

@@ -252,8 +252,8 @@ class JetStream:
     def update_stream(self, stream: Stream, cfg: S.StreamConfig) -> None:
         old_subjects = stream.config.subjects
         stream.config = cfg
-        if not cfg.allow_atomic and stream.batches is not None:
-            stream.batches.clear()  # batches in flight go when atomic publish is turned off
+        if stream.batches is not None:  # batches in flight go when their kind is turned off
+            stream.batches.clear(atomic=not cfg.allow_atomic, fast=not cfg.allow_batched)
         stream.store.update_limits(stream.limits())
         self._write_meta(stream)
         if cfg.subjects != old_subjects:

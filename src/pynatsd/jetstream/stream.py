@@ -18,11 +18,12 @@ import msgspec
 from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream.batch import BATCH_ID_LINE, AtomicBatches, atomic_publish
+from pynatsd.jetstream.batch import BATCH_ID_LINE, Batches, atomic_publish
 from pynatsd.jetstream.config import SubjectTransform, republish_transform
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.fast_batch import FI_SUFFIX, fast_publish
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class Stream:
         )
         self._ack_head = js.puback(self, 0, False)[: -len(b"0}")]
         self._dirty = False
-        self.batches: AtomicBatches | None = None  # atomic batches in flight (jetstream/batch.py)
+        self.batches: Batches | None = None  # batches in flight (jetstream/batch.py)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -205,6 +206,9 @@ class Stream:
             if len(self._subjects) > 4096:
                 self._subjects.clear()
             subj = self._subjects[subject] = subject.decode("utf-8", "replace")
+        if reply is not None and reply.endswith(FI_SUFFIX):
+            fast_publish(self, subj, reply, h, data)  # batched publish (jetstream/fast_batch.py)
+            return
         if hdr > 0 and BATCH_ID_LINE in h and atomic_publish(self, subj, reply, h, data):
             return  # a message of an atomic batch (jetstream/batch.py)
         try:
