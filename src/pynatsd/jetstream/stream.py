@@ -131,8 +131,10 @@ class Stream:
             self._expiry_handle = None
 
     def resubscribe(self) -> None:
+        batches, self.batches = self.batches, None  # batches in flight outlive a subject change
         self.stop()
         self.start()
+        self.batches = batches
 
     def limits(self) -> StoreLimits:
         c = self.config
