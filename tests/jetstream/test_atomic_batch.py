@@ -183,6 +183,17 @@ SCENARIOS: dict[str, list[Step]] = {
         ("mem.a", b"2", B("m", 2, "eob")),
         ("$JS.API.STREAM.MSG.GET.MEM", {"seq": 1}),
     ],
+    "update": [
+        create("U", **ATOMIC),
+        ("u.a", b"1", B("b", 1)),
+        ("$JS.API.STREAM.UPDATE.U", {"name": "U", "subjects": ["u.>", "v.>"], "allow_atomic": True}),
+        ("v.a", b"2", B("b", 2, "1")),  # a batch in flight outlives a change of subjects
+        ("$JS.API.STREAM.INFO.U", None),
+        ("u.a", b"1", B("gone", 1)),
+        ("$JS.API.STREAM.DELETE.U", None),
+        create("U", **ATOMIC),
+        ("u.a", b"2", B("gone", 2, "1")),  # the stream was deleted with its batches
+    ],
 }
 
 
