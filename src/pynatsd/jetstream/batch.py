@@ -208,7 +208,7 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
     eob = commit_value == "eob"
     commit = commit_value is not None
     _, max_msgs, per_stream, total = limits(stream)
-    size = seq - 1 if eob else seq  # the end marker does not count
+    size = (seq - 1) % (1 << 64) if eob else seq  # the end marker does not count (uint64: 0 wraps)
     batches = batches_of(stream)
     b = batches.inflight.get(batch_id)
     if b is None:
@@ -252,8 +252,9 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
 
 
 def _int(value: str) -> int:
-    """Go's parseInt64 of a header value: -1 when not a plain number."""
-    return int(value) if value.isascii() and value.isdigit() else -1
+    """``uint64(parseInt64(value))`` as the reference reads expected sequences: digits
+    (wrapping as Go's arithmetic does), anything else the largest uint64."""
+    return int(value) % (1 << 64) if value.isascii() and value.isdigit() else (1 << 64) - 1
 
 
 def api_level_too_high(level: str) -> bool:

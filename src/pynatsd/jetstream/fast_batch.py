@@ -76,8 +76,10 @@ class Request:
 
 
 def _int64(token: str) -> int:
-    """Go's parseInt64: -1 unless plain digits."""
-    return int(token) if token.isascii() and token.isdigit() else -1
+    """Go's parseInt64: -1 unless plain digits, which wrap as int64 arithmetic does."""
+    if not (token.isascii() and token.isdigit()):
+        return -1
+    return (int(token) + (1 << 63)) % (1 << 64) - (1 << 63)
 
 
 def parse_reply(reply: str) -> Request | None:
