@@ -406,17 +406,21 @@ async def test_inflight_limits(kind: str, tmp_path: Path) -> None:
 # -- crashes -----------------------------------------------------------------------------------
 
 
-async def _restart(kind: str, store: Path, server: ServerProcess) -> ServerProcess:
+async def _restart(kind: str, store: Path, server: ServerProcess, *extra: str) -> ServerProcess:
     server.wait(T)
-    return start_server(kind, "-js", "-sd", str(store))
+    return start_server(kind, "-js", "-sd", str(store), *extra)
 
 
+@pytest.mark.parametrize("sync_always", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_sigkill_keeps_committed_batches_and_drops_staged_ones(kind: str, tmp_path: Path) -> None:
+async def test_sigkill_keeps_committed_batches_and_drops_staged_ones(
+    kind: str, sync_always: bool, tmp_path: Path
+) -> None:
     """A batch whose PubAck was sent survives kill -9 whole; a batch still being staged is
     gone after it, and its remaining messages are refused as incomplete."""
     store = tmp_path / "js"
-    server = start_server(kind, "-js", "-sd", str(store))
+    extra = ("-c", _conf(tmp_path, "jetstream { sync_interval: always }\n")) if sync_always else ()
+    server = start_server(kind, "-js", "-sd", str(store), *extra)
     try:
         nc = await nats.connect(server.url, max_reconnect_attempts=0)
         await _api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "subjects": ["s.>"], "allow_atomic": True})
@@ -428,7 +432,7 @@ async def test_sigkill_keeps_committed_batches_and_drops_staged_ones(kind: str, 
             assert await _pub(nc, "s.x", b"staged", B("staged", i)) == b""
         os.kill(server.pid, signal.SIGKILL)
         await nc.close()
-        server = await _restart(kind, store, server)
+        server = await _restart(kind, store, server, *extra)
         nc = await nats.connect(server.url)
         info = await _api(nc, "$JS.API.STREAM.INFO.S")
         assert info["state"]["messages"] == 200 and info["state"]["last_seq"] == 200

@@ -4,7 +4,10 @@ on pynatsd and the reference: the same flow acks, gap reports, errors and PubAck
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +301,37 @@ async def test_batched_publish_limits_and_timeout(kind: str, tmp_path: Path) -> 
         await nc.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["reference", "pynatsd"])
+async def test_sigkill_keeps_what_a_flow_ack_confirmed(kind: str, tmp_path: Path) -> None:
+    """Messages up to a flow ack's sequence survive kill -9 (gap: fail, so all of them)."""
+    store = tmp_path / "js"
+    server = start_server(kind, "-js", "-sd", str(store))
+    try:
+        nc = await nats.connect(server.url, max_reconnect_attempts=0)
+        await _create(nc, "F", allow_batched=True)
+        q = await _inbox(nc)
+        for i in range(1, 301):
+            await nc.publish("f.x", b"%d" % i, reply=R("k", i, START if i == 1 else APPEND, 50))
+        await nc.flush()
+        confirmed = 0
+        while confirmed < 300:
+            ack = json.loads(await asyncio.wait_for(q.get(), T))
+            assert ack["type"] == "ack"
+            confirmed = ack["seq"]
+        os.kill(server.pid, signal.SIGKILL)
+        await nc.close()
+        server.wait(T)
+        server = start_server(kind, "-js", "-sd", str(store))
+        nc = await nats.connect(server.url)
+        info = json.loads((await nc.request("$JS.API.STREAM.INFO.F", b"", timeout=T)).data)
+        assert info["state"]["messages"] == 300
+        for seq in (1, 150, 300):
+            m = json.loads(
+                (await nc.request("$JS.API.STREAM.MSG.GET.F", b'{"seq":%d}' % seq, timeout=T)).data
+            )
+            assert m["message"]["data"] == base64.b64encode(b"%d" % seq).decode()
+        await nc.close()
+    finally:
+        server.kill()
