@@ -177,6 +177,14 @@ STEPS: list[Step] = [
         [err(412, 10185, "JetStream minimum api level required")],
     ),
     ("g.a", b"1", R("n", 1, START), None, [err(400, 10205, "batch publish is disabled", "G")]),
+    # the reply subject wins over atomic batch headers (F has no atomic publish)
+    (
+        "f.a",
+        b"1",
+        R("hb", 1, COMMIT),
+        {"Nats-Batch-Id": "x", "Nats-Batch-Sequence": "1"},
+        ['{"stream":"F","seq":18,"batch":"hb","count":1}'],
+    ),
     ("f.a", b"0", R("end", 2, APPEND), None, [UNKNOWN]),
 ]
 
@@ -223,7 +231,7 @@ async def test_batched_publish_replies(js_url: str) -> None:
             assert got == expected, f"step {i}: {reply}"
         assert q.empty(), q.get_nowait()
         msg = await nc.request("$JS.API.STREAM.INFO.F", b"", timeout=T)
-        assert json.loads(msg.data)["state"]["messages"] == 17
+        assert json.loads(msg.data)["state"]["messages"] == 18
         # stored as published: the batch lives in the reply subject, not in headers
         msg = await nc.request("$JS.API.STREAM.MSG.GET.F", b'{"seq":2}', timeout=T)
         assert "hdrs" not in json.loads(msg.data)["message"]
@@ -335,3 +343,20 @@ async def test_sigkill_keeps_what_a_flow_ack_confirmed(kind: str, tmp_path: Path
         await nc.close()
     finally:
         server.kill()
+
+
+async def test_turning_batched_publish_off_drops_batches(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    try:
+        await _create(nc, "F", allow_batched=True)
+        q = await _inbox(nc)
+        await nc.publish("f.x", b"1", reply=R("u", 1, START))
+        assert await _collect(q, 1) == ['{"type":"ack","seq":0,"msgs":10}']
+        for on in (False, True):
+            body = {"name": "F", "subjects": ["f.>"], "allow_batched": on}
+            msg = await nc.request("$JS.API.STREAM.UPDATE.F", json.dumps(body).encode(), timeout=T)
+            assert "error" not in json.loads(msg.data)
+            await nc.publish("f.x", b"2", reply=R("u", 2, APPEND))
+            assert await _collect(q, 1) == [UNKNOWN if on else err(400, 10205, "batch publish is disabled")]
+    finally:
+        await nc.close()
