@@ -99,7 +99,7 @@ class Options:
     jetstream_domain: str = ""
     jetstream_max_ack_pending: int = -1
     jetstream_strict: bool = True
-    # jetstream { limits { batch { ... } } }: atomic batch publish limits (0 = the default)
+    # jetstream { limits { batch { ... } } }: atomic and batched publish limits (0 = the default)
     jetstream_batch_max_inflight_per_stream: int = 0
     jetstream_batch_max_inflight_total: int = 0
     jetstream_batch_max_msgs: int = 0

@@ -247,7 +247,8 @@ class Stream:
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
             if duplicate:
                 return duplicate, True
-            hdr, ttl_ns = self.ttl_floor(hdr, ttl_ns)
+            if ttl_ns > 0:
+                hdr, ttl_ns = self.ttl_floor(hdr, ttl_ns)
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
