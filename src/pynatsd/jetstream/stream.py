@@ -247,29 +247,16 @@ class Stream:
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr)
             if duplicate:
                 return duplicate, True
-            if ttl_ns > 0:
-                hdr, ttl_ns = self.ttl_floor(hdr, ttl_ns)
+            if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
+                # A message may not outlive its subject's marker by less than the marker's
+                # TTL: shorter TTLs are raised to it, and the header says so.
+                floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
+                if ttl_ns < floor:
+                    ttl_ns = floor
+                    hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
-        return self.store_checked(subject, hdr, data, ttl_ns, msg_id, rollup), False
-
-    def ttl_floor(self, hdr: bytes, ttl_ns: int) -> tuple[bytes, int]:
-        """A message may not outlive its subject's delete marker by less than the marker's
-        TTL: shorter TTLs are raised to it, and the header says so."""
-        cfg = self.config
-        if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
-            floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
-            if ttl_ns < floor:
-                return H.set_header(hdr, H.TTL, str(floor // NANOS)), floor
-        return hdr, ttl_ns
-
-    def store_checked(
-        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int, msg_id: str, rollup: str
-    ) -> int:
-        """Store a message that passed every check; apply its roll-up, retention,
-        republish and expiry; wake the consumers. Returns its sequence."""
-        cfg = self.config
         republish_to = self._republish_subject(subject) if cfg.republish is not None else None
         if republish_to is not None:
             prev = self.store.load_last(subject)  # for Nats-Last-Sequence
@@ -294,7 +281,49 @@ class Stream:
         self.js.on_stream_changed(self)
         for c in self.consumers.values():
             c.kick()
+        return seq, False
+
+    def store_checked(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int, msg_id: str, rollup: str
+    ) -> int:
+        """Store a message of a batch that passed the batch's checks (jetstream/batch.py,
+        which also applied :meth:`ttl_floor`); return its sequence. The tail of :meth:`ingest`, kept apart so that the plain
+        publish path pays no extra call: a change to one belongs in the other."""
+        cfg = self.config
+        republish_to = self._republish_subject(subject) if cfg.republish is not None else None
+        if republish_to is not None:
+            prev = self.store.load_last(subject)  # for Nats-Last-Sequence
+        seq, ts = self.store.store(subject, hdr, data, ttl_ns=ttl_ns)
+        self.last_msg_id = msg_id
+        if msg_id:
+            self.dedupe[msg_id] = (seq, ts)
+            self._trim_dedupe(ts)
+        if cfg.retention == "interest" and not any(c.wants(subject) for c in self.consumers.values()):
+            self.store.remove(seq)
+        if rollup == "sub":
+            self.store.purge(subject=subject, keep=1)
+        elif rollup == "all":
+            self.store.purge(keep=1)
+        if republish_to is not None:
+            self._republish(republish_to, subject, hdr, data, seq, ts, prev.seq if prev is not None else 0)
+        if (ttl_ns or cfg.max_age) and (
+            self._expiry_handle is None or (ttl_ns > 0 and ts + ttl_ns < self._expiry_at)
+        ):
+            self.schedule_expiry()
+        self.js.on_stream_changed(self)
+        for c in self.consumers.values():
+            c.kick()
         return seq
+
+    def ttl_floor(self, hdr: bytes, ttl_ns: int) -> tuple[bytes, int]:
+        """As in :meth:`ingest`: a message may not outlive its subject's delete marker by
+        less than the marker's TTL: shorter TTLs are raised to it, and the header says so."""
+        cfg = self.config
+        if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
+            floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
+            if ttl_ns < floor:
+                return H.set_header(hdr, H.TTL, str(floor // NANOS)), floor
+        return hdr, ttl_ns
 
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""
