@@ -159,6 +159,11 @@ SCENARIOS: dict[str, list[Step]] = {
         ("ttl.a", b"1", B("t", 2, "1", Nats_TTL="bogus")),
         ("ttl.a", b"1", B("t2", 1, "1", Nats_TTL="1h")),
         ("$JS.API.STREAM.MSG.GET.TTL", {"seq": 1}),
+        create("MK", **ATOMIC, subject_delete_marker_ttl=60_000_000_000),
+        ("mk.a", b"1", B("t", 1, Nats_TTL="5")),  # raised to the marker's TTL
+        ("mk.a", b"2", B("t", 2, "1", Nats_TTL="2m")),
+        ("$JS.API.STREAM.MSG.GET.MK", {"seq": 1}),
+        ("$JS.API.STREAM.MSG.GET.MK", {"seq": 2}),
         create("NOACK", **ATOMIC, no_ack=True),
         ("noack.a", b"1", B("n", 1)),
         ("noack.a", b"1", B("n", 2, "1")),
