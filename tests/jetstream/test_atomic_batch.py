@@ -596,3 +596,44 @@ async def test_random_batch_headers_match_reference(seed: int, tmp_path: Path) -
             results[kind] = await converse(url, steps)
     for i, (ref, ours) in enumerate(zip(results["reference"], results["pynatsd"], strict=True)):
         assert ours == ref, f"step {i}: {steps[i]}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_restart_keeps_a_batch_whose_last_message_went(kind: str, tmp_path: Path) -> None:
+    """A committed batch whose commit message is gone (nobody interested in it, deleted) is
+    not mistaken for a torn write on restart."""
+    store = tmp_path / "js"
+    server = start_server(kind, "-js", "-sd", str(store))
+    try:
+        nc = await nats.connect(server.url)
+        await _api(
+            nc,
+            "$JS.API.STREAM.CREATE.I",
+            {"name": "I", "subjects": ["i.>"], "allow_atomic": True, "retention": "interest"},
+        )
+        await _api(
+            nc,
+            "$JS.API.CONSUMER.CREATE.I.C",
+            {
+                "stream_name": "I",
+                "config": {"durable_name": "C", "filter_subject": "i.a", "ack_policy": "explicit"},
+            },
+        )
+        await _api(nc, "$JS.API.STREAM.CREATE.D", {"name": "D", "subjects": ["d.>"], "allow_atomic": True})
+        assert await _pub(nc, "i.a", b"1", B("b", 1)) == b""
+        assert json.loads(await _pub(nc, "i.b", b"2", B("b", 2, "1")))["count"] == 2  # i.b: no interest
+        assert await _pub(nc, "d.a", b"1", B("b", 1)) == b""
+        assert json.loads(await _pub(nc, "d.b", b"2", B("b", 2, "1")))["count"] == 2
+        assert (await _api(nc, "$JS.API.STREAM.MSG.DELETE.D", {"seq": 2}))["success"] is True
+        await nc.close()
+    finally:
+        server.stop()
+    server = start_server(kind, "-js", "-sd", str(store))
+    try:
+        nc = await nats.connect(server.url)
+        for name in ("I", "D"):
+            state = (await _api(nc, f"$JS.API.STREAM.INFO.{name}"))["state"]
+            assert (state["messages"], state["first_seq"], state["last_seq"]) == (1, 1, 2), name
+        await nc.close()
+    finally:
+        server.stop()

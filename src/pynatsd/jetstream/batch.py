@@ -23,7 +23,8 @@ PubAck leaves. Roll-up purges of the batch are applied after its last message is
 
 Crash safety (file streams): a batch's messages are stored with their ``Nats-Batch-*``
 headers, the last one with ``Nats-Batch-Commit``. If the process dies part-way through
-writing a committed batch, the stream's tail is a batch without its commit message;
+writing a committed batch, the stream's last sequence holds a batch message without the
+commit header;
 :func:`recover` (run when the stream is recovered) removes those messages, so a batch
 whose PubAck was never sent is never half-stored; and it re-applies the roll-ups of a
 batch that did reach its commit message (the purges come after it in the log). The
@@ -441,7 +442,9 @@ def recover(stream: Stream) -> None:
         return
     store = stream.store
     last = store.load_last(">")
-    if last is None or not last.hdr:
+    if last is None or not last.hdr or last.seq != store.state().last_seq:
+        # A torn write ends the log: a batch message followed by sequences that are gone
+        # (its commit message not kept for lack of interest, deleted, expired) was committed.
         return
     batch_id = H.get_header(last.hdr, BATCH_ID)
     n = uint(H.get_header(last.hdr, BATCH_SEQ))
