@@ -5,6 +5,7 @@ size and timeout with the reference's advisory, limits, and kill -9."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -601,7 +602,7 @@ async def test_random_batch_headers_match_reference(seed: int, tmp_path: Path) -
 @pytest.mark.parametrize("kind", KINDS)
 async def test_restart_keeps_a_batch_whose_last_message_went(kind: str, tmp_path: Path) -> None:
     """A committed batch whose commit message is gone (nobody interested in it, deleted) is
-    not mistaken for a torn write on restart."""
+    not mistaken for a torn write after a crash."""
     store = tmp_path / "js"
     server = start_server(kind, "-js", "-sd", str(store))
     try:
@@ -625,15 +626,59 @@ async def test_restart_keeps_a_batch_whose_last_message_went(kind: str, tmp_path
         assert await _pub(nc, "d.a", b"1", B("b", 1)) == b""
         assert json.loads(await _pub(nc, "d.b", b"2", B("b", 2, "1")))["count"] == 2
         assert (await _api(nc, "$JS.API.STREAM.MSG.DELETE.D", {"seq": 2}))["success"] is True
+        os.kill(server.pid, signal.SIGKILL)  # a crash: the recovery that looks for torn batches runs
         await nc.close()
+        server.wait(T)
     finally:
-        server.stop()
+        server.kill()
     server = start_server(kind, "-js", "-sd", str(store))
     try:
         nc = await nats.connect(server.url)
         for name in ("I", "D"):
             state = (await _api(nc, f"$JS.API.STREAM.INFO.{name}"))["state"]
             assert (state["messages"], state["first_seq"], state["last_seq"]) == (1, 1, 2), name
+        await nc.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_clean_restart_keeps_a_message_that_only_looks_like_a_torn_batch(
+    kind: str, tmp_path: Path
+) -> None:
+    """A batched publish (``$FI``) stores its message's headers as they are, atomic batch
+    headers included; after a clean restart such a last message is still there."""
+    store = tmp_path / "js"
+    server = start_server(kind, "-js", "-sd", str(store))
+    try:
+        nc = await nats.connect(server.url)
+        await _api(
+            nc,
+            "$JS.API.STREAM.CREATE.S",
+            {"name": "S", "subjects": ["s.>"], "allow_atomic": True, "allow_batched": True},
+        )
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def cb(msg: Any) -> None:
+            q.put_nowait(msg.data)
+
+        await nc.subscribe("IN.>", cb=cb)
+        await nc.publish("s.a", b"1", reply="IN.f.0.fail.1.2.$FI", headers=B("look", 1))
+        assert json.loads(await asyncio.wait_for(q.get(), T)) == {
+            "stream": "S",
+            "seq": 1,
+            "batch": "f",
+            "count": 1,
+        }
+        await nc.close()
+    finally:
+        server.stop()
+    server = start_server(kind, "-js", "-sd", str(store))
+    try:
+        nc = await nats.connect(server.url)
+        assert (await _api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"] == 1
+        m = await _api(nc, "$JS.API.STREAM.MSG.GET.S", {"seq": 1})
+        assert "Nats-Batch-Id" in base64.b64decode(m["message"]["hdrs"]).decode()
         await nc.close()
     finally:
         server.stop()

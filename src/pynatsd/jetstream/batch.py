@@ -44,6 +44,7 @@ from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
 from pynatsd.jetstream.schemas import API_LEVEL
+from pynatsd.store.file import FileStore
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.manager import JetStream
@@ -438,9 +439,9 @@ def recover(stream: Stream) -> None:
     """After a restart: remove the messages of a batch whose write was cut before its
     commit message (never acknowledged), and re-apply the roll-ups of a last batch that
     was written whole (their purges follow its messages in the log)."""
-    if not stream.config.allow_atomic:
-        return
     store = stream.store
+    if not stream.config.allow_atomic or not isinstance(store, FileStore) or not store.unclean_start:
+        return  # only a crash leaves a batch half-written
     last = store.load_last(">")
     if last is None or not last.hdr or last.seq != store.state().last_seq:
         # A torn write ends the log: a batch message followed by sequences that are gone

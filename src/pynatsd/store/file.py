@@ -197,6 +197,9 @@ class FileStore(IndexedStore):
         self._unlink_after_write: list[str] = []
         self._unlink_after_sync: list[str] = []
         self.sync_errors = 0
+        # True when the newest block had to be replayed: the last run did not close the
+        # store (a crash), so its last writes may be cut short (batch.recover looks at it).
+        self.unclean_start = False
         self._recover(first_seq)
 
     # -- paths and blocks -----------------------------------------------------------------
@@ -800,6 +803,8 @@ class FileStore(IndexedStore):
                 try:
                     flen = os.fstat(fd).st_size
                     loaded = trust_idx and self._load_idx(index, flen, is_last)
+                    if is_last and not loaded:
+                        self.unclean_start = True
                     if not loaded:
                         if not is_last and trust_idx:
                             log.warning("store %s: index of block %d unusable; replaying", self._dirs, index)
