@@ -109,6 +109,11 @@ class Options:
     jetstream_domain: str = ""
     jetstream_max_ack_pending: int = -1
     jetstream_strict: bool = True
+    # jetstream { limits { batch { ... } } }: atomic and batched publish limits (0 = the default)
+    jetstream_batch_max_inflight_per_stream: int = 0
+    jetstream_batch_max_inflight_total: int = 0
+    jetstream_batch_max_msgs: int = 0
+    jetstream_batch_timeout: float = 0.0  # seconds
 
     # subject mappings of the global account, in configuration order: (source, destinations);
     # None when the config has no mappings block (a reload then keeps the current ones)

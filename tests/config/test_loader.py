@@ -592,3 +592,16 @@ def test_reference_and_we_agree_on_unsupported_keys_being_known(tmp_path: Path) 
         path = write(tmp_path, f"{key}: {{ qqq: 1 }}\n")
         _, messages = reference_check(path)
         assert not any(f'unknown field "{key}"' in m for m in messages), (key, messages)
+
+
+def test_jetstream_batch_limits() -> None:
+    o = load(
+        "jetstream { limits { batch { max_inflight_per_stream: 2, max_inflight_total: 3, max_msgs: 4, timeout: 1500ms } } }"
+    )
+    assert (o.jetstream_batch_max_inflight_per_stream, o.jetstream_batch_max_inflight_total) == (2, 3)
+    assert (o.jetstream_batch_max_msgs, o.jetstream_batch_timeout) == (4, 1.5)
+    assert o.unsupported == {}
+    # the other JetStream limits are not built: refused by name
+    assert load("jetstream { limits { max_ack_pending: 5 } }").unsupported == {
+        "jetstream.limits.max_ack_pending": "the JetStream limit 'max_ack_pending'"
+    }

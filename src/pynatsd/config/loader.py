@@ -335,12 +335,37 @@ class _Loader:
                     "max_buffered_size",
                     "request_queue_limit",
                     "extension_hint",
-                    "limits",
                     "tpm",
                 ):
                     self.opts.unsupported[f"{key}.{k}"] = f"the JetStream setting {k!r}"
+                elif low == "limits":
+                    self._jetstream_limits(f"{key}.{k}", child)
                 else:
                     self._unknown(k, child)
+
+    def _jetstream_limits(self, path: str, node: Node) -> None:
+        """``jetstream { limits { ... } }``: only ``batch`` (atomic batch publish) is built."""
+        if not isinstance(node.value, dict):
+            raise _Invalid(node.pos, f"Expected a map to define JetStreamLimits, got {_kind(node.value)}")
+        for k, child in node.value.items():
+            if k.lower() != "batch":
+                self.opts.unsupported[f"{path}.{k}"] = f"the JetStream limit {k!r}"
+                continue
+            if not isinstance(child.value, dict):
+                raise _Invalid(child.pos, f"Expected a map to define batch limits, got {_kind(child.value)}")
+            for bk, bnode in child.value.items():
+                low = bk.lower()
+                with self._collecting():
+                    if low == "max_inflight_per_stream":
+                        self.opts.jetstream_batch_max_inflight_per_stream = _int(bnode, bk)
+                    elif low == "max_inflight_total":
+                        self.opts.jetstream_batch_max_inflight_total = _int(bnode, bk)
+                    elif low == "max_msgs":
+                        self.opts.jetstream_batch_max_msgs = _int(bnode, bk)
+                    elif low == "timeout":
+                        self.opts.jetstream_batch_timeout = _duration_string(bnode, bk) / _NS
+                    else:
+                        self._unknown(bk, bnode)
 
     def _sync_interval(self, node: Node, key: str) -> None:
         """``sync_interval: always`` fsyncs before every PubAck; a duration sets the period."""

@@ -30,12 +30,6 @@ SECOND = 1_000_000_000
 DEFAULT_DUPLICATE_WINDOW: Final = 120 * SECOND  # 2 minutes
 _NAME_FORBIDDEN = frozenset(".*> \t\r\n\f")
 
-# Stream features of the reference that pynatsd does not implement yet: refused by name.
-_UNBUILT = (
-    ("allow_atomic", "atomic batch publish"),
-    ("allow_batched", "batched publish"),
-)
-
 
 def _nbytes(s: str) -> int:
     """A string's length as Go counts it: UTF-8 bytes."""
@@ -79,10 +73,6 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise api_error(JSErr.REPLICAS_COUNT_CANNOT_BE_NEGATIVE)
     if cfg.num_replicas > 1:
         raise api_error(JSErr.STREAM_REPLICAS_NOT_SUPPORTED)
-    for field, feature in _UNBUILT:
-        value = getattr(cfg, field)
-        if value:
-            raise _invalid(f"{feature} are not supported by pynatsd yet")
     if cfg.persist_mode == "async":
         if cfg.storage != "file":
             raise _invalid(Reason.ASYNC_NEEDS_FILE)

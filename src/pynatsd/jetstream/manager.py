@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import format_time, marshal_json
-from pynatsd.jetstream import codec
+from pynatsd.jetstream import batch, codec
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.api import ApiRouter
 from pynatsd.jetstream.consumer import Consumer
@@ -287,6 +287,8 @@ class JetStream:
     def update_stream(self, stream: Stream, cfg: S.StreamConfig) -> None:
         old_subjects = stream.config.subjects
         stream.config = cfg
+        if stream.batches is not None:  # batches in flight go when their kind is turned off
+            stream.batches.clear(atomic=not cfg.allow_atomic, fast=not cfg.allow_batched)
         stream.store.update_limits(stream.limits())
         if isinstance(stream.store, FileStore):
             stream.store.set_compression(cfg.compression == "s2")
@@ -322,6 +324,7 @@ class JetStream:
                 continue
             stream = Stream(self, cfg, None, int(meta.get("created", time.time_ns())))  # type: ignore[arg-type]
             stream.store = self._open_store(cfg, stream.limits())
+            batch.recover(stream)  # a batch torn by a crash is rolled back
             stream.rebuild_dedupe()
             self.streams[cfg.name] = stream
             stream.start()

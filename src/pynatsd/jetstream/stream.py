@@ -19,9 +19,11 @@ from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
 from pynatsd.jetstream import counters, schedules
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
+from pynatsd.jetstream.batch import BATCH_ID_LINE, Batches, atomic_publish
 from pynatsd.jetstream.consumer import Consumer
 from pynatsd.jetstream.consumer_state import load_consumer_meta
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
+from pynatsd.jetstream.fast_batch import FI_SUFFIX, fast_publish
 from pynatsd.jetstream.sourcing import Sourcing
 from pynatsd.jetstream.transforms import ConfigTransform
 from pynatsd.store.base import MsgStore, StoredMsg, StoreLimits
@@ -91,6 +93,7 @@ class Stream:
         self.counter_value = ""  # counter streams: the total the last publish made
         self.scheduler: schedules.Scheduler | None = None  # streams with schedules on
         self.sourcing: Sourcing | None = None  # mirror / sources (sourcing.py), when configured
+        self.batches: Batches | None = None  # batches in flight (jetstream/batch.py)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -139,6 +142,8 @@ class Stream:
         if self.sourcing is not None:
             self.sourcing.stop()
             self.sourcing = None
+        if self.batches is not None:
+            self.batches.clear()
         if self._expiry_handle is not None:
             self._expiry_handle.cancel()
             self._expiry_handle = None
@@ -227,6 +232,11 @@ class Stream:
             subj = self._subjects[subject] = subject.decode("utf-8", "replace")
         if self.config.subject_transform is not None:
             subj = self.transform_input(subj)
+        if reply is not None and reply.endswith(FI_SUFFIX):
+            fast_publish(self, subj, reply, h, data)  # batched publish (jetstream/fast_batch.py)
+            return
+        if hdr > 0 and BATCH_ID_LINE in h and atomic_publish(self, subj, reply, h, data):
+            return  # a message of an atomic batch (jetstream/batch.py)
         try:
             seq, duplicate = self.ingest(subj, h, data)
         except ApiError as e:
@@ -276,18 +286,22 @@ class Stream:
             msg_id, ttl_ns, rollup, duplicate = self._check_headers(subject, hdr, sourced)
             if duplicate:
                 return duplicate, True
-            if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
-                # A message may not outlive its subject's marker by less than the marker's
-                # TTL: shorter TTLs are raised to it, and the header says so.
-                floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
-                if ttl_ns < floor:
-                    ttl_ns = floor
-                    hdr = H.set_header(hdr, H.TTL, str(floor // NANOS))
+            if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0:
+                hdr, ttl_ns = self.ttl_floor(hdr, ttl_ns)
         if cfg.allow_msg_counter:
             hdr, data, self.counter_value = counters.apply(self, subject, hdr, data, incr, sourced)
         if cfg.discard == "new":
             self._check_discard_new(subject, hdr, data)
         self.js.check_resources(self, self.store.msg_size(subject, hdr, data))
+        return self.store_checked(subject, hdr, data, ttl_ns, msg_id, rollup), False
+
+    def store_checked(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int, msg_id: str, rollup: str
+    ) -> int:
+        """Store a message that passed every check (of :meth:`ingest`, or of a batch in
+        jetstream/batch.py and fast_batch.py) and do what follows a store: de-duplication
+        record, interest retention, roll-up, schedules, republish, expiry, consumers."""
+        cfg = self.config
         republish_to = self._republish_subject(subject) if cfg.republish is not None else None
         if republish_to is not None:
             prev = self.store.load_last(subject)  # for Nats-Last-Sequence
@@ -314,7 +328,7 @@ class Stream:
         self.js.on_stream_changed(self)
         for c in self.consumers.values():
             c.kick()
-        return seq, False
+        return seq
 
     def transform_input(self, subject: str) -> str:
         """The subject a message published (or sourced) on ``subject`` is stored under: the
@@ -346,6 +360,16 @@ class Stream:
         elif self.config.sources:
             self.sourcing = Sourcing(self)
             self.sourcing.start()
+
+    def ttl_floor(self, hdr: bytes, ttl_ns: int) -> tuple[bytes, int]:
+        """A message may not outlive its subject's delete marker by less than the marker's
+        TTL: shorter TTLs are raised to it, and the header says so."""
+        cfg = self.config
+        if ttl_ns > 0 and cfg.subject_delete_marker_ttl > 0 and cfg.max_msgs_per_subject != 1:
+            floor = cfg.subject_delete_marker_ttl // NANOS * NANOS
+            if ttl_ns < floor:
+                return H.set_header(hdr, H.TTL, str(floor // NANOS)), floor
+        return hdr, ttl_ns
 
     def _republish_subject(self, subject: str) -> str | None:
         """Where a message on ``subject`` is republished, or None."""

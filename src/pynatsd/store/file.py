@@ -207,6 +207,9 @@ class FileStore(IndexedStore):
         self._z: Compressor[_Block] = Compressor(
             compression, self._blk_path, lambda b: b in self._blocks, self._z_installed, self._z_failed
         )
+        # True when the newest block had to be replayed: the last run did not close the
+        # store (a crash), so its last writes may be cut short (batch.recover looks at it).
+        self.unclean_start = False
         self._recover(first_seq)
 
     # -- paths and blocks -----------------------------------------------------------------
@@ -819,6 +822,8 @@ class FileStore(IndexedStore):
                     if z is not None:  # sealed and compressed: never appended to again
                         flen, is_last = z.length, False
                     loaded = trust_idx and self._load_idx(index, flen, is_last)
+                    if is_last and not loaded:
+                        self.unclean_start = True
                     if not loaded:
                         if not is_last and trust_idx:
                             log.warning("store %s: index of block %d unusable; replaying", self._dirs, index)
