@@ -264,7 +264,7 @@ class NatsServer:
             if not c.connect_received:
                 continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts)
+                result = self.auth.authenticate(c.connect_opts, c.nonce)
                 if result is None:
                     c.auth_violation()
                     continue
@@ -317,6 +317,8 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
+            if c.nonce:
+                d["nonce"] = c.nonce.decode("ascii")
         if ldm:
             d["ldm"] = True
         if self._info_fields:
