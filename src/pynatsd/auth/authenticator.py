@@ -147,6 +147,11 @@ class Authenticator:
         nau = self._no_auth_user
         return bool(nau) and (nau in self._users or nau in self._nkeys)
 
+    def is_listed(self, name: str) -> bool:
+        """Whether ``name`` is a user of the users list, by name or NKey. On reload, a client
+        whose listed identity is gone is closed without an error, as the reference does."""
+        return bool(name) and (name in self._users or name in self._nkeys)
+
     @property
     def advertise_auth_required(self) -> bool:
         """Value for INFO ``auth_required``: the reference leaves it out when no_auth_user is set."""
