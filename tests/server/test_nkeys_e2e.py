@@ -220,3 +220,20 @@ async def test_reload_keeps_nkey_users_and_closes_removed_ones(server: ServerPro
     assert await a.roundtrip(b"") == b"MSG a.r 1 2\r\nok\r\n"
     await a.close()
     await pw.close()
+
+
+async def test_lame_duck_info_has_no_nonce(server: ServerProcess) -> None:
+    r = await Raw.connect(server.port)
+    # protocol 1: the reference sends async INFO (lame duck's included) only to such clients
+    connect = _connect_line(USER_A.public, USER_A.sig_url(_nonce(r.info))).replace(
+        b"{", b'{"protocol": 1, ', 1
+    )
+    assert await r.roundtrip(connect) == b""
+    os.kill(server.pid, signal.SIGUSR2)
+    infos: list[dict[str, Any]] = []
+    while not infos or not infos[-1].get("ldm"):
+        line = await r.read_line()
+        if line.startswith(b"INFO "):
+            infos.append(json.loads(line[5:].strip()))
+    assert all("nonce" not in info for info in infos)  # only the connection's first INFO has it
+    await r.close()

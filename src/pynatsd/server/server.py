@@ -320,7 +320,7 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
-            if c.nonce:
+            if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
                 d["nonce"] = c.nonce.decode("ascii")
         if ldm:
             d["ldm"] = True
