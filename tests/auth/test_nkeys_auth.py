@@ -3,6 +3,9 @@ permissions; in the reference's order of checks (server/auth.go)."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pynatsd.auth import Authenticator
 from pynatsd.options import Options, Permission, Permissions, User
 from pynatsd.protocol.nkeys import new_nonce
@@ -91,3 +94,14 @@ async def test_async_path_agrees() -> None:
     r = await a.authenticate_async({"nkey": USER_A.public, "sig": USER_A.sig_url(nonce)}, nonce)
     assert r is not None and r.user == USER_A.public
     assert await a.authenticate_async({"nkey": USER_A.public, "sig": USER_B.sig_url(nonce)}, nonce) is None
+
+
+_json_values = st.none() | st.booleans() | st.integers() | st.text(max_size=100)
+
+
+@given(st.dictionaries(st.sampled_from(["nkey", "sig", "user", "pass", "auth_token", "x"]), _json_values))
+def test_no_connect_crashes_or_passes_without_a_signature(connect: dict[str, object]) -> None:
+    a = _auth()
+    r = a.authenticate(connect, new_nonce())
+    # Nothing random can pass: only the password user with its exact password could.
+    assert r is None or (connect.get("user") == "pw" and connect.get("pass") == "secret")
