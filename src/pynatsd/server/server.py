@@ -253,7 +253,7 @@ class NatsServer:
         old = self.opts
         new.port, new.host, new.http_port = old.port, old.host, old.http_port  # listeners stay
         self.opts = new
-        self.auth = Authenticator(new)
+        old_auth, self.auth = self.auth, Authenticator(new)
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
         if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
@@ -263,8 +263,11 @@ class NatsServer:
             c.parser.max_control_line = new.max_control_line
             if not c.connect_received:
                 continue
+            if old_auth.is_listed(c.user) and not self.auth.is_listed(c.user):
+                c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
+                continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts)
+                result = self.auth.authenticate(c.connect_opts, c.nonce)
                 if result is None:
                     c.auth_violation()
                     continue
@@ -317,6 +320,8 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
+            if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
+                d["nonce"] = c.nonce.decode("ascii")
         if ldm:
             d["ldm"] = True
         if self._info_fields:
