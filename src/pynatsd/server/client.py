@@ -32,6 +32,7 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 
 if TYPE_CHECKING:
     from pynatsd.server.server import NatsServer
+    from pynatsd.tls import CertIdentity
 
 STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 
@@ -91,6 +92,10 @@ class Client(asyncio.Protocol):
         self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
+        # Set by the TLS listener (server/tls_listener.py) before connection_made.
+        self.info_sent = False  # INFO went out in plaintext before the handshake
+        self.tls_first = False  # the handshake came before INFO (handshake_first)
+        self.cert: CertIdentity | None = None  # the client certificate, for verify_and_map
         self.host = ""
         self.port = 0
         self.start = time.time()
@@ -121,7 +126,8 @@ class Client(asyncio.Protocol):
         srv = self.server
         opts = srv.opts
         transport.set_write_buffer_limits(high=min(opts.max_pending, 4 * 1024 * 1024))
-        self.transport.write(srv.info_line(self))
+        if not self.info_sent:
+            self.transport.write(srv.info_line(self))
         if not srv.register(self):
             self.send_err(E.ERR_MAX_CONNECTIONS)
             self.close("Maximum Connections Exceeded")
@@ -337,7 +343,7 @@ class Client(asyncio.Protocol):
             self.parser.paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
-            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts))
+            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts, cert=self.cert))
             task.add_done_callback(self._connect_authenticated)
             return True
         self._connect_done()
