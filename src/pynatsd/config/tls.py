@@ -8,12 +8,14 @@ Settings pynatsd does not build (certificate stores, OCSP peer checks) are refus
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from pynatsd.config.errors import ConfigIssue, Position
 from pynatsd.config.parser import Node
 from pynatsd.gocompat import parse_duration_ns
 from pynatsd.options import TLSOptions
 from pynatsd.tls import HANDSHAKE_FIRST_FALLBACK_DELAY, TLSConfigError, build_context
+from pynatsd.tls.context import CIPHERS, CURVES, INSECURE_CIPHERS
 
 __all__ = ["parse_tls"]
 
@@ -63,12 +65,13 @@ def _file(node: Node, key: str) -> str:
     return node.value
 
 
-def _names(node: Node, key: str) -> list[str]:
+def _names(node: Node, key: str, known: Collection[str], unknown: str) -> list[str]:
     items = node.value
-    if not isinstance(items, list):
+    if not isinstance(items, list) or not items:
         raise _Bad(node.pos, f"error parsing tls config, '{key}' cannot be empty")
-    if not items:
-        raise _Bad(node.pos, f"error parsing tls config, '{key}' cannot be empty")
+    for item in items:
+        if str(item.value) not in known:
+            raise _Bad(item.pos, f"{unknown} {item.value}")
     return [str(i.value) for i in items]
 
 
@@ -176,9 +179,9 @@ def _field(tc: TLSOptions, key: str, node: Node, unsupported: dict[str, str], wh
     elif low == "allow_insecure_cipher_suites":
         tc.allow_insecure_cipher_suites = _flag(node, low, "a boolean")
     elif low == "cipher_suites":
-        tc.cipher_suites = _names(node, "cipher_suites")
+        tc.cipher_suites = _names(node, "cipher_suites", {*CIPHERS, *INSECURE_CIPHERS}, "unrecognized cipher")
     elif low == "curve_preferences":
-        tc.curve_preferences = _names(node, "curve_preferences")
+        tc.curve_preferences = _names(node, "curve_preferences", CURVES, "unrecognized curve preference")
     elif low == "timeout":
         tc.timeout = _timeout(node)
     elif low == "connection_rate_limit":
@@ -198,6 +201,10 @@ def _field(tc: TLSOptions, key: str, node: Node, unsupported: dict[str, str], wh
         v = node.value
         if not isinstance(v, str):
             raise _Bad(node.pos, f"error parsing tls config: 'min_version' wrong type: {v}")
+        if v in ("1.0", "1.1"):
+            raise _Bad(node.pos, f"error parsing tls config: unsupported TLS version: TLS {v}")
+        if v not in ("1.2", "1.3"):
+            raise _Bad(node.pos, f"error parsing tls config: unknown version: {v}")
         tc.min_version = v
     elif low in _UNBUILT:
         unsupported[f"{where}.{key}"] = _UNBUILT[low]
