@@ -285,7 +285,10 @@ def bench_servers(
         except ImportError:
             run.error = "the TLS scenarios need trustme (pip install trustme)"
             return run
-        bench_server(run, argv, secure, args, console, ("--tls", "--tlscert", cert, "--tlskey", key), ca)
+        try:
+            bench_server(run, argv, secure, args, console, ("--tls", "--tlscert", cert, "--tlskey", key), ca)
+        finally:
+            shutil.rmtree(Path(ca).parent, ignore_errors=True)
     return run
 
 
