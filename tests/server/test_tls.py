@@ -23,7 +23,15 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from tests.support.binary import require_reference
-from tests.support.launcher import KINDS, Kind, ServerProcess, free_port, start_server
+from tests.support.launcher import (
+    KINDS,
+    Kind,
+    ServerProcess,
+    ServerStartError,
+    free_port,
+    server_command,
+    start_server,
+)
 from tests.support.tls import Certs, make_certs
 
 pytestmark = pytest.mark.timeout(120)
@@ -402,3 +410,19 @@ def test_https_monitoring(kind: Kind, certs: Certs, tmp_path: Path, serve: list[
     assert varz["tls_required"] is True and varz["tls_verify"] is True and varz["tls_timeout"] == 2
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://localhost:{https}/varz", timeout=20).read()
+
+
+@pytest.mark.parametrize(
+    ("both", "text"),
+    [
+        (True, "Can't start monitoring: can't specify both HTTP"),
+        (False, "Can't start monitoring: TLS cert and key required for HTTPS"),
+    ],
+)
+def test_https_monitoring_misconfigured(kind: Kind, both: bool, text: str) -> None:
+    """Both ports, or HTTPS without a tls block: the server refuses to start, as the reference."""
+    args = ["-ms", str(free_port())] + (["-m", str(free_port())] if both else [])
+    s = ServerProcess(server_command(kind), *args, name=kind)
+    with pytest.raises(ServerStartError):
+        s.start(timeout=20, attempts=1)
+    assert f"[FTL] {text}" in s.tail(100)

@@ -38,12 +38,12 @@ class MonitorServer:
         opts = self.core.opts
         if opts.http_port and opts.https_port:
             raise MonitorConfigError(
-                f"can't specify both HTTP ({opts.http_port}) and HTTPs ({opts.https_port}) ports"
+                f"Can't start monitoring: can't specify both HTTP ({opts.http_port}) and HTTPs ({opts.https_port}) ports"
             )
         ssl_context = None
         if self.secure:
             if opts.tls is None:
-                raise MonitorConfigError("TLS cert and key required for HTTPS")
+                raise MonitorConfigError("Can't start monitoring: TLS cert and key required for HTTPS")
             # The clients' certificate, without asking browsers for one (as the reference).
             ssl_context = build_context(replace(opts.tls, verify=False, map=False, pinned_certs=None))
         app = web.Application()
