@@ -210,6 +210,29 @@ async def test_stalled_handshake_times_out(
     await nc.close()
 
 
+async def test_junk_and_stalls_leave_others_unaffected(
+    kind: Kind, certs: Certs, tmp_path: Path, serve: list[ServerProcess]
+) -> None:
+    s = _start(serve, kind, _conf(tmp_path, _tls_block(certs, "  timeout: 1")))
+    good = await _connect(s, certs.client_ctx(certs.alice))
+    stalled = [_raw_info(s.port)[0] for _ in range(20)]
+    junk = []
+    for i in range(10):
+        sock, _ = _raw_info(s.port)
+        sock.sendall(bytes([0x16, 3, 1]) + os.urandom(200 + i) if i % 2 else os.urandom(300))
+        junk.append(sock)
+    for _ in range(20):  # the good client is served while all of that is pending
+        await _roundtrip(good)
+    for sock in stalled + junk:
+        _read_to_close(sock)  # every one is closed by the server (a TimeoutError otherwise)
+        sock.close()
+    late = await _connect(s, certs.client_ctx(certs.bob))
+    await _roundtrip(late)
+    await _roundtrip(good)
+    await good.close()
+    await late.close()
+
+
 def _client_hello() -> bytes:
     ctx = ssl.create_default_context()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
