@@ -620,26 +620,31 @@ def _time_fields(cls: type, seen: set[type] | None = None) -> set[str]:
 _LONG_NUMBER: Final = re.compile(rb"[0-9]{20}")
 
 
+def _decode_fast(data: bytes, model: type[T]) -> T | None:
+    """msgspec's decoding where it must agree with Go's (no ``\\u`` escapes, no numbers of
+    20+ digits, no time fields); None sends the caller to the Go-compatible decoder."""
+    dec = _FAST_DECODERS.get(model)
+    if dec is None:
+        dec = _FAST_DECODERS[model] = msgspec.json.Decoder(model)
+        _TIME_KEYS[model] = tuple(f'"{name}"'.encode() for name in sorted(_time_fields(model)))
+    if b"\\u" in data or _LONG_NUMBER.search(data) is not None or any(k in data for k in _TIME_KEYS[model]):
+        return None
+    try:
+        result: T = dec.decode(data)
+        return result
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 def decode_request(data: bytes, model: type[T]) -> T:
     """Decode an API request body as the reference does, or raise ``ApiError`` 10025.
 
     An empty (or all-blank) body gives the model's zero value. Which APIs decode their body
     at all is the caller's business (:func:`is_empty_request`, :func:`looks_like_object_or_array`).
     """
-    dec = _FAST_DECODERS.get(model)
-    if dec is None:
-        dec = _FAST_DECODERS[model] = msgspec.json.Decoder(model)
-        _TIME_KEYS[model] = tuple(f'"{name}"'.encode() for name in sorted(_time_fields(model)))
-    if (
-        b"\\u" not in data
-        and _LONG_NUMBER.search(data) is None
-        and not any(key in data for key in _TIME_KEYS[model])
-    ):
-        try:
-            result: T = dec.decode(data)
-            return result
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass
+    fast = _decode_fast(data, model)
+    if fast is not None:
+        return fast
     go_name = getattr(model, "__go_name__", "") or f"server.{model.__name__}"
     try:
         return _decode_go(data, model, go_name.rpartition(".")[2])
@@ -667,20 +672,9 @@ def unmarshal(data: bytes, model: type[T]) -> T:
     ``invalid character … after top-level value``, ``unexpected end of JSON input``) and type
     errors name the field without its struct (``Go struct field .batch``). Raises
     ``ApiError`` 10025."""
-    dec = _FAST_DECODERS.get(model)
-    if dec is None:
-        dec = _FAST_DECODERS[model] = msgspec.json.Decoder(model)
-        _TIME_KEYS[model] = tuple(f'"{name}"'.encode() for name in sorted(_time_fields(model)))
-    if (
-        b"\\u" not in data
-        and _LONG_NUMBER.search(data) is None
-        and not any(k in data for k in _TIME_KEYS[model])
-    ):
-        try:
-            result: T = dec.decode(data)
-            return result
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass
+    fast = _decode_fast(data, model)
+    if fast is not None:
+        return fast
     scanner = _Scanner(data)
     try:
         _, end = scanner.value(0)
