@@ -396,3 +396,37 @@ async def test_async_persist_mode(js_url: str) -> None:
     r = await api(nc, "$JS.API.STREAM.CREATE.APD", {"name": "APD", "subjects": ["apd"]})
     assert "persist_mode" not in r["config"]  # the default is left out
     await nc.close()
+
+
+async def test_required_api_level_header_on_the_json_api(js_url: str) -> None:
+    """Every JSON API request may carry ``Nats-Required-Api-Level``: a level above the
+    server's, or one that is not a number, gets 412/10185 before anything else is looked at
+    (even a body that does not parse); a level it meets changes nothing."""
+    nc = await nats.connect(js_url)
+    try:
+        refused = {"code": 412, "err_code": 10185, "description": "JetStream minimum api level required"}
+        cases = [
+            ("$JS.API.INFO", b"", "99", "account_info_response"),
+            (
+                "$JS.API.STREAM.CREATE.LVL",
+                b'{"name":"LVL","subjects":["lvl"]}',
+                "x",
+                "stream_create_response",
+            ),
+            ("$JS.API.STREAM.NAMES", b"not json", "6", "stream_names_response"),
+            ("$JS.API.CONSUMER.INFO.NOPE.C", b"", "+99", "consumer_info_response"),
+        ]
+        for subject, body, level, kind in cases:
+            r = await nc.request(subject, body, timeout=10, headers={"Nats-Required-Api-Level": level})
+            got = json.loads(r.data)
+            assert got["type"] == f"io.nats.jetstream.api.v1.{kind}", got
+            assert got["error"] == refused, (subject, level, got)
+        ok = await nc.request(
+            "$JS.API.STREAM.CREATE.LVL",
+            b'{"name":"LVL","subjects":["lvl"]}',
+            timeout=10,
+            headers={"Nats-Required-Api-Level": "1"},
+        )
+        assert "error" not in json.loads(ok.data)
+    finally:
+        await nc.close()

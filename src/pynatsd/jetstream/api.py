@@ -131,6 +131,8 @@ class ApiRouter:
         # The reference leaves message deletes out of its API statistics.
         counted = handler != self.msg_delete
         try:
+            if hdr > 0 and H.api_level_unmet(H.get_header(msg[:hdr], H.REQUIRED_API_LEVEL), S.API_LEVEL):
+                raise api_error(JSErr.REQUIRED_API_LEVEL)  # before anything else, as the reference
             body = handler(args, data)
         except _NoReply:
             return

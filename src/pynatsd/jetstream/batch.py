@@ -44,7 +44,6 @@ from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error
 from pynatsd.jetstream.schemas import API_LEVEL
-from pynatsd.store.file import FileStore
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.manager import JetStream
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 BATCH_ID = "Nats-Batch-Id"
 BATCH_SEQ = "Nats-Batch-Sequence"
 BATCH_COMMIT = "Nats-Batch-Commit"
-REQUIRED_API_LEVEL = "Nats-Required-Api-Level"
 BATCH_ID_LINE = b"\r\n" + BATCH_ID.encode() + b":"  # the stream's cheap test before any parsing
 
 DEFAULT_TIMEOUT = 10.0  # seconds
@@ -227,12 +225,12 @@ def _on_msg(stream: Stream, batch_id: str, subject: str, hdr: bytes, data: bytes
     if commit and not eob and commit_value != "1":
         batches._drop(b)
         raise api_error(JSErr.ATOMIC_PUBLISH_INVALID_BATCH_COMMIT)
-    level = H.get_header(hdr, REQUIRED_API_LEVEL)
+    level = H.get_header(hdr, H.REQUIRED_API_LEVEL)
     if level is not None:
-        if api_level_too_high(level):
+        if H.api_level_unmet(level, API_LEVEL):
             batches._abandon(b, "unsupported")
             raise api_error(JSErr.REQUIRED_API_LEVEL)
-        hdr = remove_header(hdr, REQUIRED_API_LEVEL)
+        hdr = remove_header(hdr, H.REQUIRED_API_LEVEL)
     if len(b.msgs) + 1 != seq or (seq == 1 and eob):
         batches._abandon(b, "incomplete")
         raise api_error(JSErr.ATOMIC_PUBLISH_INCOMPLETE_BATCH)
@@ -257,16 +255,6 @@ def _int(value: str) -> int:
     """``uint64(parseInt64(value))`` as the reference reads expected sequences: digits
     (wrapping as Go's arithmetic does), anything else the largest uint64."""
     return int(value) % (1 << 64) if value.isascii() and value.isdigit() else (1 << 64) - 1
-
-
-def api_level_too_high(level: str) -> bool:
-    """A ``Nats-Required-Api-Level`` this server does not meet (or not a number)."""
-    return bool(level) and (not _is_int(level) or int(level) > API_LEVEL)
-
-
-def _is_int(value: str) -> bool:
-    v = value[1:] if value[:1] in ("+", "-") else value
-    return v.isascii() and v.isdigit()
 
 
 def remove_header(hdr: bytes, key: str) -> bytes:
@@ -440,7 +428,7 @@ def recover(stream: Stream) -> None:
     commit message (never acknowledged), and re-apply the roll-ups of a last batch that
     was written whole (their purges follow its messages in the log)."""
     store = stream.store
-    if not stream.config.allow_atomic or not isinstance(store, FileStore) or not store.unclean_start:
+    if not stream.config.allow_atomic or not store.unclean_start:
         return  # only a crash leaves a batch half-written
     last = store.load_last(">")
     if last is None or not last.hdr or last.seq != store.state().last_seq:

@@ -33,10 +33,8 @@ from typing import TYPE_CHECKING, Any
 from pynatsd.gocompat import go_quote, marshal_json
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream.batch import (
-    REQUIRED_API_LEVEL,
     Duplicate,
     Staged,
-    api_level_too_high,
     batches_of,
     check,
     limits,
@@ -44,7 +42,7 @@ from pynatsd.jetstream.batch import (
     uint,
 )
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
-from pynatsd.jetstream.schemas import ApiErrorBody
+from pynatsd.jetstream.schemas import API_LEVEL, ApiErrorBody
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.batch import Batches
@@ -228,12 +226,12 @@ def _on_msg(stream: Stream, req: Request | None, reply: bytes, subject: str, hdr
         _inflight[js] = _inflight.get(js, 0) + 1
         b = batches.fast[req.id] = FastBatch(batches, req.id, req.gap_ok, req.flow)
         b.ack_messages = 1 if len(batches.fast) > 1 else min(MAX_ACK_MESSAGES, req.flow)
-    level = H.get_header(hdr, REQUIRED_API_LEVEL)
+    level = H.get_header(hdr, H.REQUIRED_API_LEVEL)
     if level is not None:
-        if api_level_too_high(level):
+        if H.api_level_unmet(level, API_LEVEL):
             b.drop()
             raise api_error(JSErr.REQUIRED_API_LEVEL)
-        hdr = remove_header(hdr, REQUIRED_API_LEVEL)
+        hdr = remove_header(hdr, H.REQUIRED_API_LEVEL)
     b.arm()
     seq = req.seq
     if req.op == OP_PING:

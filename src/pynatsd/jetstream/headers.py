@@ -18,6 +18,7 @@ ROLLUP = "Nats-Rollup"
 TTL = "Nats-TTL"
 MARKER_REASON = "Nats-Marker-Reason"
 KV_OPERATION = "KV-Operation"
+REQUIRED_API_LEVEL = "Nats-Required-Api-Level"
 
 # Headers of direct-get batch replies: messages, then an end-of-batch status.
 UP_TO_SEQUENCE = "Nats-UpTo-Sequence"
@@ -102,3 +103,16 @@ def go_seconds(seconds: int) -> str:
     if m:
         return f"{m}m{s}s"
     return f"{s}s"
+
+
+def api_level_unmet(value: str | None, level: int) -> bool:
+    """Whether a ``Nats-Required-Api-Level`` value refuses a request to a server of API
+    ``level``: it asks for more, or is not a Go ``int`` (the reference's ``strconv.Atoi``:
+    optional sign, decimal digits, 64-bit range). Absent or empty asks for nothing."""
+    if not value:
+        return False
+    digits = value[1:] if value[0] in "+-" else value
+    if not (digits.isascii() and digits.isdigit()):
+        return True
+    n = int(value)
+    return not -(2**63) <= n < 2**63 or n > level

@@ -70,16 +70,9 @@ class PullRequest:
 
 
 def api_level_too_high(hdr: bytes) -> bool:
-    """A request whose ``Nats-Required-Api-Level`` header is not a decimal integer or asks for
-    more than this server's API level (the reference answers ``412 Required Api Level``)."""
-    value = H.get_header(hdr, "Nats-Required-Api-Level")
-    if not value:
-        return False
-    raw = value.encode()
-    if _ATOI.fullmatch(raw) is None:
-        return True
-    n = int(raw)
-    return not -_I64 <= n < _I64 or n > S.API_LEVEL
+    """A request whose ``Nats-Required-Api-Level`` header this server does not meet (the
+    reference answers ``412 Required Api Level``)."""
+    return H.api_level_unmet(H.get_header(hdr, H.REQUIRED_API_LEVEL), S.API_LEVEL)
 
 
 def parse_request(data: bytes) -> tuple[S.PullRequestBody, int, bool]:

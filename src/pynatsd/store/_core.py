@@ -116,6 +116,7 @@ class IndexedStore:
         self._fresh = first_seq == 1  # reported as first_seq 0 until anything happens
         self._ttls: list[tuple[int, int]] = []  # heap of (deadline_ns, seq)
         self._no_age: set[int] = set()  # sequences with TTL "never": exempt from max_age
+        self.unclean_start = False  # set by an engine that finds a crash's traces on open
         self._set_limit_flags()
 
     # -- hooks for the engines --------------------------------------------------------

@@ -78,6 +78,10 @@ def file_msg_size(subject: str, hdr: bytes, data: bytes) -> int:
 class MsgStore(Protocol):
     """One stream's messages. Sequences start at ``first_seq`` (1 by default) and only grow."""
 
+    # True when the store was not closed cleanly last time (a crash), so its last writes may
+    # be cut short: what sits on top of it (atomic batches) checks its own tail then.
+    unclean_start: bool
+
     def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
         """Append a message; return ``(seq, ts_ns)``. Trims by the store's limits afterwards.
 

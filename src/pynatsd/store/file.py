@@ -207,10 +207,7 @@ class FileStore(IndexedStore):
         self._z: Compressor[_Block] = Compressor(
             compression, self._blk_path, lambda b: b in self._blocks, self._z_installed, self._z_failed
         )
-        # True when the newest block had to be replayed: the last run did not close the
-        # store (a crash), so its last writes may be cut short (batch.recover looks at it).
-        self.unclean_start = False
-        self._recover(first_seq)
+        self._recover(first_seq)  # sets unclean_start when the newest block must be replayed
 
     # -- paths and blocks -----------------------------------------------------------------
     def _blk_path(self, index: int) -> str:
