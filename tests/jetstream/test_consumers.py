@@ -1816,3 +1816,46 @@ async def test_push_needs_a_subscription_on_exactly_the_deliver_subject(js_url: 
     exact = await nc.subscribe("dlv.w")
     assert (await exact.next_msg(timeout=T)).data == b"x"
     await nc.close()
+
+
+async def test_ack_none_delivery_releases_interest(js_url: str) -> None:
+    """On an interest stream a delivery to an ack-none consumer counts as its ack: a message
+    goes once every consumer that wants it has it (ack-none: delivered; explicit: acked)."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=10)
+    try:
+        await js.add_stream(name="INT", subjects=["int.>"], retention=RetentionPolicy.INTEREST)
+        none = await js.pull_subscribe(
+            "int.>", durable="NONE", config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+        )
+        explicit = await js.pull_subscribe(
+            "int.>", durable="EXPL", config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+        )
+
+        async def stored() -> int:
+            return (await js.stream_info("INT")).state.messages
+
+        async def settles_at(n: int) -> None:
+            for _ in range(400):
+                if await stored() == n:
+                    return
+                await asyncio.sleep(0.025)
+            assert await stored() == n
+
+        for i in range(3):
+            await js.publish(f"int.{i}", b"x")
+        assert len(await none.fetch(3, timeout=5)) == 3
+        await settles_at(3)  # EXPL still owes its acks
+        got = await explicit.fetch(3, timeout=5)
+        for m in got[:2]:
+            await m.ack_sync()
+        await settles_at(1)
+        await got[2].ack_sync()
+        await settles_at(0)
+        # with only the ack-none consumer left, delivery alone releases a message
+        await js.delete_consumer("INT", "EXPL")
+        await js.publish("int.9", b"y")
+        assert [m.subject for m in await none.fetch(1, timeout=5)] == ["int.9"]
+        await settles_at(0)
+    finally:
+        await nc.close()

@@ -500,6 +500,8 @@ class Consumer:
             _, entries = H.parse_headers(hdr)
             hdr, data = H.build_headers(entries + extra), b""
         self.core.publish(to, data, reply, hdr, frame_subject=sm.subject.encode())
+        if self.ack_none and self.stream.config.retention != "limits":
+            self.stream.on_acked(self, [sm.seq])  # delivered is acknowledged (interest)
         self._delivered()
 
     def _delivered(self) -> None:
@@ -598,6 +600,8 @@ class Consumer:
             self.delivered_sseq = last
         if self.ack_none:
             acks.floor_cseq, acks.floor_sseq = cseq, last
+            if self.stream.config.retention != "limits":
+                self.stream.on_acked(self, [m.seq for m in msgs[:count]])  # delivered is acknowledged
         self.last_delivered_ns = now_ns
         self._delivered()
         return count
