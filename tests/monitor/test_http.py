@@ -34,6 +34,8 @@ async def test_healthz_and_varz() -> None:
         assert v["in_msgs"] == 1 and v["out_msgs"] == 1
         assert v["in_bytes"] == 5 and v["out_bytes"] == 5
         assert v["max_payload"] == 1024 * 1024
+        # float64 seconds as Go writes them: a whole number without ".0"
+        assert '"auth_timeout": 2,' in body and '"tls_timeout": 2,' in body
         for key in (
             "server_id",
             "start",

@@ -31,7 +31,7 @@ def varz(core: Internal, http_port: int, https_port: int = 0) -> dict[str, Any]:
         "http_port": http_port,
         "http_base_path": opts.http_base_path,
         "https_port": https_port,
-        "auth_timeout": core.auth_timeout,
+        "auth_timeout": _go_float(core.auth_timeout),
         "tls_timeout": _go_float(tls.timeout if tls is not None and tls.timeout > 0 else 2.0),
         "max_control_line": opts.max_control_line,
         "max_payload": opts.max_payload,
