@@ -331,7 +331,7 @@ class SourceLink:
         self.last_ns = time.time_ns()
         try:
             dc, sseq, dseq = int(tokens[4 + off]), int(tokens[5 + off]), int(tokens[6 + off])
-            pending = int(tokens[8 + off])
+            ts, pending = int(tokens[7 + off]), int(tokens[8 + off])
         except ValueError:
             return
         if dc > 1:
@@ -357,7 +357,7 @@ class SourceLink:
             self.direct_ready = True
         try:
             if self.mirror:
-                store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1)
+                store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1, ts)
             else:
                 self._store_sourced(subj, subject, h, data, sseq)
         except ApiError as e:
@@ -439,9 +439,12 @@ def strip_headers(hdr: bytes) -> bytes:
     return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
 
 
-def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int, gap: bool) -> None:
-    """Store a mirrored message at its origin sequence ``seq``; with ``gap`` (the origin
-    no longer has what came before it, or the mirror starts there) skip to it first."""
+def store_mirrored(
+    stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int, gap: bool, ts: int = 0
+) -> None:
+    """Store a mirrored message at its origin sequence ``seq`` and time ``ts`` (the
+    reference keeps the origin's); with ``gap`` (the origin no longer has what came
+    before it, or the mirror starts there) skip to it first."""
     store = stream.store
     if stream.config.sealed:
         raise api_error(JSErr.STREAM_SEALED)
@@ -452,7 +455,7 @@ def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: i
         st = store.state()
         if seq > st.last_seq + 1 or (st.first_seq == 0 and st.msgs == 0 and seq > 1):
             store.skip(seq)
-    store.store(subject, hdr, data)
+    store.store(subject, hdr, data, ts_ns=ts)
     stream.after_store(subject)
 
 
