@@ -3,12 +3,18 @@ on pynatsd and on the reference (``js_url``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
 import nats
 
 from pynatsd.gocompat import parse_time
 from tests.jetstream.test_mirrors import T, api, until_messages, wait_for
+from tests.jetstream.test_sources import _check_exact, _fill, _start
+from tests.support import free_port
 
 
 async def msg_time(nc: Any, stream: str, seq: int) -> str:
@@ -265,3 +271,41 @@ async def test_consumer_reset(js_url: str) -> None:
     r = await api(nc, "$JS.API.CONSUMER.RESET.O.Q", {"seq": 3})
     assert r["error"] == {"code": 400, "err_code": 10204, "description": "invalid reset: below start seq"}
     await nc.close()
+
+
+async def test_work_queue_origin_drains_after_kill_9(tmp_path: Path) -> None:
+    """kill -9 mid catch-up from a work-queue origin: after the restart the durable
+    flow-control consumer is taken up at its ack floor, every message is stored exactly
+    once and nothing stays in the origin (pynatsd only: the reference is not killed)."""
+    n = 30_000
+    store, port = tmp_path / "js", free_port()
+    server = _start(store, port)
+    try:
+        nc = await nats.connect(server.url)
+        await api(nc, "$JS.API.STREAM.CREATE.A", {"name": "A", "subjects": ["a.>"], "retention": "workqueue"})
+        await _fill(nc, "A", n)
+        await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "A"}]})
+        seen = 0
+
+        async def started() -> bool:
+            nonlocal seen
+            seen = (await api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"]
+            return seen > 0
+
+        await wait_for(started)
+        os.kill(server.pid, signal.SIGKILL)
+        assert seen < n, "the catch-up was over before the kill: the test proved nothing"
+        server.wait(T)
+        await nc.close()
+        server = _start(store, port)
+        nc = await nats.connect(server.url)
+        await _check_exact(nc, {"A": n})
+
+        async def drained() -> bool:
+            return bool((await api(nc, "$JS.API.STREAM.INFO.A"))["state"]["messages"] == 0)
+
+        await wait_for(drained)
+        await nc.close()
+    finally:
+        server.kill()
+        await asyncio.sleep(0)
