@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import pytest
 
 from pynatsd.gocompat import parse_time
 from tests.jetstream.test_mirrors import T, api, until_messages, wait_for
 from tests.jetstream.test_sources import _check_exact, _fill, _start
-from tests.support import free_port
+from tests.support import ServerProcess, free_port
+from tests.support.binary import find_nats_server
 
 
 async def msg_time(nc: Any, stream: str, seq: int) -> str:
@@ -305,6 +307,53 @@ async def test_work_queue_origin_drains_after_kill_9(tmp_path: Path) -> None:
             return bool((await api(nc, "$JS.API.STREAM.INFO.A"))["state"]["messages"] == 0)
 
         await wait_for(drained)
+        await nc.close()
+    finally:
+        server.kill()
+        await asyncio.sleep(0)
+
+
+def _start_kind(kind: str, store: Path, port: int) -> ServerProcess:
+    if kind == "pynatsd":
+        return _start(store, port)
+    return ServerProcess([find_nats_server()], "-js", "-sd", str(store), port=port, name="reference").start()
+
+
+@pytest.mark.parametrize("kind", ["pynatsd", "reference"])
+async def test_source_positions_survive_a_full_purge_and_kill_9(kind: str, tmp_path: Path) -> None:
+    """A full purge of the destination removes every ``Nats-Stream-Source`` header; the
+    sources' positions are kept (persisted), so after a ``kill -9`` and restart only new
+    origin messages arrive, nothing is sourced again."""
+    store, port = tmp_path / "js", free_port()
+    server = _start_kind(kind, store, port)
+    try:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream(timeout=T)
+        await js.add_stream(name="A", subjects=["a.>"])
+        await js.add_stream(name="B", subjects=["b.>"])
+        for i in range(30):
+            await js.publish(f"a.{i % 3}", b"A-%08d" % i)
+            await js.publish(f"b.{i % 3}", b"B-%08d" % i)
+        await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "A"}, {"name": "B"}]})
+        await until_messages(nc, "S", 60)
+        purged = await api(nc, "$JS.API.STREAM.PURGE.S")
+        assert purged["purged"] == 60
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(T)
+        await nc.close()
+        server = _start_kind(kind, store, port)
+        nc = await nats.connect(server.url)
+        js = nc.jetstream(timeout=T)
+        for i in range(30, 33):
+            await js.publish(f"a.{i % 3}", b"A-%08d" % i)
+        info = await until_messages(nc, "S", 3)
+        assert info["state"]["first_seq"] == 61 and info["state"]["last_seq"] == 63
+        by_name = {s["name"]: s for s in info["sources"]}
+        assert by_name["A"]["seq"] == 33
+        # B (nothing new) sends nothing again either
+        await js.publish("b.x", b"B-%08d" % 30)
+        info = await until_messages(nc, "S", 4)
+        assert {s["name"]: s["seq"] for s in info["sources"]} == {"A": 33, "B": 31}
         await nc.close()
     finally:
         server.kill()

@@ -24,6 +24,7 @@ does not exist yet gives the link an ``error`` (shown in STREAM.INFO) and is ret
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import time
@@ -40,6 +41,7 @@ from pynatsd.mapping import parse_transform
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
+    from pathlib import Path
 
     from pynatsd.jetstream.stream import Stream
     from pynatsd.server.internal import Client, Subscription
@@ -55,6 +57,8 @@ RETRY_MAXIMUM_S: Final = 120.0  # ...up to this
 RESPONSE_WAIT_S: Final = 30.0  # how long a consumer create request may go unanswered
 _CONTROL: Final = b"NATS/1.0 100"
 _API_LEVEL_4: Final = b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n"  # sourcing consumers
+STATE_FILE: Final = "sources.json"  # in the stream's directory
+PERSIST_EVERY_S: Final = 10.0  # the sources' positions are written this often when they change
 DURABLE_RESPONSE_WAIT_S: Final = 5.0  # a durable consumer's reset request is answered sooner
 DIRECT_CAUGHT_UP: Final = 10  # pending below which a mirror_direct mirror serves its origin's DIRECT.GET
 
@@ -505,6 +509,8 @@ class Sourcing:
         self.stream = stream
         self.mirror: SourceLink | None = None
         self.sources: dict[str, SourceLink] = {}
+        self._saved: dict[str, list[Any]] = {}  # the positions last written to STATE_FILE
+        self._persist_timer: TimerHandle | None = None
 
     def start(self) -> None:
         cfg = self.stream.config
@@ -512,6 +518,58 @@ class Sourcing:
             self.mirror = SourceLink(self.stream, cfg.mirror, mirror=True)
             self.mirror.start(self.stream.store.state().last_seq)
         self.reconfigure()
+        self._persist_timer = self.stream.core.loop.call_later(PERSIST_EVERY_S, self._persist_tick)
+
+    # -- the sources' positions, persisted (they survive a full purge, and a restart
+    # reads headers only for what was stored after the last write) --------------------------
+    def _state_path(self) -> Path:
+        return self.stream.js.stream_dir(self.stream.name) / STATE_FILE
+
+    def _persist_tick(self) -> None:
+        self._persist_timer = self.stream.core.loop.call_later(PERSIST_EVERY_S, self._persist_tick)
+        self.persist()
+
+    def persist(self, force: bool = False) -> None:
+        """Write each source's last origin sequence and identity (when they changed) with
+        the stream's last sequence then; ``force``: also when unchanged (after a purge)."""
+        if not self.sources or self.stream.config.storage == "memory":
+            return
+        positions = {key: [link.sseq, link.ident] for key, link in self.sources.items()}
+        if positions == self._saved and not force:
+            return
+        body = {"last_seq": self.stream.store.state().last_seq, "sources": positions}
+        path = self._state_path()
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(json.dumps(body).encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:  # the header scan stays as fallback
+            self.stream.core.log.warn("Could not save the source positions of '%s': %s", self.stream.name, e)
+            return
+        self._saved = positions
+
+    def _recover_positions(self, wanted: set[str]) -> dict[str, tuple[int, str]]:
+        """Where each wanted source was: the persisted positions, overridden by the
+        ``Nats-Stream-Source`` headers of messages stored after they were written (all
+        the stream's when nothing was written)."""
+        saved: dict[str, tuple[int, str]] = {}
+        floor = 0
+        if self.stream.config.storage != "memory":
+            try:
+                body = json.loads(self._state_path().read_bytes())
+                floor = int(body["last_seq"])
+                for key, (sseq, ident) in body["sources"].items():
+                    saved[key] = (int(sseq), str(ident))
+            except (OSError, ValueError, KeyError, TypeError):
+                saved, floor = {}, 0
+        found = last_source_sequences(self.stream, wanted, floor)
+        for key in wanted - found.keys():
+            if key in saved:
+                found[key] = saved[key]
+        return found
 
     def reconfigure(self) -> None:
         """Sources after an update: removed ones stop, new ones start where the stream
@@ -529,13 +587,17 @@ class Sourcing:
         new = [key for key in wanted if key not in self.sources]
         if not new:
             return
-        found = last_source_sequences(self.stream, set(new))
+        found = self._recover_positions(set(new))
         for key in new:
             link = SourceLink(self.stream, wanted[key], mirror=False)
             self.sources[key] = link
             link.start(*found.get(key, (0, "")))
 
     def stop(self) -> None:
+        if self._persist_timer is not None:
+            self._persist_timer.cancel()
+            self._persist_timer = None
+            self.persist()
         if self.mirror is not None:
             self.mirror.stop()
         for link in self.sources.values():
@@ -563,17 +625,17 @@ def direct_mirror(streams: Iterable[Stream], origin: str) -> Stream | None:
     return None
 
 
-def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, tuple[int, str]]:
+def last_source_sequences(stream: Stream, wanted: set[str], floor: int = 0) -> dict[str, tuple[int, str]]:
     """Per source index name, the origin sequence of the newest message it stored and the
     origin's identity then, from the ``Nats-Stream-Source`` headers (``<origin> <seq>
     <filters> <destinations> <subject> [<identity>]``), newest first, until every wanted
-    source is found."""
+    source is found or the sequence ``floor`` is reached."""
     found: dict[str, tuple[int, str]] = {}
     store = stream.store
     st = store.state()
     seq = st.last_seq
     remaining = set(wanted)
-    while remaining and st.msgs and seq >= st.first_seq:
+    while remaining and st.msgs and seq >= st.first_seq and seq > floor:
         sm = store.load_prev(">", seq)
         if sm is None:
             break
