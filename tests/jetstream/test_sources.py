@@ -176,13 +176,8 @@ async def test_start_options_and_a_source_that_appears_later(js_url: str) -> Non
 
 async def test_work_queue_and_interest_origins(js_url: str) -> None:
     """Every message of a work-queue and of an interest origin arrives exactly once, and the
-    origins let go of them once stored.
-
-    Known difference: the reference 2.15 turns the consumer of a source on an interest or
-    work-queue origin into a durable one acknowledged by flow control, listed and counted by
-    the origin; pynatsd's stays internal (ack "all", acknowledged as it stores), so the
-    origins' consumer counts are not compared.
-    """
+    origins let go of them once stored (the durable flow-control consumers this takes are
+    compared in test_sourcing_state.py)."""
     nc = await nats.connect(js_url)
     js = nc.jetstream(timeout=T)
     await api(nc, "$JS.API.STREAM.CREATE.WQ", {"name": "WQ", "subjects": ["wq"], "retention": "workqueue"})

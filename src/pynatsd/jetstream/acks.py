@@ -36,7 +36,7 @@ class AckTracker:
         self.consumer = consumer
         cfg = consumer.config
         self.ack_none = cfg.ack_policy == "none"
-        self.ack_all = cfg.ack_policy == "all"
+        self.ack_all = cfg.ack_policy in ("all", "flow_control")  # flow_control: acks "all" on FC answers
         self.pending: dict[int, Pending] = {}  # sseq -> delivery, in stream order
         self.redeliver: deque[int] = deque()  # sseqs due for redelivery, in stream order
         self.redelivered: dict[int, int] = {}  # sseq -> deliveries beyond the first

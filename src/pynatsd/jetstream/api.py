@@ -8,13 +8,14 @@ reference does not serve get no reply at all, as there.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from pynatsd.gocompat import ZERO_TIME, format_time, marshal_json, parse_time
+from pynatsd.gocompat import ZERO_TIME, format_time, go_json_escape, marshal_json, parse_time
 from pynatsd.jetstream import codec
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
@@ -38,6 +39,12 @@ from pynatsd.jetstream.pull import STATUS_API_LEVEL, api_level_too_high
 from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
 from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
 from pynatsd.jetstream.sourcing_config import stream_identity
+from pynatsd.jetstream.sourcing_consumers import (
+    RESET_RESPONSE_TYPE,
+    after_sourcing_create,
+    reset_consumer,
+    upgrade_sourcing_request,
+)
 from pynatsd.protocol.subjects import subjects_collide
 from pynatsd.store.base import StoredMsg
 
@@ -82,6 +89,7 @@ class ApiRouter:
             ("CONSUMER", "LIST"): (self.consumer_list, S.ConsumerListResponse, 1, 1),
             ("CONSUMER", "PAUSE"): (self.consumer_pause, S.ConsumerPauseResponse, 2, 2),
             ("CONSUMER", "UNPIN"): (self.consumer_unpin, S.ConsumerUnpinResponse, 2, 2),
+            ("CONSUMER", "RESET"): (self.consumer_reset, S.ConsumerResetResponse, 2, 2),
         }
         # snapshots and restores (jetstream/snapshot.py)
         self.snapshots = Snapshots(js)
@@ -599,6 +607,8 @@ class ApiRouter:
             raise _NoReply
         req = codec.decode_request(data, S.ConsumerCreateRequest)
         stream = self.js.streams.get(subject.stream)
+        # a mirror's or source's (sourcing_consumers.py)
+        req, subject = upgrade_sourcing_request(req, subject, stream)
         result = validate_consumer(
             req,
             stream.config if stream is not None else None,
@@ -611,13 +621,32 @@ class ApiRouter:
             existing = stream.consumers[result.name]
             if result.config != existing.config:
                 existing.update_config(result.config)
+            if existing.config.sourcing:
+                after_sourcing_create(existing)
+                self._reply_hdr = H.build_headers([(STREAM_IDENTITY, stream_identity(stream.created))])
             return self._consumer_response(S.ConsumerCreateResponse, existing)
         c = Consumer(stream, result.name, result.config, time.time_ns(), durable=is_durable(result.config))
         stream.add_consumer(c)
         self.js.consumer_advisory(stream.name, c.name, "create")
+        if c.config.sourcing:
+            after_sourcing_create(c)
         if c.config.direct or c.config.sourcing:  # a mirror's or source's: who the origin is
             self._reply_hdr = H.build_headers([(STREAM_IDENTITY, stream_identity(stream.created))])
         return self._consumer_response(S.ConsumerCreateResponse, c)
+
+    def consumer_reset(self, args: list[str], data: bytes) -> bytes:
+        """CONSUMER.RESET (sourcing_consumers.py); the reference's consumer answers it
+        itself, so a missing one answers nothing."""
+        stream = self.js.streams.get(args[0])
+        c = stream.consumers.get(args[1]) if stream is not None else None
+        if c is None:
+            raise _NoReply
+        seq = reset_consumer(c, data)
+        info = json.loads(self._consumer_response(S.ConsumerCreateResponse, c))
+        info["type"] = RESET_RESPONSE_TYPE
+        info["reset_seq"] = seq
+        # the consumer's info in its own field order, then reset_seq; escaped as Go writes
+        return go_json_escape(json.dumps(info, separators=(",", ":"), ensure_ascii=False).encode())
 
     def consumer_info(self, args: list[str], data: bytes) -> bytes:
         if not codec.is_empty_request(data):

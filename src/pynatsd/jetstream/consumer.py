@@ -34,6 +34,7 @@ from pynatsd.jetstream.consumer_state import ConsumerState, Pending, write_consu
 from pynatsd.jetstream.flow_control import FlowControl
 from pynatsd.jetstream.priority import PriorityGroups
 from pynatsd.jetstream.pull import STATUS_HEARTBEAT, PullQueue
+from pynatsd.jetstream.sourcing_consumers import fc_ack_due, fc_acked
 from pynatsd.protocol.frames import msg_head
 from pynatsd.protocol.subjects import subject_matches
 from pynatsd.store.base import StoredMsg
@@ -66,6 +67,8 @@ class Consumer:
         self.filters = _filters(config)
         self.is_pull = not config.deliver_subject
         self.ack_none = config.ack_policy == "none"
+        # ack "flow_control" (2.14+): acks ride on flow-control answers (sourcing_consumers.py)
+        self.ack_fc = config.ack_policy == "flow_control"
         # the parts
         self.acks = AckTracker(self)
         self.pull = PullQueue(self)
@@ -110,7 +113,7 @@ class Consumer:
         if self.config.replay_policy == "original":
             self._replay_until = self.stream.store.state().last_seq
         self._apply_pause_until()
-        if not self.ack_none:  # the reference has no ack listener for ack-none consumers
+        if not self.ack_none and not self.ack_fc:  # the reference has no ack listener for these
             self._ack_sub = self.core.claim_prefix(self.ack_prefix, self.acks.on_ack)
         if self.fc is not None:
             self._fc_sub = self.core.subscribe(self.fc.prefix + ".>", self._on_flow_control)
@@ -186,6 +189,23 @@ class Consumer:
         self.delivered_sseq = self.acks.floor_sseq = max(self.sseq - 1, 0) if not self._lps else 0
         if self._lps:
             self.delivered_sseq = self.acks.floor_sseq = max(self._lps[0] - 1, 0)
+
+    def reset_position(self, seq: int) -> None:
+        """Start over at stream sequence ``seq`` (CONSUMER.RESET, a sourcing consumer
+        taken up again): nothing pending, consumer sequences from 1, the floor under ``seq``."""
+        acks = self.acks
+        acks.pending.clear()
+        acks.redeliver.clear()
+        acks.redelivered.clear()
+        acks.stuck.clear()
+        self._lps.clear()
+        self.sseq = seq
+        self.dseq = 0
+        self.delivered_sseq = seq - 1
+        acks.floor_cseq, acks.floor_sseq = 0, seq - 1
+        self._pending_cache = None
+        self.mark_dirty()
+        self.kick()
 
     # -- state persistence ------------------------------------------------------------
     def state(self) -> ConsumerState:
@@ -408,6 +428,8 @@ class Consumer:
             if budget <= 0:
                 self.kick()
                 break
+        if self.ack_fc:
+            fc_ack_due(self)
 
     # -- the per-message step -------------------------------------------------------------
     def _take(self) -> tuple[StoredMsg, bool, bytes, int] | None:
@@ -666,6 +688,8 @@ class Consumer:
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
         if self.fc is not None and self.fc.answered(subject):
+            if self.ack_fc and hdr > 0:
+                fc_acked(self, msg[:hdr])
             self.kick()
 
     def _schedule_heartbeat(self) -> None:
@@ -689,6 +713,8 @@ class Consumer:
             self.js.respond(
                 self.config.deliver_subject.encode(), b"", hdr=H.build_headers(entries, STATUS_HEARTBEAT)
             )
+            if self.ack_fc and self.acks.pending and self.fc is not None and not self.fc.pending:
+                self._send_flow_control()  # at a pause, the answer acknowledges what was delivered
         self._schedule_heartbeat()
 
     # -- inactivity (ephemerals) -------------------------------------------------------

@@ -760,6 +760,12 @@ class ConsumerUnpinResponse(_Response, tag="io.nats.jetstream.api.v1.consumer_un
     """CONSUMER.UNPIN: just the type (or the error)."""
 
 
+class ConsumerResetResponse(_Response, tag="io.nats.jetstream.api.v1.consumer_reset_response", kw_only=True):
+    """CONSUMER.RESET errors (sourcing_consumers.py); answers are the consumer info plus ``reset_seq``."""
+
+    reset_seq: int = 0
+
+
 class ConsumerCreateRequest(_Obj, kw_only=True):
     """CONSUMER.CREATE body. ``action`` "" (create or update), "create" or "update"."""
 

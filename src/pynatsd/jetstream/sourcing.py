@@ -24,6 +24,7 @@ does not exist yet gives the link an ``error`` (shown in STREAM.INFO) and is ret
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import time
@@ -35,10 +36,12 @@ from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.sourcing_config import API_PREFIX, FWC, iname
+from pynatsd.jetstream.sourcing_config import _hash as stable_hash
 from pynatsd.mapping import parse_transform
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
+    from pathlib import Path
 
     from pynatsd.jetstream.stream import Stream
     from pynatsd.server.internal import Client, Subscription
@@ -53,8 +56,10 @@ RETRY_BACKOFF_S: Final = 5.0  # times twice the consecutive failures...
 RETRY_MAXIMUM_S: Final = 120.0  # ...up to this
 RESPONSE_WAIT_S: Final = 30.0  # how long a consumer create request may go unanswered
 _CONTROL: Final = b"NATS/1.0 100"
-ACK_EVERY: Final = 1000  # stored messages between acks (ack "all": each acks everything before it)
-MAX_ACK_PENDING: Final = 4 * ACK_EVERY
+_API_LEVEL_4: Final = b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n"  # sourcing consumers
+STATE_FILE: Final = "sources.json"  # in the stream's directory
+PERSIST_EVERY_S: Final = 10.0  # the sources' positions are written this often when they change
+DURABLE_RESPONSE_WAIT_S: Final = 5.0  # a durable consumer's reset request is answered sooner
 DIRECT_CAUGHT_UP: Final = 10  # pending below which a mirror_direct mirror serves its origin's DIRECT.GET
 
 
@@ -85,8 +90,7 @@ class SourceLink:
         self._health: TimerHandle | None = None
         self._closed = False
         self._warned = False  # a store error was logged (until the next message is stored)
-        self._ack = b""  # the reply subject of the last message stored, not acknowledged yet
-        self._unacked = 0
+        self._keep = False  # the current consumer outlives a retry (durable: upgraded, or configured)
         self.direct_ready = False  # a mirror has (nearly) caught up: it may answer DIRECT.GET for its origin
         # validated with the config: a transform that does not build never gets here
         self._transforms = [parse_transform(t.src, t.dest) for t in src.subject_transforms or []]
@@ -107,28 +111,23 @@ class SourceLink:
             if t is not None:
                 t.cancel()
         self._timer = self._health = None
+        if self._keep and not self.cname and self.src.consumer is None:  # between two requests
+            self.cname = self._stable_name()
         self._cancel(delete_consumer)
 
     def _cancel(self, delete_consumer: bool = True) -> None:
-        """Drop the current consumer: acknowledge what is stored, stop listening and (best
-        effort) delete it."""
-        self._flush_ack()
+        """Drop the current consumer: stop listening and (best effort, unless it is durable
+        and this is only a retry) delete it. A configured ``consumer`` is never deleted."""
         for sub in (self._msg_sub, self._reply_sub):
             if sub is not None:
                 self.core.unsubscribe(sub)
         self._msg_sub = self._reply_sub = None
-        if self.cname and delete_consumer:  # the API answers only requests with a reply: nobody reads it
+        if self.cname and delete_consumer and self.src.consumer is None:
+            # the API answers only requests with a reply: nobody reads it
             subject = f"{self._api()}.CONSUMER.DELETE.{self.src.name}.{self.cname}"
             self.core.publish(subject, b"", reply=f"$JSC.R.{secrets.token_hex(8)}")
         self.cname = ""
         self.dseq = 0
-
-    def _flush_ack(self) -> None:
-        """Acknowledge (ack "all") everything stored so far."""
-        if self._ack:
-            self.core.publish(self._ack, b"")
-            self._ack = b""
-            self._unacked = 0
 
     def _api(self) -> str:
         ext = self.src.external
@@ -140,7 +139,7 @@ class SourceLink:
         """Recreate the consumer from the next sequence needed."""
         if self._closed:
             return
-        self._cancel()
+        self._cancel(delete_consumer=not self._keep)
         self._schedule(self._delay())
 
     def _delay(self) -> float:
@@ -168,22 +167,31 @@ class SourceLink:
         self._timer = None
         if self._closed:
             return
-        self._cancel()
+        self._cancel(delete_consumer=not self._keep)
         self._lreq = self.core.loop.time()
         token = secrets.token_hex(8)
+        reply = f"$JSC.R.{token}"
+        self._reply_sub = self.core.subscribe(reply, self._on_response)
+        durable = self.src.consumer
+        if durable is not None:
+            # a configured durable consumer: only repositioned (to its ack floor), listened
+            # to on its own deliver subject once it answers
+            subject = f"{self._api()}.CONSUMER.RESET.{self.src.name}.{durable.name}"
+            self._timer = self.core.loop.call_later(DURABLE_RESPONSE_WAIT_S, self._no_response)
+            if not self.core.publish(subject, b"", reply=reply):
+                self._no_response()
+            return
         ext = self.src.external
         kind = "M" if self.mirror else "S"
         if ext is not None and ext.deliver:
             deliver = f"{ext.deliver}.{kind}.{token}".replace("..", ".")
         else:
             deliver = f"$JS.{kind}.{token}"
-        reply = f"$JSC.R.{token}"
         self._msg_sub = self.core.subscribe(deliver, self._on_msg)
-        self._reply_sub = self.core.subscribe(reply, self._on_response)
         body = json.dumps({"stream_name": self.src.name, "config": self._consumer_config(deliver)})
         subject = f"{self._api()}.CONSUMER.CREATE.{self.src.name}"
         self._timer = self.core.loop.call_later(RESPONSE_WAIT_S, self._no_response)
-        if not self.core.publish(subject, body.encode(), reply=reply):
+        if not self.core.publish(subject, body.encode(), reply=reply, hdr=_API_LEVEL_4):
             self._no_response()
 
     def _no_response(self) -> None:
@@ -193,20 +201,34 @@ class SourceLink:
         self.fails += 1
         self.retry()
 
+    def _stable_name(self) -> str:
+        """The reference's ``JS_MIRROR_<id>`` / ``JS_SRC_<id>``: a hash of this stream's
+        name, account and domain (a source of an origin listed twice: and its index name)."""
+        ident = f"{self.stream.name} {self.core.account_name}"
+        if self.core.opts.jetstream_domain:
+            ident += f" {self.core.opts.jetstream_domain}"
+        ident = stable_hash(ident)
+        if self.mirror:
+            return f"JS_MIRROR_{ident}"
+        if sum(1 for s in self.stream.config.sources or [] if s.name == self.src.name) > 1:
+            ident += f" {self.iname}"
+        return f"JS_SRC_{stable_hash(ident)}"
+
     def _consumer_config(self, deliver: str) -> dict[str, Any]:
         src = self.src
         stream = self.stream
         cfg: dict[str, Any] = {
+            # a stable name: on an interest or work-queue origin the consumer becomes a
+            # durable one acknowledged by flow control (sourcing_consumers.py)
+            "name": self._stable_name(),
             "deliver_subject": deliver,
-            # ack "all", acknowledged every ACK_EVERY stored messages and when idle: a
-            # work-queue or interest origin lets go of what is stored here, nothing sooner
-            "ack_policy": "all",
-            "max_ack_pending": MAX_ACK_PENDING,
+            "ack_policy": "none",
             "ack_wait": 22 * 3600 * NANOS,
             "max_deliver": 1,
             "idle_heartbeat": HEARTBEAT_NS,
             "flow_control": True,
             "direct": True,
+            "sourcing": True,
             "inactive_threshold": int(HEALTH_CHECK_S * NANOS),
         }
         kind = "_nats.mirror." if self.mirror else "_nats.src."
@@ -294,11 +316,27 @@ class SourceLink:
             return
         if ident:
             self.ident = ident
+        config = resp.get("config")
+        ack_policy = config.get("ack_policy") if isinstance(config, dict) else None
+        durable = self.src.consumer
+        if durable is not None and ack_policy != "flow_control":
+            err_kind = (
+                JSErr.MIRROR_CONSUMER_REQUIRES_ACK_FC
+                if self.mirror
+                else JSErr.SOURCE_CONSUMER_REQUIRES_ACK_FC
+            )
+            self.error = S.ApiErrorBody.of(api_error(err_kind))
+            self.fails += 1
+            self.retry()
+            return
+        self._keep = durable is not None or ack_policy == "flow_control"
         self.error = None
         self.fails = 0
         self.cname = name
         self.dseq = 0
         self.last_ns = time.time_ns()
+        if durable is not None:
+            self._msg_sub = self.core.subscribe(durable.deliver_subject, self._on_msg)
 
     # -- deliveries -------------------------------------------------------------------------
     def _on_msg(
@@ -331,7 +369,7 @@ class SourceLink:
         self.last_ns = time.time_ns()
         try:
             dc, sseq, dseq = int(tokens[4 + off]), int(tokens[5 + off]), int(tokens[6 + off])
-            pending = int(tokens[8 + off])
+            ts, pending = int(tokens[7 + off]), int(tokens[8 + off])
         except ValueError:
             return
         if dc > 1:
@@ -357,7 +395,7 @@ class SourceLink:
             self.direct_ready = True
         try:
             if self.mirror:
-                store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1)
+                store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1, ts)
             else:
                 self._store_sourced(subj, subject, h, data, sseq)
         except ApiError as e:
@@ -374,15 +412,11 @@ class SourceLink:
             self.retry()
             return
         self._warned = False
-        self._ack = reply
-        self._unacked += 1
-        if self._unacked >= ACK_EVERY:
-            self._flush_ack()
 
     def _on_control(self, h: bytes, reply: bytes | None) -> None:
-        self._flush_ack()  # a pause in deliveries (heartbeat) or a window's end (flow control)
-        if reply:  # flow control: answered at once, the message is already stored
-            self.core.publish(reply, b"")
+        if reply:  # flow control: answered at once with what is stored (an ack for ack flow_control)
+            hdr = f"NATS/1.0\r\nNats-Last-Consumer: {self.dseq}\r\nNats-Last-Stream: {self.sseq}\r\n\r\n"
+            self.core.publish(reply, b"", hdr=hdr.encode())
             return
         last = H.get_header(h, "Nats-Last-Consumer")
         if last is not None and last.isdigit() and int(last) > 0 and int(last) != self.dseq:
@@ -439,9 +473,12 @@ def strip_headers(hdr: bytes) -> bytes:
     return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
 
 
-def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int, gap: bool) -> None:
-    """Store a mirrored message at its origin sequence ``seq``; with ``gap`` (the origin
-    no longer has what came before it, or the mirror starts there) skip to it first."""
+def store_mirrored(
+    stream: Stream, subject: str, hdr: bytes, data: bytes, seq: int, gap: bool, ts: int = 0
+) -> None:
+    """Store a mirrored message at its origin sequence ``seq`` and time ``ts`` (the
+    reference keeps the origin's); with ``gap`` (the origin no longer has what came
+    before it, or the mirror starts there) skip to it first."""
     store = stream.store
     if stream.config.sealed:
         raise api_error(JSErr.STREAM_SEALED)
@@ -452,7 +489,7 @@ def store_mirrored(stream: Stream, subject: str, hdr: bytes, data: bytes, seq: i
         st = store.state()
         if seq > st.last_seq + 1 or (st.first_seq == 0 and st.msgs == 0 and seq > 1):
             store.skip(seq)
-    store.store(subject, hdr, data)
+    store.store(subject, hdr, data, ts_ns=ts)
     stream.after_store(subject)
 
 
@@ -472,6 +509,8 @@ class Sourcing:
         self.stream = stream
         self.mirror: SourceLink | None = None
         self.sources: dict[str, SourceLink] = {}
+        self._saved: dict[str, list[Any]] = {}  # the positions last written to STATE_FILE
+        self._persist_timer: TimerHandle | None = None
 
     def start(self) -> None:
         cfg = self.stream.config
@@ -479,6 +518,58 @@ class Sourcing:
             self.mirror = SourceLink(self.stream, cfg.mirror, mirror=True)
             self.mirror.start(self.stream.store.state().last_seq)
         self.reconfigure()
+        self._persist_timer = self.stream.core.loop.call_later(PERSIST_EVERY_S, self._persist_tick)
+
+    # -- the sources' positions, persisted (they survive a full purge, and a restart
+    # reads headers only for what was stored after the last write) --------------------------
+    def _state_path(self) -> Path:
+        return self.stream.js.stream_dir(self.stream.name) / STATE_FILE
+
+    def _persist_tick(self) -> None:
+        self._persist_timer = self.stream.core.loop.call_later(PERSIST_EVERY_S, self._persist_tick)
+        self.persist()
+
+    def persist(self, force: bool = False) -> None:
+        """Write each source's last origin sequence and identity (when they changed) with
+        the stream's last sequence then; ``force``: also when unchanged (after a purge)."""
+        if not self.sources or self.stream.config.storage == "memory":
+            return
+        positions = {key: [link.sseq, link.ident] for key, link in self.sources.items()}
+        if positions == self._saved and not force:
+            return
+        body = {"last_seq": self.stream.store.state().last_seq, "sources": positions}
+        path = self._state_path()
+        tmp = path.with_suffix(".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(json.dumps(body).encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:  # the header scan stays as fallback
+            self.stream.core.log.warn("Could not save the source positions of '%s': %s", self.stream.name, e)
+            return
+        self._saved = positions
+
+    def _recover_positions(self, wanted: set[str]) -> dict[str, tuple[int, str]]:
+        """Where each wanted source was: the persisted positions, overridden by the
+        ``Nats-Stream-Source`` headers of messages stored after they were written (all
+        the stream's when nothing was written)."""
+        saved: dict[str, tuple[int, str]] = {}
+        floor = 0
+        if self.stream.config.storage != "memory":
+            try:
+                body = json.loads(self._state_path().read_bytes())
+                floor = int(body["last_seq"])
+                for key, (sseq, ident) in body["sources"].items():
+                    saved[key] = (int(sseq), str(ident))
+            except (OSError, ValueError, KeyError, TypeError):
+                saved, floor = {}, 0
+        found = last_source_sequences(self.stream, wanted, floor)
+        for key in wanted - found.keys():
+            if key in saved:
+                found[key] = saved[key]
+        return found
 
     def reconfigure(self) -> None:
         """Sources after an update: removed ones stop, new ones start where the stream
@@ -496,13 +587,17 @@ class Sourcing:
         new = [key for key in wanted if key not in self.sources]
         if not new:
             return
-        found = last_source_sequences(self.stream, set(new))
+        found = self._recover_positions(set(new))
         for key in new:
             link = SourceLink(self.stream, wanted[key], mirror=False)
             self.sources[key] = link
             link.start(*found.get(key, (0, "")))
 
     def stop(self) -> None:
+        if self._persist_timer is not None:
+            self._persist_timer.cancel()
+            self._persist_timer = None
+            self.persist()
         if self.mirror is not None:
             self.mirror.stop()
         for link in self.sources.values():
@@ -530,17 +625,17 @@ def direct_mirror(streams: Iterable[Stream], origin: str) -> Stream | None:
     return None
 
 
-def last_source_sequences(stream: Stream, wanted: set[str]) -> dict[str, tuple[int, str]]:
+def last_source_sequences(stream: Stream, wanted: set[str], floor: int = 0) -> dict[str, tuple[int, str]]:
     """Per source index name, the origin sequence of the newest message it stored and the
     origin's identity then, from the ``Nats-Stream-Source`` headers (``<origin> <seq>
     <filters> <destinations> <subject> [<identity>]``), newest first, until every wanted
-    source is found."""
+    source is found or the sequence ``floor`` is reached."""
     found: dict[str, tuple[int, str]] = {}
     store = stream.store
     st = store.state()
     seq = st.last_seq
     remaining = set(wanted)
-    while remaining and st.msgs and seq >= st.first_seq:
+    while remaining and st.msgs and seq >= st.first_seq and seq > floor:
         sm = store.load_prev(">", seq)
         if sm is None:
             break

@@ -179,9 +179,6 @@ def check_sourcing(cfg: S.StreamConfig, js: JetStream, pedantic: bool, creating:
     _check_cycles(cfg, js)
     if creating:
         _check_filters(cfg)
-    for src in [*([mirror] if mirror is not None else []), *(cfg.sources or [])]:
-        if src.consumer is not None:
-            raise _invalid("durable consumers for mirrors and sources are not supported by pynatsd yet")
     return origin_direct
 
 

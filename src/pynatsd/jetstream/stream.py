@@ -542,6 +542,8 @@ class Stream:
     # -- changes made through the API ----------------------------------------------------
     def purge(self, subject: str = "", seq: int = 0, keep: int = 0) -> int:
         n = self.store.purge(subject=subject, seq=seq, keep=keep)
+        if self.sourcing is not None:  # the sources' positions outlive their headers (sourcing.py)
+            self.sourcing.persist(force=True)
         self.js.on_stream_changed(self)
         return n
 

@@ -82,8 +82,13 @@ class MsgStore(Protocol):
     # be cut short: what sits on top of it (atomic batches) checks its own tail then.
     unclean_start: bool
 
-    def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
+    def store(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0, ts_ns: int = 0
+    ) -> tuple[int, int]:
         """Append a message; return ``(seq, ts_ns)``. Trims by the store's limits afterwards.
+
+        ``ts_ns`` > 0 is the message's time instead of now (a mirror keeps its origin's
+        times); never earlier than the newest stored time.
 
         ``ttl_ns`` > 0 is a per-message TTL (Nats-TTL); the message expires ``ttl_ns`` after
         its timestamp, independently of ``max_age``. ``ttl_ns`` < 0 is ``Nats-TTL: never``:

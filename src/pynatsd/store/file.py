@@ -298,11 +298,13 @@ class FileStore(IndexedStore):
             return file_msg_size(subject, hdr, data)
         return file_msg_size(subject, hdr, data) - len(subject) + len(subject.encode())
 
-    def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
+    def store(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0, ts_ns: int = 0
+    ) -> tuple[int, int]:
         if self._closed:
             raise ValueError("store is closed")
         seq = self._last + 1
-        ts = self._clock()
+        ts = ts_ns or self._clock()
         if ts < self._last_ts:  # never backwards: expiry relies on ordered timestamps
             ts = self._last_ts
         s = self._subjects.get(subject)

@@ -28,9 +28,11 @@ class MemoryStore(IndexedStore):
     def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
         return msg_size(subject, hdr, data)
 
-    def store(self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0) -> tuple[int, int]:
+    def store(
+        self, subject: str, hdr: bytes, data: bytes, ttl_ns: int = 0, ts_ns: int = 0
+    ) -> tuple[int, int]:
         seq = self._last + 1
-        ts = self._clock()
+        ts = ts_ns or self._clock()
         if ts < self._last_ts:  # never backwards: expiry relies on ordered timestamps
             ts = self._last_ts
         s = self._subjects.get(subject)
