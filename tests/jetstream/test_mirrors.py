@@ -398,6 +398,26 @@ async def test_mirror_direct_answers_for_its_origin(js_url: str) -> None:
     await nc.close()
 
 
+async def test_mirror_direct_shares_direct_gets_with_its_origin(js_url: str) -> None:
+    """While both exist, DIRECT.GET on the origin's subject is answered by the origin or by a
+    caught-up ``mirror_direct`` mirror (the reference subscribes both in one queue group)."""
+    nc = await nats.connect(js_url)
+    js = nc.jetstream(timeout=T)
+    await api(nc, "$JS.API.STREAM.CREATE.O", {"name": "O", "subjects": ["o"], "allow_direct": True})
+    await js.publish("o", b"0")
+    await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}})
+    await until_messages(nc, "M", 1)
+    answered: set[str] = set()
+    for _ in range(200):  # each answer is one of the two at random: both show up long before
+        m = await nc.request("$JS.API.DIRECT.GET.O", json.dumps({"seq": 1}).encode(), timeout=T)
+        assert m.data == b"0" and m.headers is not None
+        answered.add(m.headers["Nats-Stream"])
+        if answered == {"O", "M"}:
+            break
+    assert answered == {"O", "M"}
+    await nc.close()
+
+
 async def test_external_api_prefix_of_a_domain(tmp_path: Path) -> None:
     """``external.api`` is where the consumer requests go: ``$JS.<domain>.API`` reaches the
     server's own domain the way it would reach another one over a leaf node.

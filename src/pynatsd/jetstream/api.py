@@ -9,6 +9,7 @@ reference does not serve get no reply at all, as there.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from pynatsd.jetstream.errors import ApiError, JSErr, Reason, api_error, wrap_er
 from pynatsd.jetstream.priority import valid_group_name
 from pynatsd.jetstream.pull import STATUS_API_LEVEL, api_level_too_high
 from pynatsd.jetstream.snapshot import Snapshots, StreamRestoreResponse, StreamSnapshotResponse
-from pynatsd.jetstream.sourcing import STREAM_IDENTITY, direct_mirror
+from pynatsd.jetstream.sourcing import STREAM_IDENTITY
 from pynatsd.jetstream.sourcing_config import stream_identity
 from pynatsd.jetstream.sourcing_consumers import (
     RESET_RESPONSE_TYPE,
@@ -401,8 +402,11 @@ class ApiRouter:
         if not args:
             return
         stream = self.js.streams.get(args[0])
-        if stream is None or not stream.config.allow_direct:
-            stream = direct_mirror(self.js.streams.values(), args[0])  # mirror_direct (sourcing.py)
+        if stream is not None and not stream.config.allow_direct:
+            stream = None
+        mirrors = self.js.direct_mirrors.get(args[0])
+        if mirrors:  # the origin and its caught-up mirror_direct mirrors answer in turn, at random
+            stream = random.choice([*mirrors, stream] if stream is not None else list(mirrors))
         if stream is None:
             if reply:  # served per stream by the reference: nobody here
                 self.core.no_responders(pub, subject, reply)

@@ -62,6 +62,8 @@ class JetStream:
         )
         self.max_store = opts.jetstream_max_store  # < 0: 3/4 of the free disk, known at start
         self.streams: dict[str, Stream] = {}
+        # origin name -> its caught-up mirror_direct mirrors, which share its DIRECT.GETs
+        self.direct_mirrors: dict[str, set[Stream]] = {}
         self.api_total = 0
         self.api_errors = 0
         self._dirty: set[Stream] = set()

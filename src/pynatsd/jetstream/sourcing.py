@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from pynatsd.gocompat import format_time
@@ -105,8 +104,25 @@ class SourceLink:
         self._schedule(0.0)
         self._health = self.core.loop.call_later(HEALTH_CHECK_S, self._health_check)
 
+    def _direct(self, ready: bool) -> None:
+        """A ``mirror_direct`` mirror that has caught up shares DIRECT.GET for its local
+        origin (``JetStream.direct_mirrors``); it stops when the link stops."""
+        self.direct_ready = ready
+        stream, origin = self.stream, self.src.name
+        if not stream.config.mirror_direct or self.src.external is not None:
+            return
+        mirrors = stream.js.direct_mirrors
+        if ready:
+            mirrors.setdefault(origin, set()).add(stream)
+        elif origin in mirrors:
+            mirrors[origin].discard(stream)
+            if not mirrors[origin]:
+                del mirrors[origin]
+
     def stop(self, delete_consumer: bool = True) -> None:
         self._closed = True
+        if self.direct_ready:
+            self._direct(False)
         for t in (self._timer, self._health):
             if t is not None:
                 t.cancel()
@@ -391,8 +407,8 @@ class SourceLink:
         old = self.sseq, self.dseq
         self.sseq, self.dseq = sseq, dseq
         self.lag = pending - 1 if pending else 0
-        if pending < DIRECT_CAUGHT_UP and self.mirror:
-            self.direct_ready = True
+        if pending < DIRECT_CAUGHT_UP and self.mirror and not self.direct_ready:
+            self._direct(True)
         try:
             if self.mirror:
                 store_mirrored(self.stream, subj, h, data, sseq, sseq != old[0] + 1, ts)
@@ -610,19 +626,6 @@ class Sourcing:
 
     def sources_info(self) -> list[S.StreamSourceInfo] | None:
         return [link.info() for link in self.sources.values()] or None
-
-
-def direct_mirror(streams: Iterable[Stream], origin: str) -> Stream | None:
-    """A ``mirror_direct`` mirror of the local stream ``origin`` that has caught up: it
-    answers DIRECT.GET for the origin when the origin does not (deleted, no allow_direct)."""
-    for stream in streams:
-        sourcing = stream.sourcing
-        if sourcing is None or sourcing.mirror is None or not stream.config.mirror_direct:
-            continue
-        link = sourcing.mirror
-        if link.direct_ready and link.src.name == origin and link.src.external is None:
-            return stream
-    return None
 
 
 def last_source_sequences(stream: Stream, wanted: set[str], floor: int = 0) -> dict[str, tuple[int, str]]:
