@@ -80,10 +80,12 @@ def _plain_equal(a: str, b: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """A successful login: the user name (None for token auth) and its permissions (None = all)."""
+    """A successful login: the user name (None for token auth), its permissions (None = all)
+    and its account ("" = the global account)."""
 
     user: str | None
     permissions: Permissions | None
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +190,10 @@ class Authenticator:
                 user = self._users.get(user_s)
                 if user is None:
                     return None
-                perms = user.permissions if user.permissions is not None else self._default_permissions
-                return self._compare(user.password, pass_s, AuthResult(user.username, perms))
+                perms = user.permissions
+                if perms is None and not user.account:  # accounts have their own defaults
+                    perms = self._default_permissions
+                return self._compare(user.password, pass_s, AuthResult(user.username, perms, user.account))
 
         if self._token:
             return self._compare(self._token, token_s, AuthResult(None, None))
