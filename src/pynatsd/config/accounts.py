@@ -44,12 +44,11 @@ def _kind(v: object) -> str:
     return "map[string]interface {}"
 
 
-class _Raw:
-    """What the first pass keeps of an account for the second."""
-
-    def __init__(self, cfg: AccountConfig, pos: Position) -> None:
-        self.cfg = cfg
-        self.pos = pos
+def _plus_v(v: object) -> str:
+    """Go's %+v of a scalar config value."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v) if isinstance(v, int | float | str) else _kind(v)
 
 
 def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
@@ -155,7 +154,7 @@ def _limits(loader: _Loader, node: Node, acc: AccountConfig) -> None:
     entries = node.value
     if not isinstance(entries, dict):
         loader.errors.append(
-            ConfigIssue(node.pos, f"Expected account limits to be a map/struct, got {_kind(entries)}")
+            ConfigIssue(node.pos, f"Expected account limits to be a map/struct, got {_plus_v(entries)}")
         )
         return
     fields = {
