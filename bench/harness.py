@@ -86,6 +86,19 @@ KV_GET = (
 )
 
 
+# Two accounts: the requester (no credentials: no_auth_user) in APP imports SVC's service.
+IMPORT_CONFIG = """
+accounts {
+  SVC { users = [{user: svc, password: svc}], exports = [{service: "bench.svc"}] }
+  APP {
+    users = [{user: app, password: app}]
+    imports = [{service: {account: SVC, subject: "bench.svc"}, to: "bench.req"}]
+  }
+}
+no_auth_user: app
+"""
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -95,6 +108,7 @@ class Scenario:
     quick_msgs: int
     metrics: tuple[Metric, ...]
     disk: bool = False  # keep the stream after the run, measure its files, then delete it
+    config: str = ""  # a config file of its own: the scenario runs on a server started with it
 
     def argv(self, quick: bool) -> list[str]:
         keep = ["--keep"] if self.disk else []
@@ -109,6 +123,25 @@ SCENARIOS = (
     Scenario("spread-100", "pubsub", ("--size", "128", "--subjects", "100"), 2_000_000, 100_000, SUB_RATE),
     Scenario("fanout-4", "fanout", ("--size", "128", "--subs", "4"), 1_000_000, 50_000, SUB_RATE),
     Scenario("request", "request", ("--size", "128"), 20_000, 2_000, LATENCY),
+    # a request through a cross-account service import (budget: 1.25x the latency of "request")
+    Scenario(
+        "request-import",
+        "request",
+        (
+            "--size",
+            "128",
+            "--responder-subject",
+            "bench.svc",
+            "--responder-user",
+            "svc",
+            "--responder-password",
+            "svc",
+        ),
+        20_000,
+        2_000,
+        LATENCY,
+        config=IMPORT_CONFIG,
+    ),
     Scenario("js-pub-file", "js-pub", ("--size", "128", "--storage", "file"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-memory", "js-pub", ("--size", "128", "--storage", "memory"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-sync", "js-pub", ("--size", "128", "--mode", "sync"), 20_000, 2_000, PUB_RATE),
@@ -298,7 +331,25 @@ def bench_server(
     name: str, argv: list[str], scenarios: list[Scenario], args: argparse.Namespace, console: Console
 ) -> ServerRun:
     run = ServerRun(name)
-    server = BenchServer(name, argv)
+    plain = [s for s in scenarios if not s.config]
+    if plain:
+        _bench_on(run, BenchServer(name, argv), plain, args, console)
+    for scenario in scenarios:
+        if scenario.config and not run.error:
+            conf = Path(tempfile.mkdtemp(prefix=f"bench-{name}-conf-")) / "server.conf"
+            conf.write_text(scenario.config)
+            try:
+                _bench_on(run, BenchServer(name, [*argv, "-c", str(conf)]), [scenario], args, console)
+            finally:
+                shutil.rmtree(conf.parent, ignore_errors=True)
+    return run
+
+
+def _bench_on(
+    run: ServerRun, server: BenchServer, scenarios: list[Scenario], args: argparse.Namespace, console: Console
+) -> None:
+    """Run ``scenarios`` on one server (started here, stopped at the end)."""
+    name = run.name
     try:
         console.print(f"[bold]{name}[/bold]: starting {' '.join(server.argv)}", highlight=False)
         server.start_bench(args.ready_timeout)
@@ -336,7 +387,6 @@ def bench_server(
         console.print(f"[red]{name}: {exc}[/red]", highlight=False)
     finally:
         server.stop()
-    return run
 
 
 def ratio_text(ref: float | None, ours: float | None, metric: Metric) -> str:
