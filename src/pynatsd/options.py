@@ -81,6 +81,7 @@ class AccountConfig:
     max_subscriptions: int = -1
     max_payload: int = -1
     max_leafnodes: int = -1
+    mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ accounts {
       {service: "private", accounts: [B]}
       {stream: "only.b", accounts: [B]}
     ]
+    mappings = { "old.*": "new.$1" }
   }
   B {
     users = [
@@ -237,6 +238,18 @@ async def test_permissions_of_an_account_user(conns: Conns) -> None:
             break
         await asyncio.sleep(0.1)
     assert 'permissions violation for publish to "elsewhere"' in str(errors[0]).lower()
+
+
+async def test_account_mappings_apply_in_their_account_only(conns: Conns) -> None:
+    a, b = await conns("a"), await conns("b")
+    sa = await a.subscribe("new.>")
+    sb = await b.subscribe("old.>")
+    await a.flush()
+    await b.flush()
+    await b.publish("old.x", b"b is not mapped")
+    await a.publish("old.x", b"a is mapped")
+    assert (await sa.next_msg(timeout=10)).subject == "new.x"
+    assert (await sb.next_msg(timeout=10)).data == b"b is not mapped"
 
 
 async def test_system_account_has_its_own_subjects(conns: Conns) -> None:

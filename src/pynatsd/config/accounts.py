@@ -13,6 +13,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from pynatsd.config.errors import ConfigIssue, Position
+from pynatsd.config.mappings import parse_mappings
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
 from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, User
@@ -111,7 +112,8 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
                 if _jetstream_enabled(child):
                     opts.unsupported[f"{key}.{name}.{k}"] = "JetStream in accounts"
             elif low in ("mappings", "maps"):
-                opts.unsupported[f"{key}.{name}.{k}"] = "subject mappings in accounts"
+                acc.mappings, issues = parse_mappings(child)
+                errors.extend(issues)
             elif low == "nkey":
                 opts.unsupported[f"{key}.{name}.{k}"] = "account nkeys"
             elif low in ("msg_trace", "trace_dest"):

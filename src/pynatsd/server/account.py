@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pynatsd.mapping import Mappings, build_mappings
+
 if TYPE_CHECKING:
     from pynatsd.options import AccountConfig
     from pynatsd.server.client import Client, InternalClient, Subscription
@@ -31,6 +33,7 @@ class Account:
         "clients",
         "config",
         "import_subs",
+        "mappings",
         "max_connections",
         "max_payload",
         "max_subscriptions",
@@ -56,6 +59,8 @@ class Account:
         self.max_connections = -1
         self.max_payload = -1
         self.max_subscriptions = -1
+        # Subject mappings applied to this account's client publishes (None: none, no cost).
+        self.mappings: Mappings | None = None
 
     def apply_config(self, cfg: AccountConfig | None) -> None:
         """Limits of the ``accounts`` block (-1: none of its own)."""
@@ -63,6 +68,8 @@ class Account:
         self.max_connections = cfg.max_connections if cfg is not None else -1
         self.max_payload = cfg.max_payload if cfg is not None else -1
         self.max_subscriptions = cfg.max_subscriptions if cfg is not None else -1
+        if cfg is not None:
+            self.mappings = build_mappings(cfg.mappings) if cfg.mappings else None
 
     def __repr__(self) -> str:
         return f"Account({self.name!r})"

@@ -512,7 +512,7 @@ class Client(asyncio.Protocol):
     def refresh_pub_checks(self) -> None:
         """Whether publishes take the slow path (:meth:`_check_pub`)."""
         self.pub_checks = (
-            self.pedantic or self.verbose or self.perms is not None or self.server.mappings is not None
+            self.pedantic or self.verbose or self.perms is not None or self.account.mappings is not None
         )
 
     def _check_pub(self, subject: bytes) -> bytes | None:
@@ -521,7 +521,7 @@ class Client(asyncio.Protocol):
         chose no destination), or None when refused."""
         if self.pedantic and not _valid_pub(subject):
             self.send_err(E.ERR_INVALID_PUB_SUBJECT)
-        mappings = self.server.mappings
+        mappings = self.account.mappings
         if mappings is not None:
             mapped = mappings.map_bytes(subject)
             if mapped is not None:
