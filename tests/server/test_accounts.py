@@ -159,9 +159,11 @@ async def test_stream_import_with_prefix_and_to(conns: Conns) -> None:
 async def test_service_import_with_to_and_wildcards(conns: Conns) -> None:
     a, b = await conns("a"), await conns("b")
     seen: list[tuple[str, str]] = []
+    infos: list[dict[str, object]] = []
 
     async def helper(msg: Msg) -> None:
         seen.append((msg.subject, msg.reply))
+        infos.append(json.loads((msg.headers or {})["Nats-Request-Info"]))
         await msg.respond(b"answer to " + msg.subject.encode())
 
     await a.subscribe("help.>", cb=helper)
@@ -172,6 +174,8 @@ async def test_service_import_with_to_and_wildcards(conns: Conns) -> None:
     assert subject == "help.topic.one"
     # the exporter never sees the requester's inbox, only a reply subject of its own
     assert reply.startswith("_R_.") and "_INBOX" not in reply
+    # and learns which account asked (the reference's Nats-Request-Info header)
+    assert infos[0]["acc"] == "B" and set(infos[0]) <= {"acc", "rtt"}
     # the importer's own subject space does not have the exporter's subject
     with pytest.raises(NoRespondersError):
         await b.request("help.topic.one", b"?", timeout=10)

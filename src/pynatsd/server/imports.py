@@ -16,9 +16,11 @@ still stops a message that would bounce between accounts forever.
 
 from __future__ import annotations
 
+import json
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pynatsd.gocompat import format_time
 from pynatsd.mapping import SubjectTransform, parse_transform
 
 if TYPE_CHECKING:
@@ -33,6 +35,45 @@ _MAX_DEPTH = 16  # accounts one message may cross
 _SWEEP = 1.0  # seconds between expiry passes over pending responses
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _depth = 0
+REQUEST_INFO = b"Nats-Request-Info"
+_HDR_LINE = b"NATS/1.0\r\n"
+
+
+def client_info(c: Client, share: bool) -> bytes:
+    """The requester as the reference describes it to a service (its ClientInfo JSON, in the
+    struct's field order): the account and RTT, and with ``share`` who and where it is."""
+    d: dict[str, Any] = {}
+    if share:
+        d["start"] = format_time(int(c.start * 1e9))
+        d["host"] = c.host
+        d["id"] = c.cid
+    d["acc"] = c.account.name
+    if share:
+        d["user"] = c.user
+        d["name"] = c.name
+        d["lang"] = c.lang
+        d["ver"] = c.version
+    d["rtt"] = round(c.rtt * 1e9)
+    if share:
+        d["server"] = c.server.server_name
+        d["kind"] = "Client"
+        d["client_type"] = "nats"
+    return json.dumps({k: v for k, v in d.items() if v}, separators=(",", ":")).encode()
+
+
+def with_header(hdr: int, msg: bytes, name: bytes, value: bytes) -> tuple[int, bytes]:
+    """``msg`` (header block of ``hdr`` bytes, -1 for none, then payload) with header
+    ``name`` set to ``value``, replacing any earlier one, as the reference's setHeader."""
+    line = name + b": " + value + b"\r\n"
+    if hdr < 0:
+        block = _HDR_LINE + line + b"\r\n"
+        return len(block), block + msg
+    head, body = msg[:hdr], msg[hdr:]
+    lines = head[:-4].split(b"\r\n") if head.endswith(b"\r\n\r\n") else head.split(b"\r\n")
+    low = name.lower() + b":"
+    kept = [ln for ln in lines if not ln.lower().startswith(low)]
+    block = b"\r\n".join(kept) + b"\r\n" + line + b"\r\n"
+    return len(block), block + body
 
 
 def _transform(src: str, dest: str) -> SubjectTransform | None:
@@ -171,6 +212,7 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
     transform = _transform(local_s, imp.subject)
     remote = imp.subject.encode() if transform is None and local_s != imp.subject else None
     export = _find_export(exporter, imp.subject, True)
+    share = imp.share
 
     def request(
         sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
@@ -182,6 +224,8 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
             target = mapped
         else:
             target = remote or subject
+        # as the reference: the service learns who asks (Nats-Request-Info)
+        hdr, msg = with_header(hdr, msg, REQUEST_INFO, client_info(pub, share))
         if reply is None:
             return _route(server, exporter, target, None, hdr, msg)
         responses = exporter.responses
