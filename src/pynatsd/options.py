@@ -53,6 +53,7 @@ class ExportConfig:
     response_type: str = "singleton"  # singleton, stream or chunked (services)
     response_threshold: float = 120.0  # seconds a streamed/chunked response stays mapped
     allow_trace: bool = False
+    account_token_position: int = 0  # > 0: that token of the subject must be the importer's name
 
 
 @dataclass

@@ -96,6 +96,9 @@ BAD = [
     'accounts {\n A { exports = [{stream: "s.>"}] }\n B { imports = [{stream: {account: A, subject: "s.>"}, prefix: "p.*"}] }\n}',
     'accounts {\n A { exports = [{stream: "s.>"}] }\n B { imports = [{stream: {account: A}}] }\n}',
     'accounts {\n A { exports = [{service: "q.*"}] }\n B { imports = [{service: {account: A, subject: "q.*"}, to: "r.>"}] }\n}',
+    'accounts {\n A { exports = [{stream: "s.a.x", account_token_position: 2}] }\n}',
+    'accounts {\n A { exports = [{stream: "s.*.x", account_token_position: 2}] }\n B { imports = [{stream: {account: A, subject: "s.C.x"}}] }\n}',
+    'accounts {\n A { exports = [{service: "q"}] }\n B { imports = [{service: {account: A, subject: "q"}, to: "bad..to"}] }\n}',
     # cycles
     "accounts {\n A { exports = [{service: q}], imports = [{service: {account: B, subject: q}}] }\n B { exports = [{service: q}], imports = [{service: {account: A, subject: q}}] }\n}",
     'accounts {\n A { exports = [{stream: "s.>"}], imports = [{stream: {account: B, subject: "s.>"}}] }\n B { exports = [{stream: "s.>"}], imports = [{stream: {account: A, subject: "s.>"}}] }\n}',
@@ -165,6 +168,19 @@ def test_known_differences(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write_file(tmp_path / "server.conf", text))
     assert str(info.value).endswith(": " + KNOWN[text])
+
+
+GOOD_TOO = [
+    # an empty accounts list is public, as the reference reads it
+    'accounts {\n A { exports = [{stream: "s.>", accounts: []}] }\n B { imports = [{stream: {account: A, subject: "s.>"}}] }\n}',
+    'accounts {\n A { exports = [{stream: "s.*.x", account_token_position: 2}] }\n B { imports = [{stream: {account: A, subject: "s.B.x"}}] }\n}',
+]
+
+
+@needs_reference
+@pytest.mark.parametrize("text", GOOD_TOO)
+def test_accepted_by_both(tmp_path: Path, text: str) -> None:
+    assert verdicts(tmp_path, text) == ([], [])
 
 
 @needs_reference

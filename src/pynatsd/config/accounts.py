@@ -201,6 +201,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
         rt: str | None = None
         threshold: float | None = None
         allow_trace: bool | None = None
+        token_pos = 0
         directives: list[tuple[str, Position]] = []  # service-only settings, for a stream's error
         for k, child in fields.items():
             low = k.lower()
@@ -265,7 +266,14 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     )
                     continue
                 allow_trace = v
-            elif low in ("latency", "account_token_position"):
+            elif low == "account_token_position":
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    errors.append(
+                        ConfigIssue(child.pos, f"Expected {k} to be a positive integer, got {_kind(v)}")
+                    )
+                    continue
+                token_pos = v
+            elif low == "latency":
                 loader.opts.unsupported[f"exports.{k}"] = f"the export setting {k!r}"
             else:
                 loader._unknown(k, child)
@@ -281,6 +289,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     response_type=rt or "singleton",
                     response_threshold=threshold if threshold else 120.0,
                     allow_trace=bool(allow_trace),
+                    account_token_position=token_pos,
                 )
             )
     return out
@@ -381,8 +390,13 @@ def export_allows(exports: list[ExportConfig], service: bool, subject: str, impo
     for e in exports:
         if e.service != service or not subset_of(subject, e.subject):
             continue
-        if not e.accounts or importer in e.accounts:
-            return True
+        pos = e.account_token_position
+        if pos > 0:
+            tokens = subject.split(".")
+            if pos <= len(tokens) and tokens[pos - 1] == importer:
+                return True
+        elif not e.accounts or importer in e.accounts:
+            return True  # public (also an empty list, as the reference reads it), or listed
     return False
 
 
@@ -424,8 +438,10 @@ def _resolve(loader: _Loader, pos: Position) -> None:
             for name in e.accounts or []:
                 if name not in accounts:
                     err(f"{go_quote(name)} account not defined for {kind} export")
-            if not is_valid_subject(e.subject):
-                err(f"Error adding {kind} export {go_quote(e.subject)}: invalid subject")
+            at = e.account_token_position
+            tokens = e.subject.split(".")
+            if not is_valid_subject(e.subject) or (at > 0 and (len(tokens) < at or tokens[at - 1] != "*")):
+                err(f"Error adding {kind} export {go_quote(e.subject)}: sublist: invalid subject")
     # imports added so far, per account, for the cycle checks
     added: dict[str, list[ImportConfig]] = {name: [] for name in accounts}
     for acc in accounts.values():
@@ -453,7 +469,7 @@ def _check_import(
     if imp.service:
         local = imp.to or imp.subject
         if not is_valid_subject(imp.subject) or not is_valid_subject(local):
-            return "invalid subject"
+            return "sublist: invalid subject"
         if not export_allows(src.exports, True, imp.subject, importer):
             return "service import not authorized"
         if _service_cycle(src.name, local, {importer}, added):
