@@ -427,3 +427,46 @@ async def test_jetstream_in_an_account_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ServerStartError):
         srv.start(timeout=30, attempts=1)
     assert any("JetStream in accounts is not supported" in line for line in srv.log)
+
+
+JS_ACCOUNTS = """
+accounts {
+  A { users = [{user: a, password: a}] }
+  $SYS { users = [{user: sys, password: sys}] }
+}
+authorization { users = [{user: g, password: g}] }
+"""
+
+
+@pytest.mark.parametrize("only_system", [False, True], ids=["accounts", "system-only"])
+async def test_jetstream_is_not_enabled_in_accounts(kind: Kind, tmp_path: Path, only_system: bool) -> None:
+    """As the reference: with accounts of its own in the config no account has JetStream,
+    not even $G; with only the system account given users, $G keeps it; $SYS never has it."""
+    config = (
+        JS_ACCOUNTS.replace("  A { users = [{user: a, password: a}] }\n", "") if only_system else JS_ACCOUNTS
+    )
+    path = tmp_path / f"{kind}.conf"
+    path.write_text(config)
+    srv = start_server(kind, "-c", str(path), "-js", "-sd", str(tmp_path / "store"))
+    conns = Conns(srv)
+    try:
+        users = ["g", "sys"] if only_system else ["a", "g", "sys"]
+        for user in users:
+            nc = await conns(user)
+            for subject in ("$JS.API.INFO", "$JS.API.STREAM.CREATE.S"):
+                reply = json.loads((await nc.request(subject, b'{"name":"S"}', timeout=10)).data)
+                if user == "g" and only_system:
+                    assert "error" not in reply
+                    continue
+                assert reply["error"] == {
+                    "code": 503,
+                    "err_code": 10039,
+                    "description": "JetStream not enabled for account",
+                }
+                kind_of = "account_info_response" if subject.endswith("INFO") else "stream_create_response"
+                if user == "sys" and not subject.endswith("INFO"):
+                    kind_of = "system_response"  # the system account answers for itself
+                assert reply["type"] == "io.nats.jetstream.api.v1." + kind_of
+    finally:
+        await conns.close()
+        srv.stop()
