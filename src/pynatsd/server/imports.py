@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.gocompat import format_time
@@ -39,9 +40,22 @@ REQUEST_INFO = b"Nats-Request-Info"
 _HDR_LINE = b"NATS/1.0\r\n"
 
 
+# Per requester: (rtt, share, account, the JSON), rebuilt only when one of them changes.
+_infos: weakref.WeakKeyDictionary[Client, tuple[float, bool, Account, bytes]] = weakref.WeakKeyDictionary()
+
+
 def client_info(c: Client, share: bool) -> bytes:
     """The requester as the reference describes it to a service (its ClientInfo JSON, in the
     struct's field order): the account and RTT, and with ``share`` who and where it is."""
+    cached = _infos.get(c)
+    if cached is not None and cached[0] == c.rtt and cached[1] == share and cached[2] is c.account:
+        return cached[3]
+    info = _client_info(c, share)
+    _infos[c] = (c.rtt, share, c.account, info)
+    return info
+
+
+def _client_info(c: Client, share: bool) -> bytes:
     d: dict[str, Any] = {}
     if share:
         d["start"] = format_time(int(c.start * 1e9))
