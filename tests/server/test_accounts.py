@@ -33,6 +33,7 @@ accounts {
       {service: "help.>"}
       {service: "feed", response: stream, threshold: "5s"}
       {service: "private", accounts: [B]}
+      {service: "shared"}
       {stream: "only.b", accounts: [B]}
     ]
     mappings = { "old.*": "new.$1" }
@@ -48,6 +49,7 @@ accounts {
       {service: {account: A, subject: "help.>"}, to: "q.>"}
       {service: {account: A, subject: "feed"}}
       {service: {account: A, subject: "private"}, to: "ask"}
+      {service: {account: A, subject: "shared"}, share: true}
     ]
   }
   C {
@@ -179,6 +181,41 @@ async def test_service_import_with_to_and_wildcards(conns: Conns) -> None:
     # the importer's own subject space does not have the exporter's subject
     with pytest.raises(NoRespondersError):
         await b.request("help.topic.one", b"?", timeout=10)
+
+
+async def test_shared_request_info(conns: Conns) -> None:
+    a, b = await conns("a"), await conns("b", name="asker")
+    infos: list[dict[str, object]] = []
+
+    async def shared(msg: Msg) -> None:
+        infos.append(json.loads((msg.headers or {})["Nats-Request-Info"]))
+        await msg.respond(b"")
+
+    await a.subscribe("shared", cb=shared)
+    await a.flush()
+    await b.request("shared", b"", timeout=10)
+    info = infos[0]
+    assert (info["acc"], info["user"], info["name"], info["lang"], info["kind"]) == (
+        "B",
+        "b",
+        "asker",
+        "python3",
+        "Client",
+    )
+    # the server's name and the client's details are there; rtt may be 0 (then left out)
+    assert {
+        "start",
+        "host",
+        "id",
+        "acc",
+        "user",
+        "name",
+        "lang",
+        "ver",
+        "server",
+        "kind",
+        "client_type",
+    } <= set(info)
 
 
 async def test_service_without_responder_is_no_responders(conns: Conns) -> None:
