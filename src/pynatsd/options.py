@@ -34,9 +34,13 @@ class Permissions:
 
 @dataclass
 class User:
+    """A user of the users list: a name and password, or (``nkey`` set, no name or
+    password) an NKey user who proves the key by signing the connection's nonce."""
+
     username: str
     password: str = ""  # plain text or a bcrypt hash ("$2a$...")
     permissions: Permissions | None = None
+    nkey: str = ""  # public user NKey ("U..."); the user's identity when set
     account: str = ""  # the account the user belongs to ("" = the global account $G)
 
 

@@ -272,11 +272,13 @@ def test_unsupported_inside_authorization() -> None:
         "}"
     )
     assert opts.unsupported == {
-        "authorization.users.nkey": "NKey users",
         "authorization.users.allowed_connection_types": "allowed connection types",
         "authorization.auth_callout": "authorization callout",
     }
-    assert [u.username for u in opts.users] == ["a"]
+    assert [(u.username, u.nkey) for u in opts.users] == [
+        ("", "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"),
+        ("a", ""),
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def test_auth_timeout_forms(value: str, seconds: float) -> None:
             "users: [{user: a, permissions: {allow_responses: {foo: 1}}}]",
             'Unknown field "foo" parsing permissions',
         ),
-        ("users: [{nkey: UABC, user: x}]", "Nkey users do not take usernames or passwords"),
+        ("users: [{nkey: UABC, user: x}]", "Not a valid public nkey for a user"),
     ],
 )
 def test_authorization_errors(body: str, reason: str) -> None:

@@ -507,3 +507,80 @@ async def test_jetstream_is_not_enabled_in_accounts(kind: Kind, tmp_path: Path, 
     finally:
         await conns.close()
         srv.stop()
+
+
+def nkey_config() -> str:
+    from tests.support.nkeys import USER_A, USER_B
+
+    return f"""
+accounts {{
+  A {{
+    users = [{{nkey: {USER_A.public}}}, {{user: pw, password: pw}}]
+    exports = [{{stream: "out.>"}}]
+  }}
+  B {{
+    users = [{{nkey: {USER_B.public}, permissions: {{publish: "in.>", subscribe: ["out.>", "in.>"]}}}}]
+    imports = [{{stream: {{account: A, subject: "out.>"}}}}]
+  }}
+}}
+no_auth_user: {USER_B.public}
+"""
+
+
+async def test_nkey_users_inside_accounts(kind: Kind, tmp_path: Path) -> None:
+    """NKey users belong to their account like any user; an NKey no_auth_user too."""
+    from tests.support.nkeys import USER_A
+
+    srv = serve(kind, tmp_path, nkey_config())
+    conns = Conns(srv)
+    try:
+        errors: list[Exception] = []
+
+        async def on_error(e: Exception) -> None:
+            errors.append(e)
+
+        a = await conns(nkeys_seed_str=USER_A.seed)
+        pw = await conns("pw")
+        anon = await conns(error_cb=on_error)  # the NKey no_auth_user, in B
+        got = await anon.subscribe("out.>")
+        mine = await anon.subscribe("in.x")
+        same_account = await pw.subscribe("out.>")
+        await anon.flush()
+        await pw.flush()
+        await a.publish("out.1", b"from an nkey user")
+        await a.flush()
+        assert (await got.next_msg(timeout=10)).data == b"from an nkey user"
+        assert (await same_account.next_msg(timeout=10)).data == b"from an nkey user"
+        await anon.publish("in.x", b"own")
+        assert (await mine.next_msg(timeout=10)).data == b"own"
+        await anon.publish("out.2", b"")  # not allowed to B's user
+        await anon.flush()
+        for _ in range(100):
+            if errors:
+                break
+            await asyncio.sleep(0.1)
+        assert 'permissions violation for publish to "out.2"' in str(errors[0]).lower()
+    finally:
+        await conns.close()
+        srv.stop()
+
+
+@pytest.mark.parametrize(
+    "users",
+    [
+        "A {{ users = [{{nkey: {a}}}] }}\n B {{ users = [{{nkey: {a}}}] }}",
+        "A {{ users = [{{nkey: {a}}}, {{nkey: {a}}}] }}",
+    ],
+    ids=["across-accounts", "in-one-account"],
+)
+def test_duplicate_nkeys_across_accounts(tmp_path: Path, users: str) -> None:
+    from pynatsd.config.loader import ConfigError, load_config
+    from tests.support.config import reference_test_config
+    from tests.support.nkeys import USER_A
+
+    path = tmp_path / "dup.conf"
+    path.write_text("accounts {\n " + users.format(a=USER_A.public) + "\n}\n")
+    rc, out = reference_test_config(str(path))
+    assert rc != 0 and f'Duplicate nkey "{USER_A.public}" detected' in out
+    with pytest.raises(ConfigError, match=f'Duplicate nkey "{USER_A.public}" detected'):
+        load_config(str(path))

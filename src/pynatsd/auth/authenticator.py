@@ -9,8 +9,12 @@ Checked against nats-server 2.15.1:
 * Otherwise the configured token, else the single user/pass, decides. A token server
   ignores a supplied user/pass, a user/pass server ignores a supplied token, and a
   missing credential compares as the empty string.
-* ``nkey``, ``jwt`` and ``sig`` are not consulted: a CONNECT carrying only those fails,
-  except that with ``no_auth_user`` set it counts as "no credentials", as in the reference.
+* NKey users (users-list entries with ``nkey``) are looked up first: a CONNECT naming an
+  ``nkey`` is judged against that key only, and must carry ``sig``, the signature of the
+  connection's nonce (``pynatsd.protocol.nkeys``); an unknown key fails even when password
+  users exist. A ``no_auth_user`` may be an NKey: a CONNECT with no credentials at all
+  then logs in as it, without a signature. ``jwt`` is not consulted; without NKey users a
+  CONNECT carrying only ``nkey``/``sig`` counts as "no credentials" for ``no_auth_user``.
 * Configured passwords and tokens matching ``$2[abxy]$NN$`` are bcrypt hashes; anything
   else (``$2$...`` included) is compared as plain text. Like Go's bcrypt, only the first
   72 bytes of a supplied password count.
@@ -40,6 +44,7 @@ from typing import Any
 import bcrypt
 
 from pynatsd.options import Options, Permissions, User
+from pynatsd.protocol.nkeys import verify_nonce
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
@@ -80,8 +85,8 @@ def _plain_equal(a: str, b: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """A successful login: the user name (None for token auth), its permissions (None = all)
-    and its account ("" = the global account)."""
+    """A successful login: the user name or NKey (None for token auth), its permissions
+    (None = all) and its account ("" = the global account)."""
 
     user: str | None
     permissions: Permissions | None
@@ -109,9 +114,14 @@ class Authenticator:
         self._username = options.username
         self._password = options.password
         users: dict[str, User] = {}
+        nkeys: dict[str, User] = {}
         for u in options.users:
-            users[u.username] = u  # later duplicates win, as in the reference's map
+            if u.nkey:
+                nkeys[u.nkey] = u
+            else:
+                users[u.username] = u  # later duplicates win, as in the reference's map
         self._users = users
+        self._nkeys = nkeys
         self._no_auth_user = options.no_auth_user
         self._default_permissions = options.default_permissions
         self._auth_timeout = options.auth_timeout
@@ -126,11 +136,22 @@ class Authenticator:
     @property
     def auth_required(self) -> bool:
         """Credentials are checked: CONNECT must authenticate and the auth timer is armed."""
-        return bool(self._users) or bool(self._token) or bool(self._username)
+        return bool(self._users) or bool(self._nkeys) or bool(self._token) or bool(self._username)
+
+    @property
+    def nonce_required(self) -> bool:
+        """Each connection gets a nonce in INFO: there are NKey users to sign it."""
+        return bool(self._nkeys)
 
     @property
     def has_no_auth_user(self) -> bool:
-        return bool(self._no_auth_user) and self._no_auth_user in self._users
+        nau = self._no_auth_user
+        return bool(nau) and (nau in self._users or nau in self._nkeys)
+
+    def is_listed(self, name: str) -> bool:
+        """Whether ``name`` is a user of the users list, by name or NKey. On reload, a client
+        whose listed identity is gone is closed without an error, as the reference does."""
+        return bool(name) and (name in self._users or name in self._nkeys)
 
     @property
     def advertise_auth_required(self) -> bool:
@@ -144,20 +165,21 @@ class Authenticator:
 
     # -- authentication --
 
-    def authenticate(self, connect: Mapping[str, Any]) -> AuthResult | None:
+    def authenticate(self, connect: Mapping[str, Any], nonce: bytes = b"") -> AuthResult | None:
         """Judge a CONNECT object; None means reply ``Authorization Violation`` and close.
+        ``nonce`` is the one the connection's INFO carried (for NKey signatures).
 
         May run bcrypt (tens of milliseconds or more): call from a worker thread, or use
         :meth:`authenticate_async` on the event loop.
         """
-        r = self._evaluate(connect)
+        r = self._evaluate(connect, nonce)
         if isinstance(r, _BcryptPending):
             return r.result if self._verify_bcrypt(r.hashed, r.password) else None
         return r
 
-    async def authenticate_async(self, connect: Mapping[str, Any]) -> AuthResult | None:
+    async def authenticate_async(self, connect: Mapping[str, Any], nonce: bytes = b"") -> AuthResult | None:
         """Like :meth:`authenticate`, without blocking the event loop on bcrypt."""
-        r = self._evaluate(connect)
+        r = self._evaluate(connect, nonce)
         if not isinstance(r, _BcryptPending):
             return r
         key = self._cache_key(r.hashed, r.password)
@@ -172,7 +194,7 @@ class Authenticator:
         ok = await asyncio.shield(task)
         return r.result if ok else None
 
-    def _evaluate(self, connect: Mapping[str, Any]) -> AuthResult | _BcryptPending | None:
+    def _evaluate(self, connect: Mapping[str, Any], nonce: bytes) -> AuthResult | _BcryptPending | None:
         if not self.auth_required:
             return AuthResult(None, None)
         user_s = _field(connect, "user")
@@ -180,6 +202,16 @@ class Authenticator:
         token_s = _field(connect, "auth_token")
         if user_s is None or pass_s is None or token_s is None:
             return None  # a non-string credential cannot match anything
+
+        if self._nkeys:
+            nkey_s = _field(connect, "nkey")
+            if nkey_s is None:
+                return None
+            if nkey_s or not (user_s or pass_s or token_s):
+                if not nkey_s and self._no_auth_user in self._nkeys:
+                    nkey_s = self._no_auth_user
+                if nkey_s:
+                    return self._check_nkey(nkey_s, _field(connect, "sig"), nonce)
 
         if self._users:
             if self._no_auth_user and not user_s and not pass_s and not token_s:
@@ -202,6 +234,18 @@ class Authenticator:
                 return None
             return self._compare(self._password, pass_s, AuthResult(self._username, None))
         return None
+
+    def _check_nkey(self, nkey: str, sig: str | None, nonce: bytes) -> AuthResult | None:
+        """An NKey user: known key, and (unless it is the no_auth_user) a valid signature."""
+        user = self._nkeys.get(nkey)
+        if user is None or sig is None:
+            return None
+        if nkey != self._no_auth_user and (not sig or not verify_nonce(nkey, nonce, sig)):
+            return None
+        perms = user.permissions
+        if perms is None and not user.account:  # accounts have their own defaults
+            perms = self._default_permissions
+        return AuthResult(nkey, perms, user.account)
 
     @staticmethod
     def _compare(stored: str, supplied: str, ok: AuthResult) -> AuthResult | _BcryptPending | None:

@@ -75,7 +75,7 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
     if not isinstance(v, dict):
         errors.append(ConfigIssue(node.pos, "Expected map entries for accounts"))
         return
-    taken = {u.username for u in opts.users}
+    taken = {u.nkey or u.username for u in opts.users}
     for name, anode in v.items():
         if anode.used_as_variable:
             continue
@@ -127,13 +127,15 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
             if opts.authorization:
                 errors.append(ConfigIssue(users_pos, "Can not have a token and accounts"))
                 continue
-        for u in users:
+        # names first, then NKeys, as the reference checks them
+        for u in sorted(users, key=lambda u: bool(u.nkey)):
             if u.permissions is None and acc.default_permissions is not None:
                 u.permissions = copy.deepcopy(acc.default_permissions)
-            if u.username in taken:
-                errors.append(ConfigIssue(users_pos, f"Duplicate user {go_quote(u.username)} detected"))
+            ident, kind = (u.nkey, "nkey") if u.nkey else (u.username, "user")
+            if ident in taken:
+                errors.append(ConfigIssue(users_pos, f"Duplicate {kind} {go_quote(ident)} detected"))
                 continue
-            taken.add(u.username)
+            taken.add(ident)
             u.account = name
             opts.users.append(u)
     if not errors:

@@ -24,6 +24,7 @@ from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
 from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
 from pynatsd.options import Options, Permission, Permissions, ResponsePermission, User
+from pynatsd.protocol.nkeys import is_valid_public_user_key
 from pynatsd.protocol.subjects import is_valid_subject
 
 __all__ = [
@@ -447,17 +448,19 @@ class _Loader:
             raise _Invalid(node.pos, "Can not have a single user/pass and a users array")
         if users is not None and token:
             raise _Invalid(node.pos, "Can not have a token and a users array")
-        # users of the accounts block (parsed before this block) stay, and names stay unique
+        # users of the accounts block (parsed before this block) stay, and names stay unique;
+        # names first, then NKeys, against one set: the reference's order of checks
         in_accounts = [u for u in self.opts.users if u.account]
-        seen: set[str] = {u.username for u in in_accounts}
+        seen: set[str] = {u.nkey or u.username for u in in_accounts}
         if in_accounts and user:
             raise _Invalid(node.pos, "Can not have a single user/pass and accounts")
         if in_accounts and token:
             raise _Invalid(node.pos, "Can not have a token and accounts")
-        for u in users or []:
-            if u.username in seen:
-                raise _Invalid(node.pos, f"Duplicate user {go_quote(u.username)} detected")
-            seen.add(u.username)
+        for u in sorted(users or [], key=lambda u: bool(u.nkey)):
+            ident, kind = (u.nkey, "nkey") if u.nkey else (u.username, "user")
+            if ident in seen:
+                raise _Invalid(node.pos, f"Duplicate {kind} {go_quote(ident)} detected")
+            seen.add(ident)
             if u.permissions is None and defaults is not None:
                 u.permissions = copy.deepcopy(defaults)
 
@@ -498,7 +501,6 @@ class _Loader:
                 )
                 continue
             user = User(username="")
-            has_nkey = False
             for k, v in fields.items():
                 low = k.lower()
                 with self._collecting():
@@ -509,9 +511,7 @@ class _Loader:
                     elif low in ("permission", "permissions", "authorization"):
                         user.permissions = self._permissions(v)
                     elif low == "nkey":
-                        _str(v, k)
-                        has_nkey = True
-                        self.opts.unsupported["authorization.users.nkey"] = "NKey users"
+                        user.nkey = _str(v, k)
                     elif low in ("allowed_connection_types", "connection_types", "clients"):
                         self.opts.unsupported[f"authorization.users.{k}"] = "allowed connection types"
                     elif low == "proxy_required":
@@ -519,12 +519,13 @@ class _Loader:
                             self.opts.unsupported[f"authorization.users.{k}"] = "proxy-required connections"
                     else:
                         self._unknown(k, v)
-            if has_nkey:
+            if not user.username and not user.nkey:
+                raise _Invalid(entry.pos, "User entry requires a user")
+            if user.nkey:  # an NKey user (in the same list, as the reference's config)
+                if not is_valid_public_user_key(user.nkey):
+                    raise _Invalid(entry.pos, "Not a valid public nkey for a user")
                 if user.username or user.password:
                     raise _Invalid(entry.pos, "Nkey users do not take usernames or passwords")
-                continue
-            if not user.username:
-                raise _Invalid(entry.pos, "User entry requires a user")
             users.append(user)
         return users
 
@@ -604,7 +605,7 @@ class _Loader:
 
     def _check_no_auth_user(self, config: ConfigMap) -> None:
         name = self.opts.no_auth_user
-        if not name or "authorization.users.nkey" in self.opts.unsupported:
+        if not name:
             return
         node = next((v for k, v in config.items() if k.lower() == "no_auth_user"), None)
         pos = node.pos if node is not None else Position(self.opts.config_file)
@@ -612,7 +613,7 @@ class _Loader:
             self.errors.append(
                 ConfigIssue(pos, f"no_auth_user: {go_quote(name)} present, but users/nkeys are not defined")
             )
-        elif all(u.username != name for u in self.opts.users):
+        elif all(name not in (u.username, u.nkey) for u in self.opts.users):
             self.errors.append(
                 ConfigIssue(
                     pos,

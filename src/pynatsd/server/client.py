@@ -24,9 +24,10 @@ from pynatsd.auth import (
     reply_violation,
     subscribe_violation,
 )
-from pynatsd.gocompat import format_duration
+from pynatsd.gocompat import format_duration, go_quote
 from pynatsd.protocol import errors as E
 from pynatsd.protocol.frames import OK, PING, PONG, err_line, msg_frame
+from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
 
@@ -95,6 +96,7 @@ class Client(asyncio.Protocol):
         self.version = ""
         self.user = ""
         self.connect_opts: dict[str, Any] = {}
+        self.nonce = b""  # sent in INFO when NKey users exist; CONNECT's sig signs it
         self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
@@ -128,6 +130,8 @@ class Client(asyncio.Protocol):
         srv = self.server
         opts = srv.opts
         transport.set_write_buffer_limits(high=min(opts.max_pending, 4 * 1024 * 1024))
+        if srv.auth.nonce_required:
+            self.nonce = new_nonce()
         self.transport.write(srv.info_line(self))
         if not srv.register(self):
             self.send_err(E.ERR_MAX_CONNECTIONS)
@@ -346,7 +350,7 @@ class Client(asyncio.Protocol):
             self.parser.paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
-            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts))
+            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts, self.nonce))
             task.add_done_callback(self._connect_authenticated)
             return True
         self._connect_done()
@@ -407,10 +411,19 @@ class Client(asyncio.Protocol):
             self.queue(OK)
 
     def auth_violation(self) -> None:
-        self.server.log.error("%s - cid:%d - authentication error", self.host, self.cid)
+        self.server.log.error("%s - cid:%d - authentication error%s", self.host, self.cid, self._auth_who())
         self.server.auth_failures += 1
         self.send_err(E.ERR_AUTH_VIOLATION)
         self.close("Authentication Failure")
+
+    def _auth_who(self) -> str:
+        """Who tried, for the log line, as the reference names them (NKey first)."""
+        o = self.connect_opts
+        for key, label in (("nkey", "Nkey"), ("user", "User")):
+            v = o.get(key)
+            if isinstance(v, str) and v:
+                return f" - {label} {go_quote(v)}"
+        return ' - Token "[REDACTED]"' if o.get("auth_token") else ""
 
     def on_auth_violation(self) -> None:
         self.auth_violation()
@@ -585,6 +598,8 @@ _CONNECT_TYPES: dict[str, tuple[type, ...]] = {
     "user": (str,),
     "pass": (str,),
     "auth_token": (str,),
+    "nkey": (str,),
+    "sig": (str,),
     "protocol": (int,),
 }
 

@@ -271,7 +271,7 @@ class NatsServer:
             return
         new.port, new.host, new.http_port = old.port, old.host, old.http_port  # listeners stay
         self.opts = new
-        self.auth = Authenticator(_auth_options(new))
+        old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
         self._configure_accounts(new)
         self.config_time = time.time()
@@ -283,8 +283,11 @@ class NatsServer:
             c.parser.max_control_line = new.max_control_line
             if not c.connect_received:
                 continue
+            if old_auth.is_listed(c.user) and not self.auth.is_listed(c.user):
+                c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
+                continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts)
+                result = self.auth.authenticate(c.connect_opts, c.nonce)
                 if result is None or self.accounts.get(result.account or GLOBAL_ACCOUNT) is not c.account:
                     c.auth_violation()  # as the reference: a user gone or moved to another account
                     continue
@@ -380,6 +383,8 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
+            if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
+                d["nonce"] = c.nonce.decode("ascii")
         if ldm:
             d["ldm"] = True
         if self._info_fields:
