@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from tests.support.launcher import (  # noqa: E402
     child_env,
     signal_group,
 )
-from tests.support.wire import WireClient, WireError  # noqa: E402
+from tests.support.wire import WireClient  # noqa: E402
 
 SERVER_NAMES = ("reference", "pynatsd")
 
@@ -109,6 +110,7 @@ class Scenario:
     metrics: tuple[Metric, ...]
     disk: bool = False  # keep the stream after the run, measure its files, then delete it
     config: str = ""  # a config file of its own: the scenario runs on a server started with it
+    tls: bool = False  # run against a server started with --tls (certificates made at start)
 
     def argv(self, quick: bool) -> list[str]:
         keep = ["--keep"] if self.disk else []
@@ -142,6 +144,9 @@ SCENARIOS = (
         LATENCY,
         config=IMPORT_CONFIG,
     ),
+    # The same over TLS: the server started with --tls, the bench clients upgrading after INFO
+    Scenario("pubsub-tls", "pubsub", ("--size", "128"), 2_000_000, 100_000, SUB_RATE, tls=True),
+    Scenario("request-tls", "request", ("--size", "128"), 20_000, 2_000, LATENCY, tls=True),
     Scenario("js-pub-file", "js-pub", ("--size", "128", "--storage", "file"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-memory", "js-pub", ("--size", "128", "--storage", "memory"), 300_000, 20_000, PUB_RATE),
     Scenario("js-pub-sync", "js-pub", ("--size", "128", "--mode", "sync"), 20_000, 2_000, PUB_RATE),
@@ -186,9 +191,9 @@ SCENARIOS = (
 class BenchServer(ServerProcess):
     """A server on a free 127.0.0.1 port with JetStream on, storing in a directory of its own."""
 
-    def __init__(self, name: str, argv: list[str]) -> None:
+    def __init__(self, name: str, argv: list[str], *extra: str) -> None:
         self.store_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
-        super().__init__(argv, "-js", "-sd", self.store_dir, name=name, env=child_env(), log_lines=50)
+        super().__init__(argv, "-js", "-sd", self.store_dir, *extra, name=name, env=child_env(), log_lines=50)
         self.version = "?"
 
     def start_bench(self, timeout: float) -> None:
@@ -207,10 +212,11 @@ class BenchServer(ServerProcess):
 
     def _info_version(self) -> str:
         try:
-            with WireClient.open(self.port, timeout=5) as client:
-                info = client.info
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                line = sock.makefile("rb").readline()  # INFO comes before any TLS
+            info = json.loads(line[5:])
             return str(info.get("pynatsd_version") or info.get("version", "?"))
-        except (OSError, ValueError, WireError):
+        except (OSError, ValueError):
             return "?"
 
     def cpu_seconds(self) -> float | None:
@@ -267,9 +273,12 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
     proc.communicate()
 
 
-def run_bench(url: str, scenario: Scenario, quick: bool, timeout: float) -> dict[str, Any]:
+def run_bench(
+    url: str, scenario: Scenario, quick: bool, timeout: float, tls_ca: str | None = None
+) -> dict[str, Any]:
     """One ``pynats bench`` run; failures come back as a result with ``ok`` false."""
-    argv = [sys.executable, "-m", "pynatsd.cli.pynats", "-s", url, "bench", *scenario.argv(quick)]
+    tls = ["--tlsca", tls_ca] if tls_ca else []
+    argv = [sys.executable, "-m", "pynatsd.cli.pynats", "-s", url, *tls, "bench", *scenario.argv(quick)]
     argv += ["--timeout", str(timeout), "--json"]
     # Its own process group, so a timeout or Ctrl-C also takes down the bench's worker processes.
     proc = subprocess.Popen(
@@ -327,29 +336,64 @@ class ServerRun:
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def bench_server(
+def make_tls_certs() -> tuple[str, str, str]:
+    """A throwaway CA and server certificate for the TLS scenarios: (ca, cert, key) files.
+
+    Made with ``trustme`` (a test dependency) so that no private key lives in the repository.
+    """
+    import trustme
+
+    d = Path(tempfile.mkdtemp(prefix="bench-tls-"))
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    ca.cert_pem.write_to_path(str(d / "ca.pem"))
+    leaf.cert_chain_pems[0].write_to_path(str(d / "server.pem"))
+    leaf.private_key_pem.write_to_path(str(d / "server-key.pem"))
+    return str(d / "ca.pem"), str(d / "server.pem"), str(d / "server-key.pem")
+
+
+def bench_servers(
     name: str, argv: list[str], scenarios: list[Scenario], args: argparse.Namespace, console: Console
 ) -> ServerRun:
+    """The plain scenarios on one server, then the TLS ones on a server started with --tls."""
     run = ServerRun(name)
-    plain = [s for s in scenarios if not s.config]
+    plain = [s for s in scenarios if not s.tls and not s.config]
+    secure = [s for s in scenarios if s.tls]
     if plain:
-        _bench_on(run, BenchServer(name, argv), plain, args, console)
+        bench_server(run, argv, plain, args, console)
     for scenario in scenarios:
-        if scenario.config and not run.error:
+        # a scenario with a config file of its own runs on a server started with it
+        if scenario.config and run.error is None:
             conf = Path(tempfile.mkdtemp(prefix=f"bench-{name}-conf-")) / "server.conf"
             conf.write_text(scenario.config)
             try:
-                _bench_on(run, BenchServer(name, [*argv, "-c", str(conf)]), [scenario], args, console)
+                bench_server(run, argv, [scenario], args, console, ("-c", str(conf)))
             finally:
                 shutil.rmtree(conf.parent, ignore_errors=True)
+    if secure and run.error is None:
+        try:
+            ca, cert, key = make_tls_certs()
+        except ImportError:
+            run.error = "the TLS scenarios need trustme (pip install trustme)"
+            return run
+        try:
+            bench_server(run, argv, secure, args, console, ("--tls", "--tlscert", cert, "--tlskey", key), ca)
+        finally:
+            shutil.rmtree(Path(ca).parent, ignore_errors=True)
     return run
 
 
-def _bench_on(
-    run: ServerRun, server: BenchServer, scenarios: list[Scenario], args: argparse.Namespace, console: Console
+def bench_server(
+    run: ServerRun,
+    argv: list[str],
+    scenarios: list[Scenario],
+    args: argparse.Namespace,
+    console: Console,
+    extra: tuple[str, ...] = (),
+    tls_ca: str | None = None,
 ) -> None:
-    """Run ``scenarios`` on one server (started here, stopped at the end)."""
     name = run.name
+    server = BenchServer(name, argv, *extra)
     try:
         console.print(f"[bold]{name}[/bold]: starting {' '.join(server.argv)}", highlight=False)
         server.start_bench(args.ready_timeout)
@@ -362,7 +406,7 @@ def _bench_on(
                     )
                 started = time.monotonic()
                 cpu_before = server.cpu_seconds()
-                result = run_bench(server.url, scenario, args.quick, args.timeout)
+                result = run_bench(server.url, scenario, args.quick, args.timeout, tls_ca)
                 cpu_after = server.cpu_seconds()
                 if scenario.disk and result.get("ok"):
                     result["disk"] = settled_disk(server)
@@ -487,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[name] = ServerRun(name, error=str(exc))
             console.print(f"[red]{name}: {exc}[/red]")
             continue
-        runs[name] = bench_server(name, argv_, scenarios, args, console)
+        runs[name] = bench_servers(name, argv_, scenarios, args, console)
 
     render(runs, scenarios, console)
     failed = [

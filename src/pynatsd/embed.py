@@ -76,7 +76,8 @@ class Server:
     @property
     def http_url(self) -> str | None:
         port = self.node.http_port
-        return f"http://{self.host}:{port}" if port else None
+        scheme = "https" if self.options.https_port and not self.options.http_port else "http"
+        return f"{scheme}://{self.host}:{port}" if port else None
 
     # -- async use ---------------------------------------------------------------------
     async def start(self) -> Server:

@@ -33,7 +33,7 @@ class Node:
         self.jetstream: JetStream | None = None
         # Layers are imported only when enabled: aiohttp and the JetStream stack would
         # otherwise add to every start-up (embedded servers in test suites start often).
-        if opts.http_port:
+        if opts.http_port or opts.https_port:
             from pynatsd.monitor.http import MonitorServer
 
             self.monitor = MonitorServer(core)

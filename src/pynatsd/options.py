@@ -100,6 +100,32 @@ class MapDest:
 
 
 @dataclass
+class TLSOptions:
+    """A parsed ``tls {}`` block (or the ``--tls*`` flags), as the reference's TLSConfigOpts.
+
+    One record serves every listener (clients now; routes, gateways, leaf nodes and
+    WebSocket later): :func:`pynatsd.tls.build_context` turns it into an ``ssl.SSLContext``.
+    """
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = ""
+    verify: bool = False  # require and verify a client certificate
+    map: bool = False  # verify_and_map: the certificate names the user
+    insecure: bool = False
+    timeout: float = 0.0  # seconds; 0 = the reference's default (2 s)
+    handshake_first: bool = False
+    fallback_delay: float = 0.0  # seconds; > 0: send INFO if no handshake starts within it
+    min_version: str = ""  # "1.2" or "1.3"; empty = 1.2
+    cipher_suites: list[str] | None = None  # Go names; None = the reference's defaults
+    curve_preferences: list[str] | None = None  # Go names; None = the TLS stack's defaults
+    allow_insecure_cipher_suites: bool = False
+    pinned_certs: set[str] | None = None  # lower-case hex SHA-256 of the SubjectPublicKeyInfo
+    certs: list[tuple[str, str]] = field(default_factory=list)  # (cert_file, key_file) pairs
+    connection_rate_limit: int = 0
+
+
+@dataclass
 class Options:
     """Every option of the core server, named as in the reference's config file."""
 
@@ -110,6 +136,7 @@ class Options:
     http_host: str = ""  # defaults to host
     http_port: int = 0  # 0 = monitoring off; -1 = random
     http_base_path: str = ""
+    https_port: int = 0  # 0 = no HTTPS monitoring; -1 = random (needs ``tls``)
     pid_file: str = ""
     ports_file_dir: str = ""
     config_file: str = ""
@@ -155,6 +182,10 @@ class Options:
     system_account: str = ""
     no_system_account: bool = False
     auth_block: bool = False
+
+    # TLS for client connections (None = plain TCP)
+    tls: TLSOptions | None = None
+    allow_non_tls: bool = False  # with tls: plain clients are accepted too (INFO tls_available)
 
     # JetStream
     jetstream: bool = False

@@ -92,12 +92,18 @@ def test_check_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "feature"),
-    [(["--tls"], "TLS"), (["--routes", "nats://x:1"], "clustering"), (["--profile", "6060"], "profiling")],
+    [(["--routes", "nats://x:1"], "clustering"), (["--profile", "6060"], "profiling")],
 )
 def test_unbuilt_features_fail_at_start(args: list[str], feature: str) -> None:
     out = run_cli("-p", str(free_port()), *args)
     assert out.returncode == 1
     assert feature in out.stderr and "not supported" in out.stderr
+
+
+def test_tls_flag_without_certificate_fails_as_the_reference() -> None:
+    out = run_cli("-p", str(free_port()), "--tls")
+    assert out.returncode == 1
+    assert out.stderr.strip() == "pynatsd: TLS Server certificate must be present and valid"
 
 
 def test_unbuilt_feature_in_config_fails(tmp_path: Path) -> None:

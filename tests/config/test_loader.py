@@ -258,7 +258,7 @@ def test_unsupported_features_are_recorded(key: str) -> None:
 
 
 def test_unsupported_keep_the_spelling_used() -> None:
-    assert load("Cluster { port: 6222 }\nTLS {}").unsupported == {"Cluster": "clustering", "TLS": "TLS"}
+    assert load("Cluster { port: 6222 }\nMQTT {}").unsupported == {"Cluster": "clustering", "MQTT": "MQTT"}
 
 
 def test_unsupported_inside_authorization() -> None:

@@ -43,8 +43,10 @@ from typing import Any
 
 import bcrypt
 
+from pynatsd.auth.certmap import user_for_cert
 from pynatsd.options import Options, Permissions, User
 from pynatsd.protocol.nkeys import verify_nonce
+from pynatsd.tls import CertIdentity, effective_timeout
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
@@ -125,6 +127,10 @@ class Authenticator:
         self._no_auth_user = options.no_auth_user
         self._default_permissions = options.default_permissions
         self._auth_timeout = options.auth_timeout
+        if self._auth_timeout <= 0 and options.tls is not None:
+            # As the reference: with TLS the default leaves the handshake its time first.
+            self._auth_timeout = effective_timeout(options.tls) + 1.0
+        self._tls_map = options.tls is not None and options.tls.map
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -165,21 +171,28 @@ class Authenticator:
 
     # -- authentication --
 
-    def authenticate(self, connect: Mapping[str, Any], nonce: bytes = b"") -> AuthResult | None:
+    def authenticate(
+        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+    ) -> AuthResult | None:
         """Judge a CONNECT object; None means reply ``Authorization Violation`` and close.
         ``nonce`` is the one the connection's INFO carried (for NKey signatures).
 
         May run bcrypt (tens of milliseconds or more): call from a worker thread, or use
         :meth:`authenticate_async` on the event loop.
         """
-        r = self._evaluate(connect, nonce)
+        r = self._evaluate(connect, nonce, cert)
         if isinstance(r, _BcryptPending):
             return r.result if self._verify_bcrypt(r.hashed, r.password) else None
         return r
 
-    async def authenticate_async(self, connect: Mapping[str, Any], nonce: bytes = b"") -> AuthResult | None:
-        """Like :meth:`authenticate`, without blocking the event loop on bcrypt."""
-        r = self._evaluate(connect, nonce)
+    async def authenticate_async(
+        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+    ) -> AuthResult | None:
+        """Like :meth:`authenticate`, without blocking the event loop on bcrypt.
+
+        ``cert``: the client certificate, which names the user under ``verify_and_map``.
+        """
+        r = self._evaluate(connect, nonce, cert)
         if not isinstance(r, _BcryptPending):
             return r
         key = self._cache_key(r.hashed, r.password)
@@ -194,9 +207,20 @@ class Authenticator:
         ok = await asyncio.shield(task)
         return r.result if ok else None
 
-    def _evaluate(self, connect: Mapping[str, Any], nonce: bytes) -> AuthResult | _BcryptPending | None:
+    def _evaluate(
+        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+    ) -> AuthResult | _BcryptPending | None:
         if not self.auth_required:
             return AuthResult(None, None)
+        if self._tls_map and self._users:
+            # verify_and_map: the certificate alone names the user; no password is asked.
+            mapped = user_for_cert(cert, self._users)
+            if mapped is None:
+                return None
+            perms = mapped.permissions
+            if perms is None and not mapped.account:  # accounts have their own defaults
+                perms = self._default_permissions
+            return AuthResult(mapped.username, perms, mapped.account)
         user_s = _field(connect, "user")
         pass_s = _field(connect, "pass")
         token_s = _field(connect, "auth_token")

@@ -6,7 +6,8 @@ and its subcommands (which turn it into ``Endpoint`` values to dial), so neither
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit
 
 import click
@@ -24,6 +25,22 @@ class Endpoint:
     user: str | None = None
     password: str | None = None
     token: str | None = None
+    tls: TLSClient | None = None  # how to upgrade when the server asks for TLS
+
+
+@dataclass(frozen=True)
+class TLSClient:
+    """The client side of TLS (``--tlsca``, ``--tlscert``, ``--tlskey``, as the nats CLI)."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if self.cert:
+            ctx.load_cert_chain(self.cert, self.key)
+        return ctx
 
 
 @dataclass(frozen=True)
@@ -33,10 +50,13 @@ class ClientOptions:
     servers: tuple[str, ...]
     user: str | None = None
     password: str | None = None
+    tls: TLSClient | None = None
 
     def endpoints(self) -> list[Endpoint]:
         """Parse the server URLs; ``--user``/``--password`` override credentials in a URL."""
-        return [parse_server_url(url, self.user, self.password) for url in self.servers]
+        return [
+            replace(parse_server_url(url, self.user, self.password), tls=self.tls) for url in self.servers
+        ]
 
 
 def parse_server_url(url: str, user: str | None = None, password: str | None = None) -> Endpoint:
@@ -45,9 +65,10 @@ def parse_server_url(url: str, user: str | None = None, password: str | None = N
     if "://" not in text:
         text = "nats://" + text
     parts = urlsplit(text)
-    if parts.scheme not in ("nats", "tcp"):
+    if parts.scheme not in ("nats", "tcp", "tls"):
         raise click.BadParameter(
-            f"unsupported scheme {parts.scheme!r} (only nats:// is supported)", param_hint="--server"
+            f"unsupported scheme {parts.scheme!r} (only nats:// and tls:// are supported)",
+            param_hint="--server",
         )
     try:
         port = parts.port or DEFAULT_PORT

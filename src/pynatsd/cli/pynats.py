@@ -13,7 +13,7 @@ import importlib
 
 import click
 
-from pynatsd.cli.client_options import DEFAULT_SERVER, ClientOptions
+from pynatsd.cli.client_options import DEFAULT_SERVER, ClientOptions, TLSClient
 from pynatsd.version import __version__
 
 _LAZY_COMMANDS: dict[str, str] = {
@@ -55,14 +55,26 @@ class LazyGroup(click.Group):
 )
 @click.option("--user", default=None, envvar="NATS_USER", help="Username or token.")
 @click.option("--password", default=None, envvar="NATS_PASSWORD", help="Password.")
+@click.option("--tlsca", default=None, envvar="NATS_CA", help="CA file to verify a TLS server with.")
+@click.option("--tlscert", default=None, envvar="NATS_CERT", help="Client certificate for TLS.")
+@click.option("--tlskey", default=None, envvar="NATS_KEY", help="Client private key for TLS.")
 @click.version_option(__version__, prog_name="pynats")
 @click.pass_context
-def cli(ctx: click.Context, server: str, user: str | None, password: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    server: str,
+    user: str | None,
+    password: str | None,
+    tlsca: str | None,
+    tlscert: str | None,
+    tlskey: str | None,
+) -> None:
     """A command line client for NATS (and pynatsd)."""
     servers = tuple(s for s in (part.strip() for part in server.split(",")) if s)
     if not servers:
         raise click.BadParameter("no server given", param_hint="--server")
-    ctx.obj = ClientOptions(servers=servers, user=user, password=password)
+    tls = TLSClient(tlsca, tlscert, tlskey) if (tlsca or tlscert or tlskey) else None
+    ctx.obj = ClientOptions(servers=servers, user=user, password=password, tls=tls)
 
 
 if __name__ == "__main__":

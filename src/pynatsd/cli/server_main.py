@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from pynatsd.options import Options
+from pynatsd.options import Options, TLSOptions
 from pynatsd.version import REFERENCE_VERSION, __version__
 
 USAGE = """\
@@ -27,7 +27,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring
-    -ms,--https_port <port>          Use port for https monitoring (not supported yet)
+    -ms,--https_port <port>          Use port for https monitoring
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to pynatsd process (ldm, stop, quit, term, reopen, reload)
@@ -58,8 +58,12 @@ Authorization Options:
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
 
-TLS Options (not supported yet):
-        --tls, --tlscert, --tlskey, --tlsverify, --tlscacert
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
 
 Cluster Options (not supported yet):
         --routes, --cluster, --cluster_name, --no_advertise, --cluster_advertise,
@@ -100,7 +104,7 @@ _add("p port", "port", "int")
 _add("n name server_name", "server_name")
 _add("P pid", "pid_file")
 _add("m http_port", "http_port", "int")
-_add("ms https_port", "https_port", "int", "HTTPS monitoring")
+_add("ms https_port", "https_port", "int")
 _add("c config", "config_file")
 _add("t", "check_config", "bool")
 _add("sl signal", "signal")
@@ -123,11 +127,11 @@ _add("sd store_dir", "store_dir")
 _add("user", "username")
 _add("pass", "password")
 _add("auth", "authorization")
-_add("tls", "tls", "bool", "TLS")
-_add("tlscert", "tlscert", "str", "TLS")
-_add("tlskey", "tlskey", "str", "TLS")
-_add("tlsverify", "tlsverify", "bool", "TLS")
-_add("tlscacert", "tlscacert", "str", "TLS")
+_add("tls", "tls", "bool")
+_add("tlscert", "tlscert", "str")
+_add("tlskey", "tlskey", "str")
+_add("tlsverify", "tlsverify", "bool")
+_add("tlscacert", "tlscacert", "str")
 _add("routes", "routes", "str", "clustering")
 _add("cluster", "cluster", "str", "clustering")
 _add("cluster_name", "cluster_name", "str", "clustering")
@@ -205,7 +209,10 @@ def build_options(flags: dict[str, Any], warnings: list[str] | None = None) -> O
             warnings.extend(str(i) for i in issues)
     else:
         opts = Options()
+    _tls_flags(flags, opts)
     for dest, value in flags.items():
+        if dest in _TLS_DESTS:
+            continue
         flag = next(f for f in _FLAGS.values() if f.dest == dest)
         if flag.feature:
             if value not in (False, None, "", 0):
@@ -224,6 +231,27 @@ def build_options(flags: dict[str, Any], warnings: list[str] | None = None) -> O
         else:
             setattr(opts, dest, value)
     return opts
+
+
+_TLS_DESTS = ("tls", "tlscert", "tlskey", "tlsverify", "tlscacert")
+
+
+def _tls_flags(flags: dict[str, Any], opts: Options) -> None:
+    """``--tls*`` flags replace the config file's tls block, as the reference's overrideTLS:
+    any of them turns TLS on unless ``--tls=false`` is given."""
+    if not any(d in flags for d in _TLS_DESTS) or flags.get("tls") is False:
+        return
+    from pynatsd.tls import TLSConfigError, build_context
+
+    cert, key = flags.get("tlscert", ""), flags.get("tlskey", "")
+    if not cert:
+        raise TLSConfigError("TLS Server certificate must be present and valid")
+    if not key:
+        raise TLSConfigError("TLS Server private key must be present and valid")
+    tc = TLSOptions(cert_file=cert, key_file=key, ca_file=flags.get("tlscacert", ""))
+    tc.verify = bool(flags.get("tlsverify", False))
+    build_context(tc)
+    opts.tls = tc
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
@@ -350,6 +378,9 @@ def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] 
             return 1
         except OSError as e:
             srv.log.fatal("Error listening on port: %s:%d, %r", opts.host, opts.port, e.strerror)
+            return 1
+        except (ValueError, RuntimeError) as e:  # TLS and monitoring settings checked at start
+            srv.log.fatal("%s", e)
             return 1
         loop.add_signal_handler(signal.SIGINT, stop)
         loop.add_signal_handler(signal.SIGTERM, stop)

@@ -22,6 +22,7 @@ from pynatsd.config.accounts import parse_accounts
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
+from pynatsd.config.tls import parse_tls
 from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
 from pynatsd.options import Options, Permission, Permissions, ResponsePermission, User
 from pynatsd.protocol.nkeys import is_valid_public_user_key
@@ -47,8 +48,6 @@ _DEFAULT_RESPONSE_EXPIRES = 120.0  # seconds, as the reference
 
 # Top-level keys the reference understands but pynatsd cannot honour yet.
 UNSUPPORTED_FEATURES: dict[str, str] = {
-    "https": "HTTPS monitoring",
-    "https_port": "HTTPS monitoring",
     "cluster": "clustering",
     "gateway": "gateways (super-clusters)",
     "leaf": "leaf nodes",
@@ -58,8 +57,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "websocket": "WebSocket",
     "ws": "WebSocket",
     "mqtt": "MQTT",
-    "tls": "TLS",
-    "allow_non_tls": "TLS",
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
     "operator": "operator (JWT) mode",
@@ -274,6 +271,21 @@ class _Loader:
 
     def http_port(self, key: str, node: Node) -> None:
         self.opts.http_port = _port(node, key, _int(node, key))
+
+    # -- TLS (config/tls.py) -------------------------------------------------------------
+
+    def tls(self, key: str, node: Node) -> None:
+        self.opts.tls, issues = parse_tls(node, self.opts.unsupported, key)
+        self.errors.extend(issues)
+
+    def https(self, key: str, node: Node) -> None:
+        host, port = _listen(node)
+        self.opts.https_port = _port(node, key, port)
+        if host is not None:
+            self.opts.http_host = host
+
+    def https_port(self, key: str, node: Node) -> None:
+        self.opts.https_port = _port(node, key, _int(node, key))
 
     # -- plain values -------------------------------------------------------------------
 
@@ -681,6 +693,10 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "http_port": _Loader.http_port,
     "monitor_port": _Loader.http_port,
     "http_base_path": _setter("http_base_path", _str),
+    "https": _Loader.https,
+    "https_port": _Loader.https_port,
+    "tls": _Loader.tls,
+    "allow_non_tls": _setter("allow_non_tls", _bool),
     "pidfile": _setter("pid_file", _str),
     "pid_file": _setter("pid_file", _str),
     "ports_file_dir": _setter("ports_file_dir", _str),

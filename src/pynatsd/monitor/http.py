@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from pynatsd.monitor.varz import varz
+from pynatsd.tls import build_context
 
 if TYPE_CHECKING:
     from pynatsd.server.internal import Internal
 
 _ENDPOINTS = ("varz", "healthz")
+
+
+class MonitorConfigError(RuntimeError):
+    """The monitoring ports are misconfigured (the reference refuses to start, with this text)."""
 
 
 class MonitorServer:
@@ -22,11 +28,24 @@ class MonitorServer:
         self.core = core
         opts = core.opts
         self.host = opts.http_host or opts.host or "0.0.0.0"
-        self.port = opts.http_port if opts.http_port > 0 else 0
+        self.secure = not opts.http_port and bool(opts.https_port)
+        port = opts.https_port if self.secure else opts.http_port
+        self.port = port if port > 0 else 0
         self.base = "/" + opts.http_base_path.strip("/") if opts.http_base_path.strip("/") else ""
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        opts = self.core.opts
+        if opts.http_port and opts.https_port:
+            raise MonitorConfigError(
+                f"Can't start monitoring: can't specify both HTTP ({opts.http_port}) and HTTPs ({opts.https_port}) ports"
+            )
+        ssl_context = None
+        if self.secure:
+            if opts.tls is None:
+                raise MonitorConfigError("Can't start monitoring: TLS cert and key required for HTTPS")
+            # The clients' certificate, without asking browsers for one (as the reference).
+            ssl_context = build_context(replace(opts.tls, verify=False, map=False, pinned_certs=None))
         app = web.Application()
         b = self.base
         app.router.add_get(b + "/", self._root)
@@ -36,14 +55,15 @@ class MonitorServer:
         app.router.add_get(b + "/varz", self._varz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         addresses = self._runner.addresses  # the bound port is only known after start
         if addresses:
             self.port = addresses[0][1]
-        self.core.log.notice("Starting http monitor on %s:%d", self.host, self.port)
+        scheme = "https" if self.secure else "http"
+        self.core.log.notice("Starting %s monitor on %s:%d", scheme, self.host, self.port)
         host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        self.core.register_port("monitoring", f"http://{host}:{self.port}")
+        self.core.register_port("monitoring", f"{scheme}://{host}:{self.port}")
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -68,5 +88,5 @@ class MonitorServer:
         return self._json({"status": "ok"}, request)
 
     async def _varz(self, request: web.Request) -> web.Response:
-        doc = varz(self.core, self.port)
+        doc = varz(self.core, 0, self.port) if self.secure else varz(self.core, self.port)
         return self._json({k: v for k, v in doc.items() if v is not None}, request)

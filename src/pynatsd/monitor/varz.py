@@ -12,23 +12,27 @@ if TYPE_CHECKING:
     from pynatsd.server.internal import Internal
 
 
-def varz(core: Internal, http_port: int) -> dict[str, Any]:
+def varz(core: Internal, http_port: int, https_port: int = 0) -> dict[str, Any]:
     """The /varz document; ``None`` values are left out by the HTTP layer."""
     opts = core.opts
+    tls = opts.tls
     now_ns = time.time_ns()
     now = now_ns / 1e9
     n = core.counters()
     return {
         **core.identity(),
         "auth_required": core.auth_required or None,
+        "tls_required": (tls is not None and not opts.allow_non_tls) or None,
+        "tls_verify": (tls is not None and tls.verify) or None,
         "max_connections": opts.max_connections,
         "ping_interval": int(opts.ping_interval * 1e9),
         "ping_max": opts.ping_max,
         "http_host": opts.http_host or opts.host or "0.0.0.0",
         "http_port": http_port,
         "http_base_path": opts.http_base_path,
-        "https_port": 0,
+        "https_port": https_port,
         "auth_timeout": core.auth_timeout,
+        "tls_timeout": _go_float(tls.timeout if tls is not None and tls.timeout > 0 else 2.0),
         "max_control_line": opts.max_control_line,
         "max_payload": opts.max_payload,
         "max_pending": opts.max_pending,
@@ -54,6 +58,11 @@ def varz(core: Internal, http_port: int) -> dict[str, Any]:
         "config_load_time": _rfc3339(core.config_time),
         "system_account": "",
     }
+
+
+def _go_float(x: float) -> float | int:
+    """A float64 as Go's encoding/json writes it: 2, not 2.0."""
+    return int(x) if x.is_integer() else x
 
 
 def _rfc3339(t: float) -> str:

@@ -34,6 +34,7 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
     from pynatsd.server.server import NatsServer
+    from pynatsd.tls import CertIdentity
 
 STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 
@@ -96,10 +97,16 @@ class Client(asyncio.Protocol):
         self.version = ""
         self.user = ""
         self.connect_opts: dict[str, Any] = {}
-        self.nonce = b""  # sent in INFO when NKey users exist; CONNECT's sig signs it
+        # Sent in INFO when NKey users exist (also by the TLS listener, before the
+        # handshake); CONNECT's sig signs it.
+        self.nonce = new_nonce() if server.auth.nonce_required else b""
         self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
+        # Set by the TLS listener (server/tls_listener.py) before connection_made.
+        self.info_sent = False  # INFO went out in plaintext before the handshake
+        self.tls_first = False  # the handshake came before INFO (handshake_first)
+        self.cert: CertIdentity | None = None  # the client certificate, for verify_and_map
         self.host = ""
         self.port = 0
         self.start = time.time()
@@ -130,9 +137,8 @@ class Client(asyncio.Protocol):
         srv = self.server
         opts = srv.opts
         transport.set_write_buffer_limits(high=min(opts.max_pending, 4 * 1024 * 1024))
-        if srv.auth.nonce_required:
-            self.nonce = new_nonce()
-        self.transport.write(srv.info_line(self))
+        if not self.info_sent:
+            self.transport.write(srv.info_line(self))
         if not srv.register(self):
             self.send_err(E.ERR_MAX_CONNECTIONS)
             self.close("Maximum Connections Exceeded")
@@ -350,7 +356,9 @@ class Client(asyncio.Protocol):
             self.parser.paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
-            task = srv.loop.create_task(auth.authenticate_async(self.connect_opts, self.nonce))
+            task = srv.loop.create_task(
+                auth.authenticate_async(self.connect_opts, self.nonce, cert=self.cert)
+            )
             task.add_done_callback(self._connect_authenticated)
             return True
         self._connect_done()

@@ -34,6 +34,8 @@ from pynatsd.server.client import (
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.sublist import MatchResult, Sublist
+from pynatsd.server.tls_listener import TLSListener
+from pynatsd.tls import TLSConfigError, build_context
 from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
 
 
@@ -126,7 +128,8 @@ class NatsServer:
         self._dirty: list[Client] = []
         self._flush_scheduled = False
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener: asyncio.AbstractServer | TLSListener | None = None
+        self._tls_listener: TLSListener | None = None
         self.port = 0
         self.start_time = time.time()
         self.now = time.time()
@@ -167,14 +170,28 @@ class NatsServer:
             await ext.start()
         port = opts.port if opts.port > 0 else 0
         factory = TracingClient if (opts.trace or opts.debug) else Client
-        self._listener = await self.loop.create_server(
-            lambda: factory(self), host=opts.host or None, port=port, reuse_address=True, backlog=1024
-        )
+        if opts.tls is not None:
+            # TLS clients go through a listener of their own; the plain path is unchanged.
+            self._tls_listener = TLSListener(self, build_context(opts.tls), opts.tls, lambda: factory(self))
+            await self._tls_listener.start(opts.host or "0.0.0.0", port)
+            self._listener = self._tls_listener
+        else:
+            self._listener = await self.loop.create_server(
+                lambda: factory(self), host=opts.host or None, port=port, reuse_address=True, backlog=1024
+            )
         sock = self._listener.sockets[0]
         self.port = sock.getsockname()[1]
         for s in self._listener.sockets:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.notice("Listening for client connections on %s:%d", opts.host or "0.0.0.0", self.port)
+        if opts.tls is not None:
+            first_only = opts.tls.handshake_first and opts.tls.fallback_delay <= 0
+            if opts.allow_non_tls and not first_only:
+                log.notice("TLS available for client connections")
+            else:
+                log.notice("TLS required for client connections")
+            if first_only:
+                log.warn('Clients that are not using "TLS Handshake First" option will fail to connect')
         if opts.pid_file:
             with open(opts.pid_file, "w") as f:
                 f.write(str(os.getpid()))
@@ -270,6 +287,8 @@ class NatsServer:
             )
             return
         new.port, new.host, new.http_port = old.port, old.host, old.http_port  # listeners stay
+        if not self._reload_tls(old, new):
+            return
         self.opts = new
         old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
@@ -287,7 +306,7 @@ class NatsServer:
                 c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
                 continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts, c.nonce)
+                result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert)
                 if result is None or self.accounts.get(result.account or GLOBAL_ACCOUNT) is not c.account:
                     c.auth_violation()  # as the reference: a user gone or moved to another account
                     continue
@@ -339,6 +358,23 @@ class NatsServer:
         c.apply_account_limits()
         return True
 
+    def _reload_tls(self, old: Options, new: Options) -> bool:
+        """New certificates (and TLS settings) for connections accepted from now on, as the
+        reference reloads them; turning TLS on or off needs a restart. False: reload refused."""
+        if (old.tls is None) != (new.tls is None):
+            self.log.error(
+                "Failed to reload server configuration: TLS can not be turned on or off by a reload"
+            )
+            return False
+        if new.tls is not None and self._tls_listener is not None:
+            try:
+                ctx = build_context(new.tls)
+            except (TLSConfigError, OSError) as exc:
+                self.log.error("Failed to reload server configuration: %s", exc)
+                return False
+            self._tls_listener.ctx, self._tls_listener.tls = ctx, new.tls
+        return True
+
     # -- registry -------------------------------------------------------------------
     def next_cid(self) -> int:
         self._cid += 1
@@ -379,6 +415,14 @@ class NatsServer:
         d["headers"] = not opts.no_header_support
         if self.auth.advertise_auth_required or self._always_auth:
             d["auth_required"] = True
+        tls = opts.tls
+        if tls is not None:
+            if not opts.allow_non_tls or (c is not None and c.tls_first):
+                d["tls_required"] = True
+            else:
+                d["tls_available"] = True
+            if tls.verify:
+                d["tls_verify"] = True
         d["max_payload"] = opts.max_payload
         if c is not None:
             d["client_id"] = c.cid

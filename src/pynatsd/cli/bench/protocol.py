@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -221,7 +222,14 @@ class RawConn:
             raise BenchError(f"expected INFO, got {line[:80]!r}")
         self.info = json.loads(line[5:])
         if self.info.get("tls_required"):
-            raise BenchError("the server requires TLS, which the benchmark does not support")
+            if endpoint.tls is None:
+                raise BenchError(
+                    "the server requires TLS: give --tlsca (and --tlscert/--tlskey if it verifies)"
+                )
+            try:
+                self.sock = endpoint.tls.context().wrap_socket(self.sock, server_hostname=endpoint.host)
+            except (OSError, ssl.SSLError) as exc:
+                raise BenchError(f"TLS handshake with {endpoint.host}:{endpoint.port} failed: {exc}")
         connect: dict[str, Any] = {
             "verbose": False,
             "pedantic": False,
