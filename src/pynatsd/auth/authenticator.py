@@ -212,8 +212,9 @@ class Authenticator:
     ) -> AuthResult | _BcryptPending | None:
         if not self.auth_required:
             return AuthResult(None, None)
-        if self._tls_map and self._users:
-            # verify_and_map: the certificate alone names the user; no password is asked.
+        if self._tls_map and self._users and not (self._nkeys and connect.get("nkey")):
+            # verify_and_map: the certificate alone names the user; no password is asked
+            # (but a CONNECT naming an NKey is judged as that NKey user, as the reference does).
             mapped = user_for_cert(cert, self._users)
             if mapped is None:
                 return None
