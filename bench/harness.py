@@ -87,6 +87,19 @@ KV_GET = (
 )
 
 
+# Two accounts: the requester (no credentials: no_auth_user) in APP imports SVC's service.
+IMPORT_CONFIG = """
+accounts {
+  SVC { users = [{user: svc, password: svc}], exports = [{service: "bench.svc"}] }
+  APP {
+    users = [{user: app, password: app}]
+    imports = [{service: {account: SVC, subject: "bench.svc"}, to: "bench.req"}]
+  }
+}
+no_auth_user: app
+"""
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -96,6 +109,7 @@ class Scenario:
     quick_msgs: int
     metrics: tuple[Metric, ...]
     disk: bool = False  # keep the stream after the run, measure its files, then delete it
+    config: str = ""  # a config file of its own: the scenario runs on a server started with it
     tls: bool = False  # run against a server started with --tls (certificates made at start)
 
     def argv(self, quick: bool) -> list[str]:
@@ -111,6 +125,25 @@ SCENARIOS = (
     Scenario("spread-100", "pubsub", ("--size", "128", "--subjects", "100"), 2_000_000, 100_000, SUB_RATE),
     Scenario("fanout-4", "fanout", ("--size", "128", "--subs", "4"), 1_000_000, 50_000, SUB_RATE),
     Scenario("request", "request", ("--size", "128"), 20_000, 2_000, LATENCY),
+    # a request through a cross-account service import (budget: 1.25x the latency of "request")
+    Scenario(
+        "request-import",
+        "request",
+        (
+            "--size",
+            "128",
+            "--responder-subject",
+            "bench.svc",
+            "--responder-user",
+            "svc",
+            "--responder-password",
+            "svc",
+        ),
+        20_000,
+        2_000,
+        LATENCY,
+        config=IMPORT_CONFIG,
+    ),
     # The same over TLS: the server started with --tls, the bench clients upgrading after INFO
     Scenario("pubsub-tls", "pubsub", ("--size", "128"), 2_000_000, 100_000, SUB_RATE, tls=True),
     Scenario("request-tls", "request", ("--size", "128"), 20_000, 2_000, LATENCY, tls=True),
@@ -324,10 +357,19 @@ def bench_servers(
 ) -> ServerRun:
     """The plain scenarios on one server, then the TLS ones on a server started with --tls."""
     run = ServerRun(name)
-    plain = [s for s in scenarios if not s.tls]
+    plain = [s for s in scenarios if not s.tls and not s.config]
     secure = [s for s in scenarios if s.tls]
     if plain:
         bench_server(run, argv, plain, args, console)
+    for scenario in scenarios:
+        # a scenario with a config file of its own runs on a server started with it
+        if scenario.config and run.error is None:
+            conf = Path(tempfile.mkdtemp(prefix=f"bench-{name}-conf-")) / "server.conf"
+            conf.write_text(scenario.config)
+            try:
+                bench_server(run, argv, [scenario], args, console, ("-c", str(conf)))
+            finally:
+                shutil.rmtree(conf.parent, ignore_errors=True)
     if secure and run.error is None:
         try:
             ca, cert, key = make_tls_certs()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pynatsd.options import Options
+from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT
+from pynatsd.server.internal import Internal
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.server import NatsServer
 
@@ -38,9 +40,19 @@ class Node:
             core.add_extension(self.monitor)
         if opts.jetstream:
             from pynatsd.jetstream.manager import JetStream
+            from pynatsd.jetstream.not_enabled import NotEnabled
 
-            self.jetstream = JetStream(core)
-            core.add_extension(self.jetstream)
+            # As the reference: with accounts of its own in the config, not even $G has
+            # JetStream (JetStream per account is not built yet); the system account never has.
+            system = opts.system_account or SYSTEM_ACCOUNT
+            own_accounts = any(a.name != system for a in opts.accounts)
+            if not own_accounts:
+                self.jetstream = JetStream(core)
+                core.add_extension(self.jetstream)
+            for name, account in self.server.accounts.items():
+                if own_accounts or name != GLOBAL_ACCOUNT:
+                    sys_acc = account is self.server.system_account
+                    core.add_extension(NotEnabled(Internal(self.server, account), system=sys_acc))
 
     @property
     def http_port(self) -> int:

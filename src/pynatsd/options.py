@@ -41,6 +41,52 @@ class User:
     password: str = ""  # plain text or a bcrypt hash ("$2a$...")
     permissions: Permissions | None = None
     nkey: str = ""  # public user NKey ("U..."); the user's identity when set
+    account: str = ""  # the account the user belongs to ("" = the global account $G)
+
+
+# -- accounts (the config file's ``accounts`` block) -------------------------------------
+
+
+@dataclass
+class ExportConfig:
+    """One export of an account: a stream or a service subject, public when ``accounts`` is None."""
+
+    subject: str
+    service: bool = False
+    accounts: list[str] | None = None
+    response_type: str = "singleton"  # singleton, stream or chunked (services)
+    response_threshold: float = 120.0  # seconds a streamed/chunked response stays mapped
+    allow_trace: bool = False
+    account_token_position: int = 0  # > 0: that token of the subject must be the importer's name
+
+
+@dataclass
+class ImportConfig:
+    """One import: ``subject`` of account ``account``, seen locally under ``to`` or ``prefix``."""
+
+    account: str
+    subject: str
+    service: bool = False
+    to: str = ""
+    prefix: str = ""
+    share: bool = False
+    allow_trace: bool = False
+
+
+@dataclass
+class AccountConfig:
+    """An account of the ``accounts`` block; its users are in ``Options.users`` with ``account`` set.
+    Limits are -1 when not set (the server's own limit applies)."""
+
+    name: str
+    exports: list[ExportConfig] = field(default_factory=list)
+    imports: list[ImportConfig] = field(default_factory=list)
+    default_permissions: Permissions | None = None
+    max_connections: int = -1
+    max_subscriptions: int = -1
+    max_payload: int = -1
+    max_leafnodes: int = -1
+    mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
 
 
 @dataclass(frozen=True)
@@ -129,6 +175,13 @@ class Options:
     users: list[User] = field(default_factory=list)
     no_auth_user: str = ""
     default_permissions: Permissions | None = None
+
+    # accounts: the ``accounts`` block ($G is implicit), the system account's name
+    # ("" = $SYS, created unless no_system_account) and whether an authorization block was given
+    accounts: list[AccountConfig] = field(default_factory=list)
+    system_account: str = ""
+    no_system_account: bool = False
+    auth_block: bool = False
 
     # TLS for client connections (None = plain TCP)
     tls: TLSOptions | None = None

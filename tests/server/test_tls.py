@@ -468,3 +468,30 @@ async def test_nkey_users_over_tls(
     await _refused(s, certs.client_ctx(), nkeys_seed_str=USER_B.seed)
     await _roundtrip(nc)
     await nc.close()
+
+
+async def test_accounts_over_tls(
+    kind: Kind, certs: Certs, tmp_path: Path, serve: list[ServerProcess]
+) -> None:
+    """A certificate-mapped user and an NKey user (its nonce in the INFO sent before the
+    handshake) in accounts of their own: each lands in its account, imports work."""
+    from tests.support.nkeys import USER_A
+
+    conf = _tls_block(certs, "  verify_and_map: true") + (
+        "accounts {\n"
+        '  A { users = [{ user: "alice@example.com" }], exports = [{ stream: "news.>" }] }\n'
+        f'  B {{ users = [{{ nkey: {USER_A.public} }}], imports = [{{ stream: {{ account: A, subject: "news.>" }}, prefix: in }}] }}\n'
+        "}\n"
+    )
+    s = _start(serve, kind, _conf(tmp_path, conf))
+    alice = await _connect(s, certs.client_ctx(certs.alice))
+    nk = await _connect(s, certs.client_ctx(certs.alice), nkeys_seed_str=USER_A.seed)
+    try:
+        sub = await nk.subscribe("in.news.>")
+        await nk.flush()
+        await alice.publish("news.1", b"over tls")
+        await alice.flush()
+        assert (await sub.next_msg(timeout=10)).data == b"over tls"
+    finally:
+        await alice.close()
+        await nk.close()

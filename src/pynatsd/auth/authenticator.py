@@ -87,11 +87,12 @@ def _plain_equal(a: str, b: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
-    """A successful login: the user name or NKey (None for token auth) and its permissions
-    (None = all)."""
+    """A successful login: the user name or NKey (None for token auth), its permissions
+    (None = all) and its account ("" = the global account)."""
 
     user: str | None
     permissions: Permissions | None
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,17 +208,20 @@ class Authenticator:
         return r.result if ok else None
 
     def _evaluate(
-        self, connect: Mapping[str, Any], nonce: bytes, cert: CertIdentity | None = None
+        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
     ) -> AuthResult | _BcryptPending | None:
         if not self.auth_required:
             return AuthResult(None, None)
-        if self._tls_map and self._users:
-            # verify_and_map: the certificate alone names the user; no password is asked.
+        if self._tls_map and self._users and not (self._nkeys and connect.get("nkey")):
+            # verify_and_map: the certificate alone names the user; no password is asked
+            # (but a CONNECT naming an NKey is judged as that NKey user, as the reference does).
             mapped = user_for_cert(cert, self._users)
             if mapped is None:
                 return None
-            perms = mapped.permissions if mapped.permissions is not None else self._default_permissions
-            return AuthResult(mapped.username, perms)
+            perms = mapped.permissions
+            if perms is None and not mapped.account:  # accounts have their own defaults
+                perms = self._default_permissions
+            return AuthResult(mapped.username, perms, mapped.account)
         user_s = _field(connect, "user")
         pass_s = _field(connect, "pass")
         token_s = _field(connect, "auth_token")
@@ -243,8 +247,10 @@ class Authenticator:
                 user = self._users.get(user_s)
                 if user is None:
                     return None
-                perms = user.permissions if user.permissions is not None else self._default_permissions
-                return self._compare(user.password, pass_s, AuthResult(user.username, perms))
+                perms = user.permissions
+                if perms is None and not user.account:  # accounts have their own defaults
+                    perms = self._default_permissions
+                return self._compare(user.password, pass_s, AuthResult(user.username, perms, user.account))
 
         if self._token:
             return self._compare(self._token, token_s, AuthResult(None, None))
@@ -261,8 +267,10 @@ class Authenticator:
             return None
         if nkey != self._no_auth_user and (not sig or not verify_nonce(nkey, nonce, sig)):
             return None
-        perms = user.permissions if user.permissions is not None else self._default_permissions
-        return AuthResult(nkey, perms)
+        perms = user.permissions
+        if perms is None and not user.account:  # accounts have their own defaults
+            perms = self._default_permissions
+        return AuthResult(nkey, perms, user.account)
 
     @staticmethod
     def _compare(stored: str, supplied: str, ok: AuthResult) -> AuthResult | _BcryptPending | None:

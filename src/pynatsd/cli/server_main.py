@@ -344,7 +344,7 @@ def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] 
     # Imported here so that -h, -v and -t do not pay for loading the server.
     from pynatsd.embed import new_event_loop
     from pynatsd.node import Node
-    from pynatsd.server.server import UnsupportedFeature
+    from pynatsd.server.server import StartError
 
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
@@ -373,7 +373,7 @@ def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] 
     async def amain() -> int:
         try:
             await srv.start()
-        except UnsupportedFeature as e:
+        except StartError as e:
             srv.log.fatal("%s", e)
             return 1
         except OSError as e:

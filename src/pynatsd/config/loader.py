@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+from pynatsd.config.accounts import parse_accounts
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
@@ -58,7 +59,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "mqtt": "MQTT",
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
-    "accounts": "accounts",
     "operator": "operator (JWT) mode",
     "operators": "operator (JWT) mode",
     "root": "operator (JWT) mode",
@@ -73,8 +73,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "resolver_tls": "account resolver",
     "resolver_preload": "account resolver",
     "resolver_pinned_accounts": "account resolver",
-    "system_account": "system account",
-    "system": "system account",
     "prof_port": "profiling",
     "prof_block_rate": "profiling",
     "max_sub_tokens": "subscription token limit",
@@ -301,7 +299,16 @@ class _Loader:
         self.opts.trace_verbose = self.opts.trace = _bool(node, key)
 
     def no_system_account(self, key: str, node: Node) -> None:
-        _bool(node, key)  # pynatsd has no system account, so either value is already true
+        self.opts.no_system_account = _bool(node, key)
+
+    def accounts(self, key: str, node: Node) -> None:
+        """``accounts``: config/accounts.py."""
+        parse_accounts(self, key, node)
+
+    def system_account(self, key: str, node: Node) -> None:
+        if not isinstance(node.value, str):
+            raise _Invalid(node.pos, "system account name must be a string")
+        self.opts.system_account = node.value
 
     def jetstream(self, key: str, node: Node) -> None:
         """``jetstream: true|false|enabled|disabled`` or a block of JetStream settings."""
@@ -478,8 +485,14 @@ class _Loader:
             raise _Invalid(node.pos, "Can not have a single user/pass and a users array")
         if users is not None and token:
             raise _Invalid(node.pos, "Can not have a token and a users array")
-        seen: set[str] = set()
-        # Names first, then NKeys, against one set: the reference's order of checks.
+        # users of the accounts block (parsed before this block) stay, and names stay unique;
+        # names first, then NKeys, against one set: the reference's order of checks
+        in_accounts = [u for u in self.opts.users if u.account]
+        seen: set[str] = {u.nkey or u.username for u in in_accounts}
+        if in_accounts and user:
+            raise _Invalid(node.pos, "Can not have a single user/pass and accounts")
+        if in_accounts and token:
+            raise _Invalid(node.pos, "Can not have a token and accounts")
         for u in sorted(users or [], key=lambda u: bool(u.nkey)):
             ident, kind = (u.nkey, "nkey") if u.nkey else (u.username, "user")
             if ident in seen:
@@ -490,8 +503,9 @@ class _Loader:
 
         self.opts.username, self.opts.password, self.opts.authorization = user, password, token
         self.opts.auth_timeout = timeout if timeout is not None else 0.0
+        self.opts.auth_block = True
         if users is not None:
-            self.opts.users = users
+            self.opts.users = users + in_accounts
         if defaults is not None:
             self.opts.default_permissions = defaults
 
@@ -741,6 +755,9 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "authorization": _Loader.authorization,
     "no_auth_user": _setter("no_auth_user", _str),
     "no_system_account": _Loader.no_system_account,
+    "accounts": _Loader.accounts,
+    "system_account": _Loader.system_account,
+    "system": _Loader.system_account,
     "no_system": _Loader.no_system_account,
     "no_sys_acc": _Loader.no_system_account,
     "jetstream": _Loader.jetstream,

@@ -1,27 +1,75 @@
 """An account: a subject space of its own, with the server's internal client inside it.
 
-Until accounts are configurable there is one, the global account ``$G``, whose index is
-the server's. The layers' :class:`~pynatsd.server.internal.Internal` handles are bound to
-an account from the start, so that per-account subject spaces change the core, not them.
+The global account ``$G`` holds every client outside the config's ``accounts`` block, and
+its index is the server's own (``NatsServer.sublist``); each configured account, and the
+system account, gets an index and an internal client of its own. The layers'
+:class:`~pynatsd.server.internal.Internal` handles are bound to one account, so a layer
+written for ``$G`` works in any account unchanged. Imports and exports between accounts
+are wired by :mod:`pynatsd.server.imports`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pynatsd.mapping import Mappings, build_mappings
+
 if TYPE_CHECKING:
-    from pynatsd.server.client import InternalClient, Subscription
-    from pynatsd.server.sublist import Sublist
+    from pynatsd.options import AccountConfig
+    from pynatsd.server.client import Client, InternalClient, Subscription
+    from pynatsd.server.imports import Responses
+    from pynatsd.server.sublist import MatchResult, Sublist
 
 GLOBAL_ACCOUNT = "$G"
+SYSTEM_ACCOUNT = "$SYS"
 
 
 class Account:
-    """One account's subject index and internal client."""
+    """One account's subject index, internal client, limits and live connections."""
 
-    __slots__ = ("client", "name", "sublist")
+    __slots__ = (
+        "cache",
+        "client",
+        "clients",
+        "config",
+        "import_subs",
+        "mappings",
+        "max_connections",
+        "max_payload",
+        "max_subscriptions",
+        "name",
+        "responses",
+        "sublist",
+    )
 
-    def __init__(self, name: str, sublist: Sublist[Subscription], client: InternalClient) -> None:
+    def __init__(
+        self, name: str, sublist: Sublist[Subscription], client: InternalClient | None = None
+    ) -> None:
         self.name = name
         self.sublist = sublist
-        self.client = client
+        # The match cache, read directly on the publish path (one dict lookup per message).
+        self.cache: dict[bytes, MatchResult[Subscription]] = sublist.cache_dict()
+        self.client: InternalClient = client  # type: ignore[assignment]  # set right after
+        self.config: AccountConfig | None = None
+        self.clients: set[Client] = set()
+        # The in-process subscriptions that carry this account's imports (undone on reload).
+        self.import_subs: list[Subscription] = []
+        # Requests this account's services owe answers to, per importing account.
+        self.responses: Responses | None = None
+        self.max_connections = -1
+        self.max_payload = -1
+        self.max_subscriptions = -1
+        # Subject mappings applied to this account's client publishes (None: none, no cost).
+        self.mappings: Mappings | None = None
+
+    def apply_config(self, cfg: AccountConfig | None) -> None:
+        """Limits of the ``accounts`` block (-1: none of its own)."""
+        self.config = cfg
+        self.max_connections = cfg.max_connections if cfg is not None else -1
+        self.max_payload = cfg.max_payload if cfg is not None else -1
+        self.max_subscriptions = cfg.max_subscriptions if cfg is not None else -1
+        if cfg is not None:
+            self.mappings = build_mappings(cfg.mappings) if cfg.mappings else None
+
+    def __repr__(self) -> str:
+        return f"Account({self.name!r})"

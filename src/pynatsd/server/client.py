@@ -32,6 +32,7 @@ from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
 
 if TYPE_CHECKING:
+    from pynatsd.server.account import Account
     from pynatsd.server.server import NatsServer
     from pynatsd.tls import CertIdentity
 
@@ -39,7 +40,8 @@ STALL_MAX = 1.0  # seconds a fast producer is paused at most per stall
 
 
 # An in-process subscriber's handler: (subscription, publisher, subject, reply, hdr, msg).
-MsgCallback = Callable[["Subscription", "Client", bytes, "bytes | None", int, bytes], None]
+# It may return False to say it passed the message on to nobody (an import without interest).
+MsgCallback = Callable[["Subscription", "Client", bytes, "bytes | None", int, bytes], "bool | None"]
 
 
 class Subscription:
@@ -71,6 +73,11 @@ class Client(asyncio.Protocol):
     def __init__(self, server: NatsServer) -> None:
         self.server = server
         self.cid = server.next_cid()
+        # The account whose subject space this client lives in ($G until a login says
+        # otherwise) and its match cache, read on every publish.
+        self.account: Account = server.global_account
+        self.cache = server.global_account.cache
+        self.max_subs = server.opts.max_subscriptions
         self.transport: asyncio.Transport | None = None
         self.parser = Parser(self, server.opts.max_payload, server.opts.max_control_line)
         self.parser.headers_allowed = False  # until CONNECT asks for headers
@@ -90,7 +97,9 @@ class Client(asyncio.Protocol):
         self.version = ""
         self.user = ""
         self.connect_opts: dict[str, Any] = {}
-        self.nonce = b""  # sent in INFO when NKey users exist; CONNECT's sig signs it
+        # Sent in INFO when NKey users exist (also by the TLS listener, before the
+        # handshake); CONNECT's sig signs it.
+        self.nonce = new_nonce() if server.auth.nonce_required else b""
         self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
@@ -119,11 +128,6 @@ class Client(asyncio.Protocol):
         self._stall_handle: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
-    def new_nonce(self) -> None:
-        """A fresh nonce for the INFO about to be written, when NKey users exist."""
-        if self.server.auth.nonce_required:
-            self.nonce = new_nonce()
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are duck-typed
         self.transport = transport
@@ -134,7 +138,6 @@ class Client(asyncio.Protocol):
         opts = srv.opts
         transport.set_write_buffer_limits(high=min(opts.max_pending, 4 * 1024 * 1024))
         if not self.info_sent:
-            self.new_nonce()
             self.transport.write(srv.info_line(self))
         if not srv.register(self):
             self.send_err(E.ERR_MAX_CONNECTIONS)
@@ -145,6 +148,8 @@ class Client(asyncio.Protocol):
         if auth.has_no_auth_user:
             # Until CONNECT says otherwise, the connection acts as the no_auth_user.
             result = auth.authenticate({})
+            if result is not None and result.account and not srv.bind_account(self, result.account):
+                return
             if result is not None and result.permissions is not None:
                 self.perms = ClientPermissions(result.permissions)
                 self.pub_checks = True
@@ -273,7 +278,7 @@ class Client(asyncio.Protocol):
         self._ping_handle = self._auth_handle = self._deadline_handle = self._stall_handle = None
         self._release_producers()
         if self.subs:
-            sl = self.server.sublist
+            sl = self.account.sublist
             for sub in self.subs.values():
                 sub.closed = True
                 sl.remove(sub)
@@ -367,6 +372,10 @@ class Client(asyncio.Protocol):
             self.auth_violation()
             return
         self.user = result.user or ""
+        if (result.account or self.account is not self.server.global_account) and not self._rebind(
+            result.account
+        ):
+            return
         self.perms = ClientPermissions(result.permissions) if result.permissions else None
         self._connect_done()
         if self.transport is not None:
@@ -376,6 +385,27 @@ class Client(asyncio.Protocol):
         except Exception:
             self.server.log.exception("Error processing data from client %d", self.cid)
             self.close("Internal Error")
+
+    def _rebind(self, account: str) -> bool:
+        """Bind to the login's account; a connection with subscriptions cannot change accounts."""
+        target = self.server.accounts.get(account or "$G")
+        if target is not self.account and self.subs:
+            self.auth_violation()
+            return False
+        return self.server.bind_account(self, account)
+
+    def apply_account_limits(self) -> None:
+        """Payload and subscription limits: the account's where tighter than the server's."""
+        opts = self.server.opts
+        acc = self.account
+        mpay = opts.max_payload
+        if 0 < acc.max_payload < mpay:
+            mpay = acc.max_payload
+        self.parser.max_payload = mpay
+        msubs = opts.max_subscriptions
+        if acc.max_subscriptions > 0 and (msubs <= 0 or acc.max_subscriptions < msubs):
+            msubs = acc.max_subscriptions
+        self.max_subs = msubs
 
     def _connect_done(self) -> None:
         self.connect_received = True
@@ -446,13 +476,13 @@ class Client(asyncio.Protocol):
                 )
             )
             return
-        max_subs = srv.opts.max_subscriptions
+        max_subs = self.max_subs
         if max_subs > 0 and len(self.subs) >= max_subs:
             self.send_err(E.ERR_MAX_SUBSCRIPTIONS)
             return
         if sid not in self.subs:
             sub = Subscription(self, subject, queue, sid)
-            if not srv.sublist.insert(sub):
+            if not self.account.sublist.insert(sub):
                 self.send_err(E.ERR_INVALID_SUBJECT)
                 return
             self.subs[sid] = sub
@@ -477,7 +507,7 @@ class Client(asyncio.Protocol):
             return
         sub.closed = True
         self.subs.pop(sub.sid_b, None)
-        self.server.sublist.remove(sub)
+        self.account.sublist.remove(sub)
 
     def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
         self.in_msgs += 1
@@ -503,7 +533,7 @@ class Client(asyncio.Protocol):
     def refresh_pub_checks(self) -> None:
         """Whether publishes take the slow path (:meth:`_check_pub`)."""
         self.pub_checks = (
-            self.pedantic or self.verbose or self.perms is not None or self.server.mappings is not None
+            self.pedantic or self.verbose or self.perms is not None or self.account.mappings is not None
         )
 
     def _check_pub(self, subject: bytes) -> bytes | None:
@@ -512,7 +542,7 @@ class Client(asyncio.Protocol):
         chose no destination), or None when refused."""
         if self.pedantic and not _valid_pub(subject):
             self.send_err(E.ERR_INVALID_PUB_SUBJECT)
-        mappings = self.server.mappings
+        mappings = self.account.mappings
         if mappings is not None:
             mapped = mappings.map_bytes(subject)
             if mapped is not None:
@@ -538,7 +568,7 @@ class Client(asyncio.Protocol):
 
     def send_no_responders(self, subject: bytes, reply: bytes) -> None:
         """Tell a requester nobody listens: a 503 status on its own reply subscription."""
-        r = self.server.sublist.match(reply)
+        r = self.account.sublist.match(reply)
         for sub in r.psubs:
             if sub.client is self:
                 hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
@@ -626,8 +656,10 @@ class InternalClient(Client):
     above the core, owner of their in-process subscriptions. It is never registered,
     flushed or closed."""
 
-    def __init__(self, server: NatsServer, name: str) -> None:
+    def __init__(self, server: NatsServer, name: str, account: Account) -> None:
         super().__init__(server)
+        self.account = account
+        self.cache = account.cache
         self.name = name
         self.headers = True
         self.verbose = False

@@ -18,9 +18,9 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
   life (:class:`Extension`);
 * read the server's identity, options and counters.
 
-An :class:`Internal` is bound to one account. There is one account, ``$G``, until the
-accounts issue gives each its own subject index and internal client; layers written
-against this interface then work per account unchanged. Route, gateway and leaf
+An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
+its own subject index and internal client), so layers written against this interface
+work per account unchanged. Route, gateway and leaf
 connections will not be clients; they will reach routing through this same interface.
 """
 
@@ -139,7 +139,7 @@ class Internal:
             out_msgs=out_msgs,
             out_bytes=out_bytes,
             slow_consumers=srv.slow_consumers,
-            subscriptions=srv.sublist.count,
+            subscriptions=sum(acc.sublist.count for acc in srv.accounts.values()),
         )
 
     # -- the server's own client ----------------------------------------------------------
@@ -182,12 +182,12 @@ class Internal:
     def has_interest(self, subject: str | bytes) -> bool:
         """Whether a message on ``subject`` would reach any subscription."""
         subj = subject.encode() if isinstance(subject, str) else subject
-        return self._server.sublist.match(subj).any
+        return self._account.sublist.match(subj).any
 
     def has_subscription_on(self, subject: str) -> bool:
         """Whether some subscription is on exactly ``subject``; a wildcard one that merely
         covers it does not count (as the reference judges a push consumer bound)."""
-        r = self._server.sublist.match(subject.encode())
+        r = self._account.sublist.match(subject.encode())
         if not r.any:
             return False
         return any(sub.subject == subject for sub in r.psubs) or any(
@@ -223,7 +223,7 @@ class Internal:
         that simple (no queue group, no in-process handler, no permissions, no
         auto-unsubscribe, a header-aware connection); None otherwise. Frames for it may
         then be written with :meth:`write_frames` in the same turn."""
-        return self._server.direct_target(subject)
+        return self._server.direct_target(subject, self._account)
 
     def write_frames(self, sub: Subscription, frames: bytes, msgs: int, payload_bytes: int) -> None:
         """Append ``msgs`` ready-made MSG/HMSG frames for ``sub`` (from :meth:`direct_receiver`)."""

@@ -19,9 +19,10 @@ from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.mapping import Mappings, build_mappings
-from pynatsd.options import Options
+from pynatsd.options import Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
-from pynatsd.server.account import GLOBAL_ACCOUNT, Account
+from pynatsd.server import imports
+from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
     InternalClient,
@@ -96,17 +97,23 @@ class NatsServer:
         self.server_name = opts.server_name or self.server_id
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
         self._match_cache = self.sublist.cache_dict()
-        self.auth = Authenticator(opts)
+        self.auth = Authenticator(_auth_options(opts))
+        # The made-up no_auth_user of a system-account-only config still advertises auth.
+        self._always_auth = self.auth.has_no_auth_user and not opts.no_auth_user
         self.clients: dict[int, Client] = {}
         self._cid = 0
         self._pre_flush: list[Callable[[], None]] = []
         # Callbacks waiting for a client to subscribe to exactly this subject.
         self.interest_watch: dict[str, list[Callable[[], None]]] = {}
-        self.system_client = InternalClient(self, "$SYS")
-        self.global_account = Account(GLOBAL_ACCOUNT, self.sublist, self.system_client)
+        self.global_account = Account(GLOBAL_ACCOUNT, self.sublist)
+        self.system_client = self.global_account.client = InternalClient(self, "$SYS", self.global_account)
+        # Every account by name: $G, the accounts block, the system account (server/account.py).
+        self.accounts: dict[str, Account] = {GLOBAL_ACCOUNT: self.global_account}
+        self.system_account: Account | None = None
         self.internal = Internal(self, self.global_account)
         # Subject mappings of the config file (None without any: publishes pay nothing).
         self.mappings: Mappings | None = _mappings(opts)
+        self.global_account.mappings = self.mappings
         # Claimed prefixes (Internal.claim_prefix): subjects under them are unique per
         # message, so they always miss the match cache; a claim no other subscription
         # overlaps takes them directly. Keyed by the prefix; ``_claim_roots`` maps a first
@@ -137,6 +144,7 @@ class NatsServer:
         self.slow_consumers = 0
         self.auth_failures = 0
         self.total_connections = 0
+        self._configure_accounts(opts)
 
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +156,8 @@ class NatsServer:
         if opts.unsupported:
             key, feature = next(iter(opts.unsupported.items()))
             raise UnsupportedFeature(f"{feature} is not supported by pynatsd yet (option {key!r})")
+        if self.system_account is None and not opts.no_system_account:
+            raise StartError("error resolving system account: account missing")
         log = self.log
         log.notice("Starting nats-server")
         log.notice("  Version:  %s (pynatsd %s)", REFERENCE_VERSION, __version__)
@@ -268,15 +278,25 @@ class NatsServer:
     def reload(self, new: Options) -> None:
         """Apply auth, permissions and limits from a new option set to live connections."""
         old = self.opts
+        if new.unsupported:
+            key, feature = next(iter(new.unsupported.items()))
+            self.log.error(
+                "Failed to reload server configuration: %s is not supported by pynatsd yet (option %r)",
+                feature,
+                key,
+            )
+            return
         new.port, new.host, new.http_port = old.port, old.host, old.http_port  # listeners stay
         if not self._reload_tls(old, new):
             return
         self.opts = new
-        old_auth, self.auth = self.auth, Authenticator(new)
+        old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
+        self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
+        self._configure_accounts(new)
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
         if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
-            self.mappings = _mappings(new)
+            self.mappings = self.global_account.mappings = _mappings(new)
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
@@ -287,14 +307,56 @@ class NatsServer:
                 continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
                 result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert)
-                if result is None:
-                    c.auth_violation()
+                if result is None or self.accounts.get(result.account or GLOBAL_ACCOUNT) is not c.account:
+                    c.auth_violation()  # as the reference: a user gone or moved to another account
                     continue
                 c.perms = ClientPermissions(result.permissions) if result.permissions else None
             else:
+                if c.account is not self.global_account:
+                    c.auth_violation()
+                    continue
                 c.perms = None
+            c.apply_account_limits()
             c.refresh_pub_checks()
         self.log.notice("Reloaded server configuration")
+
+    # -- accounts -------------------------------------------------------------------------
+    def _configure_accounts(self, opts: Options) -> None:
+        """Create (or on reload, keep and update) the accounts of ``opts`` and wire their
+        imports; an account that is gone keeps its object until its clients are closed."""
+        imports.unwire(self, self.accounts)
+        names = [a.name for a in opts.accounts]
+        system = opts.system_account or SYSTEM_ACCOUNT
+        if not opts.no_system_account and system not in names and system == SYSTEM_ACCOUNT:
+            names.append(system)  # the default one; a named one must be configured
+        configs = {a.name: a for a in opts.accounts}
+        for name in names:
+            acc = self.accounts.get(name)
+            if acc is None:
+                sl: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
+                acc = self.accounts[name] = Account(name, sl)
+                acc.client = InternalClient(self, name, acc)
+            acc.apply_config(configs.get(name))
+        for name in [n for n in self.accounts if n != GLOBAL_ACCOUNT and n not in names]:
+            del self.accounts[name]
+        self.system_account = None if opts.no_system_account else self.accounts.get(system)
+        imports.wire(self, self.accounts)
+
+    def bind_account(self, c: Client, name: str) -> bool:
+        """Move a client that just authenticated into its account; False (and the client
+        closed) when the account's connection limit is reached."""
+        acc = self.accounts.get(name or GLOBAL_ACCOUNT, self.global_account)
+        if acc is not c.account:
+            c.account.clients.discard(c)
+            c.account = acc
+            c.cache = acc.cache
+        if acc.max_connections >= 0 and c not in acc.clients and len(acc.clients) >= acc.max_connections:
+            c.send_err("maximum account active connections exceeded")
+            c.close("Maximum Account Connections Exceeded")
+            return False
+        acc.clients.add(c)
+        c.apply_account_limits()
+        return True
 
     def _reload_tls(self, old: Options, new: Options) -> bool:
         """New certificates (and TLS settings) for connections accepted from now on, as the
@@ -326,6 +388,7 @@ class NatsServer:
         return True
 
     def unregister(self, c: Client) -> None:
+        c.account.clients.discard(c)
         if self.clients.pop(c.cid, None) is not None:
             im, ib, om, ob = self._closed_totals
             self._closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
@@ -350,7 +413,7 @@ class NatsServer:
         opts = self.opts
         d = self.identity()
         d["headers"] = not opts.no_header_support
-        if self.auth.advertise_auth_required:
+        if self.auth.advertise_auth_required or self._always_auth:
             d["auth_required"] = True
         tls = opts.tls
         if tls is not None:
@@ -469,7 +532,7 @@ class NatsServer:
             roots.setdefault(key.split(b".", 1)[0] + b".", set()).add(key.count(b".") + 1)
         self._claim_roots = {root: tuple(sorted(depths)) for root, depths in roots.items()}
 
-    def _claimed(self, subject: bytes) -> Subscription | None:
+    def _claimed(self, subject: bytes, account: Account) -> Subscription | None:
         """The claim that alone receives ``subject``, if there is one."""
         first = subject.find(b".")
         depths = self._claim_roots.get(subject[: first + 1]) if first > 0 else None
@@ -481,9 +544,9 @@ class NatsServer:
                 continue
             key = subject[: len(subject) - len(parts[depth]) - 1]
             sub = self._claims.get(key)
-            if sub is None or sub.closed:
+            if sub is None or sub.closed or sub.client.account is not account:
                 continue
-            sl = self.sublist
+            sl = account.sublist
             verdict = self._claim_verdicts.get(key)
             if verdict is None or verdict[0] != sl.inserts or verdict[1] != sl.removes:
                 alone = sl.overlapping(sub.subject) == [sub]
@@ -505,16 +568,16 @@ class NatsServer:
 
         ``frame_subject``: routed by ``subject``, the frames carry this one instead.
         """
-        r = self._match_cache.get(subject)
+        r = pub.cache.get(subject)
         if r is None:
             if self._claim_roots:
-                claim = self._claimed(subject)
+                claim = self._claimed(subject, pub.account)
                 if claim is not None and claim.cb is not None:
                     claim.delivered += 1
                     claim.cb(claim, pub, subject, reply, hdr, msg)
                     self.schedule_flush()
                     return True
-            r = self.sublist.match(subject)
+            r = pub.account.sublist.match(subject)
         if not r.any:
             return False
         n = len(msg)
@@ -543,10 +606,11 @@ class NatsServer:
                 continue
             cb = sub.cb
             if cb is not None:
-                # An in-process subscriber: handed the message, no frame.
+                # An in-process subscriber: handed the message, no frame. One that says
+                # False passed it on to nobody (an import with no interest behind it).
                 sub.delivered += 1
-                delivered += 1
-                cb(sub, pub, subject, reply, hdr, msg)
+                if cb(sub, pub, subject, reply, hdr, msg) is not False:
+                    delivered += 1
                 continue
             if not tail:
                 tail, tail_plain = msg_tails(reply, hdr, size, msg)
@@ -570,11 +634,11 @@ class NatsServer:
             self.loop.call_soon(self._flush_all)
         return delivered > 0
 
-    def direct_target(self, subject: bytes) -> Subscription | None:
+    def direct_target(self, subject: bytes, account: Account) -> Subscription | None:
         """See :meth:`Internal.direct_receiver`."""
-        r = self._match_cache.get(subject)
+        r = account.cache.get(subject)
         if r is None:
-            r = self.sublist.match(subject)
+            r = account.sublist.match(subject)
         if r.qsubs or len(r.psubs) != 1:
             return None
         sub = r.psubs[0]
@@ -613,6 +677,19 @@ class NatsServer:
         return im, ib, om, ob
 
 
+def _auth_options(opts: Options) -> Options:
+    """The options authentication works from: when the accounts block holds only the system
+    account (to give it users) and nothing else asks for credentials, the reference lets
+    everyone else into $G through a made-up ``no_auth_user``; so do we."""
+    system = opts.system_account or SYSTEM_ACCOUNT
+    only_system = len(opts.accounts) == 1 and opts.accounts[0].name == system
+    if not only_system or opts.no_auth_user or opts.auth_block or opts.no_system_account:
+        return opts
+    name = "nats-" + secrets.token_hex(4)
+    fake = User(name, name[5:])
+    return opts.merge({"users": [*opts.users, fake], "no_auth_user": name})
+
+
 def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
     """The frame head of every subscriber of a match result, built once per result
     (``frames.msg_head``, inlined: unique reply subjects make a result per message)."""
@@ -624,5 +701,9 @@ def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscript
     return heads
 
 
-class UnsupportedFeature(Exception):
+class StartError(Exception):
+    """The configuration cannot be served (the reference refuses it at start too)."""
+
+
+class UnsupportedFeature(StartError):
     """An option names a feature pynatsd does not implement yet."""

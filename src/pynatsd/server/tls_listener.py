@@ -128,7 +128,6 @@ class TLSListener:
         if first:
             c.tls_first = True
         else:
-            c.new_nonce()  # the INFO written here is the one the CONNECT signature answers
             sock.send(srv.info_line(c))  # small: the fresh socket's buffer takes it whole
             c.info_sent = True
         use_tls = True

@@ -7,6 +7,7 @@ options into calls to them and prints the result (a table, or ``--json`` for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -148,13 +149,29 @@ bench_fanout = _throughput_command("fanout", 4, "Every message delivered to each
     click.option(
         "--subject", default="bench.req", show_default=True, help="Subject the responder listens on."
     ),
+    click.option("--responder-subject", default=None, help="The responder's subject, when not --subject."),
+    click.option("--responder-user", default=None, help="The responder's user (e.g. in another account)."),
+    click.option("--responder-password", default=None, help="The responder's password."),
     _TIMEOUT_OPTION,
     _JSON_OPTION,
 )
 @click.pass_context
-def bench_request(ctx: click.Context, /, as_json: bool, **params: Any) -> None:
+def bench_request(
+    ctx: click.Context,
+    /,
+    as_json: bool,
+    responder_user: str | None,
+    responder_password: str | None,
+    **params: Any,
+) -> None:
     """Request-reply latency: one requester, one responder, sequential round trips."""
-    _finish(run_request(_endpoint(ctx), **params), as_json)
+    endpoint = _endpoint(ctx)
+    responder = None
+    if responder_user is not None:
+        responder = dataclasses.replace(
+            endpoint, user=responder_user, password=responder_password, token=None
+        )
+    _finish(run_request(endpoint, responder=responder, **params), as_json)
 
 
 @bench.command("js-pub")

@@ -270,9 +270,17 @@ def run_pubsub(
 
 
 def run_request(
-    endpoint: Endpoint, *, msgs: int, size: int, subject: str = "bench.req", timeout: float = 60.0
+    endpoint: Endpoint,
+    *,
+    msgs: int,
+    size: int,
+    subject: str = "bench.req",
+    timeout: float = 60.0,
+    responder: Endpoint | None = None,
+    responder_subject: str | None = None,
 ) -> BenchResult:
-    """One responder, one requester, ``msgs`` sequential round trips."""
+    """One responder, one requester, ``msgs`` sequential round trips. ``responder`` and
+    ``responder_subject`` put the responder elsewhere (another account's service import)."""
     if msgs < 1 or size < 0:
         raise BenchError("invalid parameters")
     result = BenchResult(
@@ -282,7 +290,7 @@ def run_request(
     )
     try:
         with Coordinator(timeout) as co:
-            co.start("responder", 0, _responder, endpoint, subject)
+            co.start("responder", 0, _responder, responder or endpoint, responder_subject or subject)
             co.wait("ready", [("responder", 0)])
             co.start("requester", 0, _requester, endpoint, subject, msgs, size)
             co.wait("ready", [("requester", 0)])

@@ -317,6 +317,18 @@ class RawConn:
                 payload = bytes(self.buf[idx + 2 : end - 2])
                 del self.buf[:end]
                 return reply, payload
+            if self.buf.startswith(b"HMSG "):
+                # headers added on the way (a service import's Nats-Request-Info): the payload
+                # is what counts
+                args = self.buf[5:idx].split()
+                hdr, size = int(args[-2]), int(args[-1])
+                end = idx + 2 + size + 2
+                if len(self.buf) < end:
+                    return None
+                reply = bytes(args[2]) if len(args) == 5 else b""
+                payload = bytes(self.buf[idx + 2 + hdr : end - 2])
+                del self.buf[:end]
+                return reply, payload
             line = bytes(self.buf[:idx])
             del self.buf[: idx + 2]
             self.control(line)
