@@ -21,7 +21,9 @@ INBOX = "_INBOX.jsbench"
 def call_api(conn: RawConn, subject: str, body: dict[str, Any], deadline: float) -> dict[str, Any]:
     data = json.dumps(body).encode()
     conn.sock.sendall(b"PUB %b %b.api %d\r\n%b\r\n" % (subject.encode(), INBOX.encode(), len(data), data))
-    _, payload = conn.read_msg(deadline)
+    payload = b""
+    while not payload:  # status messages (a pull request ended by a stream delete) carry none
+        _, payload = conn.read_msg(deadline)
     reply: dict[str, Any] = json.loads(payload)
     if "error" in reply:
         raise BenchError(f"{subject}: {reply['error'].get('description')}")
