@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from pynatsd.config.errors import ConfigIssue, Position
+from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
@@ -30,26 +30,11 @@ _RESPONSE_TYPES = {"single": "singleton", "singleton": "singleton", "stream": "s
 _RESPONSE_TYPES.update({"chunk": "chunked", "chunked": "chunked"})
 
 
-def _kind(v: object) -> str:
-    """Go's %T of a config value, as the reference's messages print it."""
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int64"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
-
-
 def _plus_v(v: object) -> str:
     """Go's %+v of a scalar config value."""
     if isinstance(v, bool):
         return "true" if v else "false"
-    return str(v) if isinstance(v, int | float | str) else _kind(v)
+    return str(v) if isinstance(v, int | float | str) else go_type_name(v)
 
 
 def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
@@ -178,7 +163,9 @@ def _limits(loader: _Loader, node: Node, acc: AccountConfig) -> None:
             continue
         v = child.value
         if isinstance(v, bool) or not isinstance(v, int):
-            loader.errors.append(ConfigIssue(child.pos, f"Expected {k} to be an integer, got {_kind(v)}"))
+            loader.errors.append(
+                ConfigIssue(child.pos, f"Expected {k} to be an integer, got {go_type_name(v)}")
+            )
             continue
         setattr(acc, field, v)
 
@@ -187,14 +174,16 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
     errors = loader.errors
     items = node.value
     if not isinstance(items, list):
-        errors.append(ConfigIssue(node.pos, f"Exports should be an array, got {_kind(items)}"))
+        errors.append(ConfigIssue(node.pos, f"Exports should be an array, got {go_type_name(items)}"))
         return []
     out: list[ExportConfig] = []
     for item in items:
         fields = item.value
         if not isinstance(fields, dict):
             errors.append(
-                ConfigIssue(item.pos, f"Export Items should be a map with type entry, got {_kind(fields)}")
+                ConfigIssue(
+                    item.pos, f"Export Items should be a map with type entry, got {go_type_name(fields)}"
+                )
             )
             continue
         kind = ""
@@ -215,7 +204,9 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     )
                     continue
                 if not isinstance(v, str):
-                    errors.append(ConfigIssue(child.pos, f"Expected {low} name to be string, got {_kind(v)}"))
+                    errors.append(
+                        ConfigIssue(child.pos, f"Expected {low} name to be string, got {go_type_name(v)}")
+                    )
                     continue
                 kind, subject = low, v
             elif low in ("response", "response_type"):
@@ -225,7 +216,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     continue
                 if not isinstance(v, str):
                     errors.append(
-                        ConfigIssue(child.pos, f"Expected response type to be string, got {_kind(v)}")
+                        ConfigIssue(child.pos, f"Expected response type to be string, got {go_type_name(v)}")
                     )
                     continue
                 rt = _RESPONSE_TYPES.get(v.lower())
@@ -242,7 +233,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     errors.append(
                         ConfigIssue(
                             child.pos,
-                            f"Expected response threshold to be a parseable time duration, got {_kind(v)}",
+                            f"Expected response threshold to be a parseable time duration, got {go_type_name(v)}",
                         )
                     )
                     continue
@@ -264,14 +255,16 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                 directives.append(("allow_trace", child.pos))
                 if not isinstance(v, bool):
                     errors.append(
-                        ConfigIssue(child.pos, f"Expected allow_trace to be a boolean, got {_kind(v)}")
+                        ConfigIssue(child.pos, f"Expected allow_trace to be a boolean, got {go_type_name(v)}")
                     )
                     continue
                 allow_trace = v
             elif low == "account_token_position":
                 if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                     errors.append(
-                        ConfigIssue(child.pos, f"Expected {k} to be a positive integer, got {_kind(v)}")
+                        ConfigIssue(
+                            child.pos, f"Expected {k} to be a positive integer, got {go_type_name(v)}"
+                        )
                     )
                     continue
                 token_pos = v
@@ -301,7 +294,7 @@ def _imports(loader: _Loader, node: Node) -> list[ImportConfig]:
     errors = loader.errors
     items = node.value
     if not isinstance(items, list):
-        errors.append(ConfigIssue(node.pos, f"Imports should be an array, got {_kind(items)}"))
+        errors.append(ConfigIssue(node.pos, f"Imports should be an array, got {go_type_name(items)}"))
         return []
     out: list[ImportConfig] = []
     services: dict[str, list[ImportConfig]] = {}
@@ -309,7 +302,9 @@ def _imports(loader: _Loader, node: Node) -> list[ImportConfig]:
         fields = item.value
         if not isinstance(fields, dict):
             errors.append(
-                ConfigIssue(item.pos, f"Import Items should be a map with type entry, got {_kind(fields)}")
+                ConfigIssue(
+                    item.pos, f"Import Items should be a map with type entry, got {go_type_name(fields)}"
+                )
             )
             continue
         imp: ImportConfig | None = None
@@ -326,7 +321,9 @@ def _imports(loader: _Loader, node: Node) -> list[ImportConfig]:
                 if not isinstance(v, dict):
                     name = "Stream" if low == "stream" else "Service"
                     errors.append(
-                        ConfigIssue(child.pos, f"{name} entry should be an account map, got {_kind(v)}")
+                        ConfigIssue(
+                            child.pos, f"{name} entry should be an account map, got {go_type_name(v)}"
+                        )
                     )
                     continue
                 account = subject = ""

@@ -70,3 +70,18 @@ class ConfigError(Exception):
     @property
     def reason(self) -> str:
         return self.first.reason
+
+
+def go_type_name(v: object) -> str:
+    """Go's ``%T`` of a parsed config value, as the reference's messages print it."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int64"
+    if isinstance(v, float):
+        return "float64"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "[]interface {}"
+    return "map[string]interface {}"

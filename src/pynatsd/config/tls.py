@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from pynatsd.config.errors import ConfigIssue, Position
+from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.parser import Node
 from pynatsd.gocompat import parse_duration_ns
 from pynatsd.options import TLSOptions
@@ -36,21 +36,6 @@ class _Bad(Exception):
         super().__init__(reason)
         self.pos = pos
         self.reason = reason
-
-
-def _type_name(v: object) -> str:
-    """Go's %T of a config value, for the texts that print it."""
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int64"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
 
 
 def _flag(node: Node, key: str, what: str) -> bool:
@@ -93,7 +78,7 @@ def _handshake_first(node: Node, key: str, tc: TLSOptions) -> None:
         tc.handshake_first = v
         return
     if not isinstance(v, str):
-        raise _Bad(node.pos, f'field "{key}" should be a boolean or a string, got {_type_name(v)}')
+        raise _Bad(node.pos, f'field "{key}" should be a boolean or a string, got {go_type_name(v)}')
     low = v.lower()
     if low in ("true", "on"):
         tc.handshake_first = True
@@ -133,17 +118,19 @@ def _pins(node: Node) -> set[str] | None:
 def _certs(node: Node) -> list[tuple[str, str]]:
     items = node.value
     if not isinstance(items, list):
-        raise _Bad(node.pos, f"error parsing certificates config: unsupported type {_type_name(items)}")
+        raise _Bad(node.pos, f"error parsing certificates config: unsupported type {go_type_name(items)}")
     pairs = []
     for item in items:
         fields = item.value
         if not isinstance(fields, dict):
-            raise _Bad(item.pos, f"error parsing certificates config: unsupported type {_type_name(fields)}")
+            raise _Bad(
+                item.pos, f"error parsing certificates config: unsupported type {go_type_name(fields)}"
+            )
         cert = key = ""
         for k, v in fields.items():
             if not isinstance(v.value, str):
                 raise _Bad(
-                    v.pos, f"error parsing certificates config: unsupported type {_type_name(v.value)}"
+                    v.pos, f"error parsing certificates config: unsupported type {go_type_name(v.value)}"
                 )
             if k == "cert_file":
                 cert = v.value
