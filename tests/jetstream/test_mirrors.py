@@ -291,6 +291,23 @@ async def test_bad_mirror_configs(js_url: str) -> None:
 # -- restarts and kill -9 (pynatsd only: the reference's own recovery is not under test) -----
 
 
+async def kill_mid_catch_up(server: ServerProcess, nc: Any, stream: str, n: int) -> None:
+    """SIGKILL ``server`` once ``stream`` holds some but not all of its ``n`` messages (the
+    test proves nothing otherwise), wait for it to exit and drop the connection."""
+    seen = 0
+
+    async def started() -> bool:
+        nonlocal seen
+        seen = (await api(nc, f"$JS.API.STREAM.INFO.{stream}"))["state"]["messages"]
+        return seen > 0
+
+    await wait_for(started)
+    os.kill(server.pid, signal.SIGKILL)
+    assert seen < n, "the catch-up was over before the kill: the test proved nothing"
+    server.wait(T)
+    await nc.close()
+
+
 def _start(store: Path, port: int) -> ServerProcess:
     return ServerProcess(pynatsd_command(), "-js", "-sd", str(store), port=port, name="pynatsd").start()
 
@@ -355,18 +372,7 @@ async def test_mirror_kill_9_mid_catch_up(tmp_path: Path) -> None:
         nc = await nats.connect(server.url)
         await api(nc, "$JS.API.STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}})
 
-        seen = 0
-
-        async def started() -> bool:
-            nonlocal seen
-            seen = (await api(nc, "$JS.API.STREAM.INFO.M"))["state"]["messages"]
-            return seen > 0
-
-        await wait_for(started)
-        os.kill(server.pid, signal.SIGKILL)
-        assert seen < n, "the catch-up was over before the kill: the test proved nothing"
-        server.wait(T)
-        await nc.close()
+        await kill_mid_catch_up(server, nc, "M", n)
         server = _start(store, port)
         nc = await nats.connect(server.url)
         await _check_exact(nc, n)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import nats
 
-from tests.jetstream.test_mirrors import T, api, get, until_messages, wait_for
-from tests.support import ServerProcess, free_port, pynatsd_command
+from tests.jetstream.test_mirrors import T, _start, api, get, kill_mid_catch_up, until_messages, wait_for
+from tests.support import free_port
 
 
 def source_header(m: dict[str, Any]) -> tuple[str, str]:
@@ -282,10 +280,6 @@ async def test_bad_source_configs(js_url: str) -> None:
 # -- restarts and kill -9 (pynatsd only) ---------------------------------------------------
 
 
-def _start(store: Path, port: int) -> ServerProcess:
-    return ServerProcess(pynatsd_command(), "-js", "-sd", str(store), port=port, name="pynatsd").start()
-
-
 async def _fill(nc: Any, stream: str, n: int) -> None:
     for i in range(n):
         await nc.publish(f"{stream.lower()}.{i % 5}", b"%s-%08d" % (stream.encode(), i))
@@ -326,18 +320,7 @@ async def test_sources_survive_restart_and_kill_9(tmp_path: Path) -> None:
         await _fill(nc, "A", n)
         await _fill(nc, "B", 100)
         await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "A"}, {"name": "B"}]})
-        seen = 0
-
-        async def started() -> bool:
-            nonlocal seen
-            seen = (await api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"]
-            return seen > 0
-
-        await wait_for(started)
-        os.kill(server.pid, signal.SIGKILL)
-        assert seen < n, "the catch-up was over before the kill: the test proved nothing"
-        server.wait(T)
-        await nc.close()
+        await kill_mid_catch_up(server, nc, "S", n)
         server = _start(store, port)
         nc = await nats.connect(server.url)
         await _check_exact(nc, {"A": n, "B": 100})

@@ -13,7 +13,7 @@ import nats
 import pytest
 
 from pynatsd.gocompat import parse_time
-from tests.jetstream.test_mirrors import T, api, until_messages, wait_for
+from tests.jetstream.test_mirrors import T, api, kill_mid_catch_up, until_messages, wait_for
 from tests.jetstream.test_sources import _check_exact, _fill, _start
 from tests.support import ServerProcess, free_port
 from tests.support.binary import find_nats_server
@@ -287,18 +287,7 @@ async def test_work_queue_origin_drains_after_kill_9(tmp_path: Path) -> None:
         await api(nc, "$JS.API.STREAM.CREATE.A", {"name": "A", "subjects": ["a.>"], "retention": "workqueue"})
         await _fill(nc, "A", n)
         await api(nc, "$JS.API.STREAM.CREATE.S", {"name": "S", "sources": [{"name": "A"}]})
-        seen = 0
-
-        async def started() -> bool:
-            nonlocal seen
-            seen = (await api(nc, "$JS.API.STREAM.INFO.S"))["state"]["messages"]
-            return seen > 0
-
-        await wait_for(started)
-        os.kill(server.pid, signal.SIGKILL)
-        assert seen < n, "the catch-up was over before the kill: the test proved nothing"
-        server.wait(T)
-        await nc.close()
+        await kill_mid_catch_up(server, nc, "S", n)
         server = _start(store, port)
         nc = await nats.connect(server.url)
         await _check_exact(nc, {"A": n})
