@@ -27,10 +27,10 @@ USERS = (
 CONFIG = f"authorization {{\n  users = [\n{USERS}  ]\n}}\n"
 NO_AUTH_CONFIG = CONFIG + f"no_auth_user: {USER_A.public}\n"
 
-AUTH_INFO = b'INFO {"auth_required":true,"headers":true,"max_payload":1048576,"proto":1} \r\n'
-NO_AUTH_INFO = b'INFO {"headers":true,"max_payload":1048576,"proto":1} \r\n'
+AUTH_INFO = b'INFO {"api_lvl":5,"auth_required":true,"headers":true,"max_payload":1048576,"proto":1} \r\n'
+NO_AUTH_INFO = b'INFO {"api_lvl":5,"headers":true,"max_payload":1048576,"proto":1} \r\n'
 BASE_KEYS = ["server_id", "server_name", "version", "proto", "go", "host", "port", "headers"]
-TAIL_KEYS = ["max_payload", "client_id", "client_ip", "nonce"]
+TAIL_KEYS = ["max_payload", "client_id", "client_ip", "nonce", "api_lvl"]
 
 
 def _info(port: int) -> tuple[bytes, list[str], bool]:
@@ -54,7 +54,9 @@ def test_info_with_an_nkey_no_auth_user(target: Target) -> None:
 
 def test_info_without_nkey_users_has_no_nonce(target: Target) -> None:
     config = "authorization { users = [ {user: pw, password: secret} ] }\n"
-    target.compare(_info, (AUTH_INFO, [*BASE_KEYS, "auth_required", *TAIL_KEYS[:-1]], False), config=config)
+    target.compare(
+        _info, (AUTH_INFO, [*BASE_KEYS, "auth_required", *TAIL_KEYS[:3], "api_lvl"], False), config=config
+    )
 
 
 def _connect(nkey: Any, sig: Any = None, **extra: Any) -> bytes:

@@ -33,8 +33,8 @@ CVP = b'CONNECT {"verbose":true,"pedantic":true}\r\n'
 
 AUTH_ARGS = ("--user", "u", "--pass", "p")
 
-DEFAULT_INFO = b'INFO {"headers":true,"max_payload":1048576,"proto":1} \r\n'
-AUTH_INFO = b'INFO {"auth_required":true,"headers":true,"max_payload":1048576,"proto":1} \r\n'
+DEFAULT_INFO = b'INFO {"api_lvl":5,"headers":true,"max_payload":1048576,"proto":1} \r\n'
+AUTH_INFO = b'INFO {"api_lvl":5,"auth_required":true,"headers":true,"max_payload":1048576,"proto":1} \r\n'
 # The reference's exact INFO key order; the comparison leaves out OPTIONAL_INFO_KEYS.
 REFERENCE_INFO_KEYS = [
     "server_id",
@@ -807,7 +807,7 @@ def test_max_connections(target: Target) -> None:
         _max_connections,
         (
             b"",
-            b'INFO {"headers":true,"max_payload":1048576,"proto":1} \r\n'
+            b'INFO {"api_lvl":5,"headers":true,"max_payload":1048576,"proto":1} \r\n'
             b"-ERR 'maximum connections exceeded'\r\n",
             b"",
         ),
@@ -869,7 +869,7 @@ def test_info_with_monitoring(target: Target) -> None:
 
 
 def test_info_max_payload_config(target: Target) -> None:
-    expected = b'INFO {"headers":true,"max_payload":100,"proto":1} \r\n'
+    expected = b'INFO {"api_lvl":5,"headers":true,"max_payload":100,"proto":1} \r\n'
     target.compare(
         _info, (expected, DEFAULT_INFO_KEYS, b'INFO {"server_id', b"} \r\n"), config=MAX_PAYLOAD_CONFIG
     )

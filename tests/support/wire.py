@@ -38,7 +38,7 @@ ASYNC_TIMEOUT = 10.0
 
 #: INFO keys one side may lack: pynatsd's own version; the JetStream API level (until
 #: JetStream); the Go build's commit; the auth-callout curve key (no auth callout yet).
-OPTIONAL_INFO_KEYS = frozenset({"pynatsd_version", "api_lvl", "git_commit", "xkey"})
+OPTIONAL_INFO_KEYS = frozenset({"pynatsd_version", "git_commit", "xkey"})
 
 #: INFO keys whose values differ between runs or implementations.
 VOLATILE_INFO_KEYS = (

@@ -89,7 +89,7 @@ class JetStream:
         core.add_pre_flush(self.flush)
         self.api = ApiRouter(self)
         self.api.start()
-        info: dict[str, Any] = {"jetstream": True, "api_lvl": S.API_LEVEL}
+        info: dict[str, Any] = {"jetstream": True}
         if core.opts.jetstream_domain:
             info["domain"] = core.opts.jetstream_domain
         core.set_info_fields(**info)

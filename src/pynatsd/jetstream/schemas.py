@@ -26,6 +26,7 @@ import msgspec
 from msgspec import Meta
 
 from pynatsd.jetstream.errors import ApiError
+from pynatsd.version import API_LEVEL as VERSION_API_LEVEL
 
 __all__ = [
     "API_LEVEL",
@@ -99,7 +100,7 @@ __all__ = [
 # Constants of the API
 # --------------------------------------------------------------------------------------
 
-API_LEVEL: Final = 5  # what 2.15.1 reports as "api":{"level":5} and "_nats.level":"5"
+API_LEVEL: Final = VERSION_API_LEVEL  # 2.15.1 reports "api":{"level":5} and "_nats.level":"5"
 JS_MAX_NAME_LEN: Final = 255
 JS_MAX_DESCRIPTION_LEN: Final = 4 * 1024
 JS_MAX_METADATA_LEN: Final = 128 * 1024  # sum of len(key) + len(value)

@@ -36,7 +36,7 @@ from pynatsd.server.logging import ServerLogger
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.server.tls_listener import TLSListener
 from pynatsd.tls import TLSConfigError, build_context
-from pynatsd.version import PROTO, REFERENCE_VERSION, __version__
+from pynatsd.version import API_LEVEL, PROTO, REFERENCE_VERSION, __version__
 
 
 def new_server_id() -> str:
@@ -429,12 +429,12 @@ class NatsServer:
             d["client_ip"] = c.host
             if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
                 d["nonce"] = c.nonce.decode("ascii")
+        d["api_lvl"] = API_LEVEL  # with or without JetStream, as the reference
         if ldm:
             d["ldm"] = True
         if self._info_fields:
             d.update(self._info_fields)
-            d = dict(sorted(d.items(), key=lambda kv: _INFO_RANK.get(kv[0], len(_INFO_RANK))))
-        return d
+        return dict(sorted(d.items(), key=lambda kv: _INFO_RANK.get(kv[0], len(_INFO_RANK))))
 
     def info_line(self, c: Client | None = None, ldm: bool = False) -> bytes:
         return info_line(self.info(c, ldm))
