@@ -112,8 +112,7 @@ class NatsServer:
         self.system_account: Account | None = None
         self.internal = Internal(self, self.global_account)
         # Subject mappings of the config file (None without any: publishes pay nothing).
-        self.mappings: Mappings | None = _mappings(opts)
-        self.global_account.mappings = self.mappings
+        self.global_account.mappings = _mappings(opts)
         # Claimed prefixes (Internal.claim_prefix): subjects under them are unique per
         # message, so they always miss the match cache; a claim no other subscription
         # overlaps takes them directly. Keyed by the prefix; ``_claim_roots`` maps a first
@@ -296,7 +295,7 @@ class NatsServer:
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
         if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
-            self.mappings = self.global_account.mappings = _mappings(new)
+            self.global_account.mappings = _mappings(new)
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
