@@ -317,6 +317,11 @@ async def test_no_wait_waits_while_max_ack_pending_stalls_delivery(js_url: str) 
         {"durable_name": "D", "ack_policy": "explicit", "max_ack_pending": 1, "deliver_policy": "new"},
     )
     await nc.request("ma", b"m6", timeout=T)
+
+    async def counted() -> bool:  # the reference tells its consumers of a new message asynchronously
+        return bool((await info(nc, "MA", "D"))["num_pending"] == 1)
+
+    await wait_for(counted, "m6 pending on D")
     assert data(await one(nc, "MA", "D", {"batch": 1, "no_wait": True})) == [b"m6"]
     assert described(await one(nc, "MA", "D", {"batch": 1, "no_wait": True})) == ["404 No Messages"]
     await nc.close()
