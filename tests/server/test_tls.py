@@ -326,10 +326,10 @@ async def test_allow_non_tls(kind: Kind, certs: Certs, tmp_path: Path, serve: li
     assert "TLS available for client connections" in s.tail(100)
     plain = await nats.connect(f"nats://127.0.0.1:{s.port}", allow_reconnect=False, connect_timeout=5)
     secure = await _connect(s, certs.client_ctx())
-    await plain.subscribe("mixed")
     sub = await plain.subscribe("mixed")
-    await secure.flush()
+    await plain.flush()  # the subscription is registered before the other client publishes
     await secure.publish("mixed", b"over tls")
+    await secure.flush()
     assert (await sub.next_msg(timeout=10)).data == b"over tls"
     await plain.close()
     await secure.close()
