@@ -19,7 +19,7 @@ from pynatsd.options import Options
 from pynatsd.server.logging import ServerLogger
 
 if TYPE_CHECKING:
-    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.jetstream.engine import JetStreamEngine
     from pynatsd.server.server import NatsServer
 
 
@@ -56,8 +56,8 @@ class Server:
         return self.node.server
 
     @property
-    def jetstream(self) -> JetStream | None:
-        """The JetStream layer, None when JetStream is off."""
+    def jetstream(self) -> JetStreamEngine | None:
+        """The JetStream layer (``.account(name)`` is one account's), None when JetStream is off."""
         return self.node.jetstream
 
     @property

@@ -11,13 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pynatsd.options import Options
-from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT
-from pynatsd.server.internal import Internal
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.server import NatsServer
 
 if TYPE_CHECKING:
-    from pynatsd.jetstream.manager import JetStream
+    from pynatsd.jetstream.engine import JetStreamEngine
     from pynatsd.monitor.http import MonitorServer
 
 __all__ = ["Node"]
@@ -30,7 +28,7 @@ class Node:
         self.server = NatsServer(opts, log)
         core = self.server.internal
         self.monitor: MonitorServer | None = None
-        self.jetstream: JetStream | None = None
+        self.jetstream: JetStreamEngine | None = None
         # Layers are imported only when enabled: aiohttp and the JetStream stack would
         # otherwise add to every start-up (embedded servers in test suites start often).
         if opts.http_port or opts.https_port:
@@ -39,20 +37,10 @@ class Node:
             self.monitor = MonitorServer(core)
             core.add_extension(self.monitor)
         if opts.jetstream:
-            from pynatsd.jetstream.manager import JetStream
-            from pynatsd.jetstream.not_enabled import NotEnabled
+            from pynatsd.jetstream.engine import JetStreamEngine
 
-            # As the reference: with accounts of its own in the config, not even $G has
-            # JetStream (JetStream per account is not built yet); the system account never has.
-            system = opts.system_account or SYSTEM_ACCOUNT
-            own_accounts = any(a.name != system for a in opts.accounts)
-            if not own_accounts:
-                self.jetstream = JetStream(core)
-                core.add_extension(self.jetstream)
-            for name, account in self.server.accounts.items():
-                if own_accounts or name != GLOBAL_ACCOUNT:
-                    sys_acc = account is self.server.system_account
-                    core.add_extension(NotEnabled(Internal(self.server, account), system=sys_acc))
+            self.jetstream = JetStreamEngine(core)
+            core.add_extension(self.jetstream)
 
     @property
     def http_port(self) -> int:

@@ -87,6 +87,25 @@ class AccountConfig:
     max_payload: int = -1
     max_leafnodes: int = -1
     mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
+    # ``jetstream`` of the account: None = not enabled for it (the reference's nil jsLimits)
+    jetstream: JsAccountLimits | None = None
+
+
+@dataclass(frozen=True)
+class JsAccountLimits:
+    """An account's JetStream limits (the reference's JetStreamAccountLimits); -1 = unlimited.
+
+    ``jetstream: enabled`` is all -1. Only the default tier exists in config mode (tiered
+    limits come with account JWTs)."""
+
+    max_memory: int = -1
+    max_store: int = -1
+    max_streams: int = -1
+    max_consumers: int = -1
+    max_ack_pending: int = -1
+    memory_max_stream_bytes: int = -1
+    store_max_stream_bytes: int = -1
+    max_bytes_required: bool = False
 
 
 @dataclass(frozen=True)

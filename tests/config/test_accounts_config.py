@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pynatsd.config.loader import ConfigError, load_config
-from pynatsd.options import ExportConfig, ImportConfig
+from pynatsd.options import ExportConfig, ImportConfig, JsAccountLimits
 from tests.support.config import needs_reference, reference_test_config
 from tests.support.config import write as write_file
 
@@ -189,8 +189,44 @@ def test_an_undefined_system_account_passes_the_check_but_not_the_start(tmp_path
     assert ref == ours == []
 
 
-def test_jetstream_enabled_in_an_account_is_recorded_as_unsupported(tmp_path: Path) -> None:
-    opts = load_config(
-        write_file(tmp_path / "js.conf", "accounts { A { jetstream: enabled }, B { jetstream: disabled } }")
-    )
-    assert opts.unsupported == {"accounts.A.jetstream": "JetStream in accounts"}
+def test_jetstream_in_accounts_is_loaded(tmp_path: Path) -> None:
+    text = """
+accounts {
+  A { jetstream: enabled }
+  B { jetstream: disabled }
+  C { jetstream: { max_mem: 1MB, max_file: 2GB, max_streams: 3, max_consumers: 4, max_ack_pending: 5,
+                   mem_max_stream_bytes: 6, store_max_stream_bytes: 7, max_bytes_required: true,
+                   cluster_traffic: owner } }
+  D { jetstream: true }
+  E { jetstream: { disk: 10 } }
+  F {}
+}
+"""
+    opts = load_config(write_file(tmp_path / "js.conf", text))
+    assert not opts.unsupported
+    js = {a.name: a.jetstream for a in opts.accounts}
+    assert js["A"] == js["D"] == JsAccountLimits()
+    assert js["B"] is None and js["F"] is None
+    assert js["C"] == JsAccountLimits(1 << 20, 2 << 30, 3, 4, 5, 6, 7, True)
+    assert js["E"] == JsAccountLimits(max_store=10)
+
+
+JS_BAD = [
+    "accounts { A { jetstream: maybe } }",
+    "accounts { A { jetstream: 12 } }",
+    'accounts { A { jetstream: { max_mem: "lots" } } }',
+    "accounts { A { jetstream: { max_streams: true } } }",
+    "accounts { A { jetstream: { max_bytes_required: 1 } } }",
+    "accounts { A { jetstream: { cluster_traffic: 1 } } }",
+    "accounts { A { jetstream: { cluster_traffic: mine } } }",
+    "accounts { A { jetstream: { bogus: 1 } } }",
+    "accounts { A { jetstream: { enabled: true } } }",
+    "accounts {\n A {\n jetstream: [1, 2]\n }\n}\n",
+]
+
+
+@needs_reference
+@pytest.mark.parametrize("text", JS_BAD)
+def test_bad_jetstream_in_an_account_gets_the_references_error(tmp_path: Path, text: str) -> None:
+    ref, ours = verdicts(tmp_path, text)
+    assert ref and ours == ref

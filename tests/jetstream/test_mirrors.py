@@ -8,8 +8,6 @@ import base64
 import json
 import os
 import signal
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +16,9 @@ from nats.js.errors import NoStreamResponseError
 
 import pynatsd
 from tests.support import ServerProcess, free_port, pynatsd_command
+from tests.support.jetstream import CATCH_UP, T, api, until_messages, wait_for
 
-T = 10.0
-CATCH_UP = 60.0  # a retried consumer request waits 2s + a 10s back-off on both servers
-
-
-async def api(nc: Any, subject: str, body: Any = None) -> dict[str, Any]:
-    data = b"" if body is None else json.dumps(body).encode()
-    r = await nc.request(subject, data, timeout=T)
-    return dict(json.loads(r.data))
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = CATCH_UP) -> None:
-    """Poll ``check`` until it holds (the state of another stream is only observable by asking)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
-async def until_messages(nc: Any, stream: str, n: int, timeout: float = CATCH_UP) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-
-    async def check() -> bool:
-        nonlocal info
-        info = await api(nc, f"$JS.API.STREAM.INFO.{stream}")
-        return bool(info["state"]["messages"] == n)
-
-    await wait_for(check, timeout)
-    return info
+__all__ = ["CATCH_UP", "T", "api", "until_messages", "wait_for"]  # shared with test_sources
 
 
 async def get(nc: Any, stream: str, seq: int) -> dict[str, Any]:

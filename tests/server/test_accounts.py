@@ -21,7 +21,7 @@ from nats.errors import NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from tests.support.binary import require_reference
-from tests.support.launcher import KINDS, Kind, ServerProcess, ServerStartError, server_command, start_server
+from tests.support.launcher import KINDS, Kind, ServerProcess, start_server
 from tests.support.wire import AsyncWireClient as Raw
 
 ACCOUNTS = """
@@ -469,15 +469,6 @@ async def test_reload_applies_imports_and_keeps_other_connections(kind: Kind, tm
     finally:
         await conns.close()
         srv.stop()
-
-
-async def test_jetstream_in_an_account_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "js.conf"
-    path.write_text("accounts { A { jetstream: enabled } }\n")
-    srv = ServerProcess(server_command("pynatsd"), "-c", str(path))
-    with pytest.raises(ServerStartError):
-        srv.start(timeout=30, attempts=1)
-    assert any("JetStream in accounts is not supported" in line for line in srv.log)
 
 
 JS_ACCOUNTS = """

@@ -1,10 +1,14 @@
-"""JetStream helpers shared by suites: API conversations compared across servers; Key-Value
-history, keys, initial watch entries and purge_deletes read without nats-py's marker race."""
+"""JetStream helpers shared by suites: API conversations compared across servers; waiting for
+a stream's state; Key-Value history, keys, initial watch entries and purge_deletes read
+without nats-py's marker race."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,3 +142,36 @@ async def kv_purge_deletes(kv: KeyValue, olderthan: float = 30 * 60) -> list[str
         await kv._js.purge_stream(kv._stream, subject=f"{kv._pre}{e.key}", keep=keep)
         found.append(e.key)
     return found
+
+
+# -- stream state, asked for until it holds ------------------------------------------
+#: Timeout of one API request.
+T = 10.0
+#: Longest wait for a stream to catch up with another.
+CATCH_UP = 60.0  # a retried consumer request waits 2s + a 10s back-off on both servers
+
+
+async def api(nc: Any, subject: str, body: Any = None) -> dict[str, Any]:
+    data = b"" if body is None else json.dumps(body).encode()
+    r = await nc.request(subject, data, timeout=T)
+    return dict(json.loads(r.data))
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = CATCH_UP) -> None:
+    """Poll ``check`` until it holds (the state of another stream is only observable by asking)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def until_messages(nc: Any, stream: str, n: int, timeout: float = CATCH_UP) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+
+    async def check() -> bool:
+        nonlocal info
+        info = await api(nc, f"$JS.API.STREAM.INFO.{stream}")
+        return bool(info["state"]["messages"] == n)
+
+    await wait_for(check, timeout)
+    return info

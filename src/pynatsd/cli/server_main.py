@@ -344,7 +344,7 @@ def run(opts: Options, flags: dict[str, Any] | None = None, warnings: list[str] 
     # Imported here so that -h, -v and -t do not pay for loading the server.
     from pynatsd.embed import new_event_loop
     from pynatsd.node import Node
-    from pynatsd.server.server import StartError
+    from pynatsd.server.errors import StartError
 
     loop = new_event_loop()
     asyncio.set_event_loop(loop)

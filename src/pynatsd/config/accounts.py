@@ -10,13 +10,13 @@ the reference's (nats-server 2.15, opts.go and accounts.go).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
-from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, User
+from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, JsAccountLimits, User
 from pynatsd.protocol.subjects import has_wildcard, is_valid_subject, subjects_collide, subset_of
 
 if TYPE_CHECKING:
@@ -94,8 +94,7 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
             elif low == "limits":
                 _limits(loader, child, acc)
             elif low == "jetstream":
-                if _jetstream_enabled(child):
-                    opts.unsupported[f"{key}.{name}.{k}"] = "JetStream in accounts"
+                acc.jetstream = _jetstream(loader, child)
             elif low in ("mappings", "maps"):
                 acc.mappings, issues = parse_mappings(child)
                 errors.extend(issues)
@@ -127,16 +126,76 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
         _resolve(loader, node.pos)
 
 
-def _jetstream_enabled(node: Node) -> bool:
+_JS_SIZES = {
+    **dict.fromkeys(("max_memory", "max_mem", "mem", "memory"), "max_memory"),
+    **dict.fromkeys(("max_store", "max_file", "max_disk", "store", "disk"), "max_store"),
+    **dict.fromkeys(("max_streams", "streams"), "max_streams"),
+    **dict.fromkeys(("max_consumers", "consumers"), "max_consumers"),
+    **dict.fromkeys(("mem_max_stream_bytes", "memory_max_stream_bytes"), "memory_max_stream_bytes"),
+    **dict.fromkeys(("disk_max_stream_bytes", "store_max_stream_bytes"), "store_max_stream_bytes"),
+    "max_ack_pending": "max_ack_pending",
+}
+
+
+# The reference reports a bad account ``jetstream`` value itself without a position.
+_NOWHERE = Position("")
+
+
+def _jetstream(loader: _Loader, node: Node) -> JsAccountLimits | None:
+    """An account's ``jetstream``: a bool, ``enabled``/``disabled`` or a map of limits.
+
+    A map means enabled, with -1 (unlimited) for what it leaves out; ``cluster_traffic``
+    only matters to clustered JetStream and is checked, not used."""
     v = node.value
+    errors = loader.errors
     if isinstance(v, bool):
-        return v
+        return JsAccountLimits() if v else None
     if isinstance(v, str):
-        return v.lower() in ("enabled", "enable", "true")
-    if isinstance(v, dict):
-        flag = next((c.value for k, c in v.items() if k.lower() == "enabled"), True)
-        return flag is not False
-    return True
+        low = v.lower()
+        if low in ("enabled", "enable"):
+            return JsAccountLimits()
+        if low in ("disabled", "disable"):
+            return None
+        errors.append(ConfigIssue(_NOWHERE, f"Expected 'enabled' or 'disabled' for string value, got '{v}'"))
+        return None
+    if not isinstance(v, dict):
+        errors.append(
+            ConfigIssue(_NOWHERE, f"Expected map, bool or string to define JetStream, got {go_type_name(v)}")
+        )
+        return None
+    fields: dict[str, Any] = {}
+    for k, child in v.items():
+        low = k.lower()
+        cv = child.value
+        field = _JS_SIZES.get(low)
+        if field is not None:
+            if isinstance(cv, bool) or not isinstance(cv, int):
+                errors.append(
+                    ConfigIssue(child.pos, f"Expected a parseable size for {go_quote(k)}, got {_plus_v(cv)}")
+                )
+                return None
+            fields[field] = cv
+        elif low in ("max_bytes_required", "max_stream_bytes", "max_bytes"):
+            if not isinstance(cv, bool):
+                errors.append(
+                    ConfigIssue(child.pos, f"Expected a parseable bool for {go_quote(k)}, got {_plus_v(cv)}")
+                )
+                return None
+            fields["max_bytes_required"] = cv
+        elif low == "cluster_traffic":
+            if not isinstance(cv, str):
+                text = (
+                    f"Expected either 'system' or 'owner' string value for {go_quote(k)}, got {_plus_v(cv)}"
+                )
+                errors.append(ConfigIssue(child.pos, text))
+                return None
+            if cv not in ("system", "", "owner"):
+                text = f"Expected 'system' or 'owner' string value for {go_quote(k)}, got {cv}"
+                errors.append(ConfigIssue(child.pos, text))
+                return None
+        else:
+            loader._unknown(k, child)
+    return JsAccountLimits(**fields)
 
 
 def _limits(loader: _Loader, node: Node, acc: AccountConfig) -> None:

@@ -29,9 +29,13 @@ class ConfigIssue:
 
     position: Position
     reason: str
+    syntax: bool = False  # a lexer error: the reference names only its line
 
     def __str__(self) -> str:
-        return f"{self.position}: {self.reason}"
+        if self.syntax:
+            return f"Parse error on line {self.position.line}: '{self.reason}'"
+        where = str(self.position)
+        return f"{where}: {self.reason}" if where else self.reason  # the reference has a few without
 
 
 class ConfigError(Exception):

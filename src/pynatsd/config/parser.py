@@ -890,7 +890,7 @@ class _Parser:
             top = frames[-1]
             kind = tok.kind
             if kind is _Kind.ERROR:
-                raise ConfigError.at(pos, tok.text)
+                raise ConfigError(ConfigIssue(pos, tok.text, syntax=True))
             if kind is _Kind.EOF:
                 # A dangling key at the end is an error, except a lone '}' that closes
                 # JSON-like files whose opening brace the lexer skipped.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import ZERO_TIME, format_time, go_json_escape, marshal_json, parse_time
-from pynatsd.jetstream import codec
+from pynatsd.jetstream import codec, limits
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import (
@@ -179,13 +179,8 @@ class ApiRouter:
     def account_info(self, args: list[str], data: bytes) -> bytes:
         js = self.js
         mem, disk = js.usage()
-        reserved_mem = reserved_disk = 0
-        for s in js.streams.values():
-            if s.config.max_bytes > 0:
-                if s.config.storage == "memory":
-                    reserved_mem += s.config.max_bytes
-                else:
-                    reserved_disk += s.config.max_bytes
+        reserved_mem, reserved_disk = js.reserved()
+        lim = js.limits
         resp = S.AccountInfoResponse(
             memory=mem,
             storage=disk,
@@ -194,14 +189,14 @@ class ApiRouter:
             streams=len(js.streams),
             consumers=sum(len(s.consumers) for s in js.streams.values()),
             limits=S.AccountLimits(
-                max_memory=-1,
-                max_storage=-1,
-                max_streams=-1,
-                max_consumers=-1,
-                max_ack_pending=-1,
-                memory_max_stream_bytes=-1,
-                storage_max_stream_bytes=-1,
-                max_bytes_required=False,
+                max_memory=lim.max_memory,
+                max_storage=lim.max_store,
+                max_streams=lim.max_streams,
+                max_consumers=lim.max_consumers,
+                max_ack_pending=lim.max_ack_pending,
+                memory_max_stream_bytes=lim.memory_max_stream_bytes,
+                storage_max_stream_bytes=lim.store_max_stream_bytes,
+                max_bytes_required=lim.max_bytes_required,
             ),
             domain=self.core.opts.jetstream_domain,
             api=S.ApiStats(level=S.API_LEVEL, total=js.api_total, errors=js.api_errors),
@@ -226,7 +221,9 @@ class ApiRouter:
         req = codec.decode_request(data, S.StreamConfigRequest)
         if req.name != name:
             raise api_error(JSErr.STREAM_MISMATCH)
+        limits.check_create(self.js, req)
         cfg = validate_create(req, self.js)
+        limits.check_reservation(self.js, cfg, cfg.max_bytes)
         existing = self.js.streams.get(name)
         if existing is not None:
             if _same_config(existing.config, cfg):
@@ -256,6 +253,7 @@ class ApiRouter:
         stream = self._stream(name)
         cfg = validate_create(req, self.js, updating=True)
         cfg = check_update(stream.config, cfg)
+        limits.check_update(self.js, stream.config, cfg)
         check_consumer_limits(stream.config, cfg, {n: c.config for n, c in stream.consumers.items()})
         for other in self.js.streams.values():
             if other is not stream and _subjects_overlap(other.config.subjects or [], cfg.subjects or []):
@@ -618,6 +616,7 @@ class ApiRouter:
             stream.config if stream is not None else None,
             subject,
             consumers={name: c.config for name, c in stream.consumers.items()} if stream is not None else {},
+            limits=self.js.consumer_limits(),
             deliver_interest=self.core.has_interest,
         )
         assert stream is not None  # validate_consumer raised STREAM_NOT_FOUND otherwise

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from pynatsd.gocompat import go_quote
+from pynatsd.jetstream import limits, transforms
 from pynatsd.jetstream import schemas as S
-from pynatsd.jetstream import transforms
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
 from pynatsd.jetstream.sourcing_config import check_sourcing
 from pynatsd.protocol.subjects import is_valid_subject, subject_matches, subset_of
@@ -127,6 +127,7 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         cfg, js, req.pedantic, not updating
     )  # mirror / sources (sourcing_config.py)
     _check_subjects(cfg)
+    limits.check_max_bytes(js, cfg)
     transforms.check_subject_transform(cfg)  # subject transforms: the reference's order
     if req.pedantic and cfg.republish is not None and cfg.republish.src == "":
         raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_REPUBLISH_SRC)

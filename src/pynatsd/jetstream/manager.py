@@ -1,4 +1,4 @@
-"""JetStream for the server's single account: streams, their storage, limits and the API.
+"""JetStream in one account: its streams, their storage, its limits and its API.
 
 JetStream is a layer over core NATS: the API is request-reply on ``$JS.API.*`` subjects
 served by in-process subscriptions, and streams capture their subjects through the same
@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,83 +23,61 @@ from pynatsd.jetstream import batch, codec
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.api import ApiRouter
 from pynatsd.jetstream.consumer import Consumer
-from pynatsd.jetstream.errors import ApiError, JSErr, api_error
+from pynatsd.jetstream.consumer_config import ConsumerLimits
+from pynatsd.jetstream.errors import ApiError
 from pynatsd.jetstream.stream import Stream
 from pynatsd.store.base import MsgStore
 from pynatsd.store.file import FileStore
 from pynatsd.store.memory import MemoryStore
 
 if TYPE_CHECKING:
+    from pynatsd.jetstream.engine import JetStreamEngine
+    from pynatsd.options import JsAccountLimits
     from pynatsd.server.internal import Internal
-
-ACCOUNT = "$G"
-
-
-def default_store_dir() -> str:
-    return os.path.join(tempfile.gettempdir(), "nats", "jetstream")
-
-
-def _system_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 30
 
 
 class JetStream:
-    """Streams of the account and the resources they may use."""
+    """One account's streams, their files, its limits and its API (jetstream/engine.py
+    decides which accounts have one)."""
 
-    def __init__(self, core: Internal) -> None:
+    def __init__(self, core: Internal, engine: JetStreamEngine, limits: JsAccountLimits) -> None:
         self.core = core
-        opts = core.opts
-        base = opts.store_dir or default_store_dir()
-        # The reference keeps everything under <store_dir>/jetstream.
-        self.root = Path(base) if Path(base).name == "jetstream" else Path(base) / "jetstream"
-        self.account_dir = self.root / core.account_name / "streams"
-        self.max_memory = (
-            opts.jetstream_max_memory if opts.jetstream_max_memory >= 0 else _system_memory() * 3 // 4
-        )
-        self.max_store = opts.jetstream_max_store  # < 0: 3/4 of the free disk, known at start
+        self.engine = engine
+        self.limits = limits
+        self.account_dir = engine.root / core.account_name / "streams"
         self.streams: dict[str, Stream] = {}
         # origin name -> its caught-up mirror_direct mirrors, which share its DIRECT.GETs
         self.direct_mirrors: dict[str, set[Stream]] = {}
         self.api_total = 0
         self.api_errors = 0
+        # bytes this account's streams use in memory and on disk (engine.check_resources)
+        self.used_mem = self.used_disk = 0
         self._dirty: set[Stream] = set()
-        self._usage = (0, 0)
-        self._usage_at = 0.0
         self._dirty_consumers: set[Consumer] = set()
         self._after_save: list[bytes] = []
 
-    # -- lifecycle (an Extension of the server) ------------------------------------------
-    async def start(self) -> None:
-        self.account_dir.mkdir(parents=True, exist_ok=True)
-        if self.max_store < 0:
-            self.max_store = shutil.disk_usage(self.account_dir).free * 3 // 4
+    # -- lifecycle (driven by the engine) -------------------------------------------------
+    def open(self) -> None:
+        """Recover the account's streams and start serving its API."""
         core = self.core
-        log = core.log
-        log.notice("Starting JetStream")
-        log.notice("  Max Memory:      %s", _human(self.max_memory))
-        log.notice("  Max Storage:     %s", _human(self.max_store))
-        log.notice('  Store Directory: "%s"', self.root.parent)
+        core.log.debug("Enabled JetStream for account %r", core.account_name)
+        self.account_dir.mkdir(parents=True, exist_ok=True)
         # Restores a crash interrupted: never streams, nothing to recover.
         shutil.rmtree(self.staging_dir(), ignore_errors=True)
         self._recover()
         core.add_pre_flush(self.flush)
         self.api = ApiRouter(self)
         self.api.start()
-        info: dict[str, Any] = {"jetstream": True}
-        if core.opts.jetstream_domain:
-            info["domain"] = core.opts.jetstream_domain
-        core.set_info_fields(**info)
-        log.notice("Server is running with JetStream: %d streams recovered", len(self.streams))
 
-    async def stop(self) -> None:
+    def close(self) -> None:
+        """Stop the API and every stream; stored data stays."""
+        self.flush()
         self.core.remove_pre_flush(self.flush)
         self.api.stop()
         for stream in self.streams.values():
             stream.stop()
             stream.store.close()
+            self.engine.forget(self, stream)
         self.streams.clear()
 
     def flush(self) -> None:
@@ -181,7 +158,7 @@ class JetStream:
 
     # -- resources ----------------------------------------------------------------------
     def usage(self) -> tuple[int, int]:
-        """Bytes used in memory and on disk by all streams."""
+        """Bytes used in memory and on disk by the account's streams."""
         mem = disk = 0
         for s in self.streams.values():
             b = s.store.state().bytes
@@ -191,25 +168,28 @@ class JetStream:
                 disk += b
         return mem, disk
 
-    def check_resources(self, stream: Stream, adding: int) -> None:
-        """Refuse a message that would take the account past its memory or disk limit.
+    def reserved(self) -> tuple[int, int]:
+        """Bytes the account's streams reserve (their ``max_bytes``), in memory and on disk."""
+        mem = disk = 0
+        for s in self.streams.values():
+            if s.config.max_bytes > 0:
+                if s.config.storage == "memory":
+                    mem += s.config.max_bytes
+                else:
+                    disk += s.config.max_bytes
+        return mem, disk
 
-        Usage is summed over the stores at most once a second and counted up in between:
-        summing every store on every publish would cost more than storing the message.
-        """
-        now = time.monotonic()
-        if now - self._usage_at > 1.0:
-            self._usage = self.usage()
-            self._usage_at = now
-        mem, disk = self._usage
-        if stream.config.storage == "memory":
-            if mem + adding > self.max_memory:
-                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
-            self._usage = (mem + adding, disk)
-        else:
-            if disk + adding > self.max_store:
-                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
-            self._usage = (mem, disk + adding)
+    def consumer_limits(self) -> ConsumerLimits:
+        """The server's and the account's limits a new consumer is held to (0 = none)."""
+        lim = self.limits
+        return ConsumerLimits(
+            account_max_ack_pending=max(lim.max_ack_pending, 0),
+            account_max_consumers=max(lim.max_consumers, 0),
+        )
+
+    def check_resources(self, stream: Stream, adding: int) -> None:
+        """Refuse a message past the server's or the account's memory or disk limit."""
+        self.engine.check_resources(self, stream, adding)
 
     # -- streams ----------------------------------------------------------------------
     def stream_dir(self, name: str) -> Path:
@@ -308,6 +288,7 @@ class JetStream:
         stream.stop()
         stream.store.delete()
         self.streams.pop(stream.name, None)
+        self.engine.forget(self, stream)
         self._dirty.discard(stream)
         shutil.rmtree(self.stream_dir(stream.name), ignore_errors=True)
 
@@ -333,13 +314,8 @@ class JetStream:
             stream.recover_consumers(d / "obs")
             st = stream.store.state()
             self.core.log.notice(
-                "  Restored %s messages for stream '%s > %s'", f"{st.msgs:,}", ACCOUNT, cfg.name
+                "  Restored %s messages for stream '%s > %s'",
+                f"{st.msgs:,}",
+                self.core.account_name,
+                cfg.name,
             )
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.2f} {unit}" if unit != "B" else f"{n} B"
-        n //= 1024
-    return str(n)

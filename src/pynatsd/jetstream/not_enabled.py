@@ -2,10 +2,8 @@
 reference's ``JetStream not enabled for account`` (503, 10039) in the response type of the
 API asked.
 
-The reference enables JetStream per account: with an ``accounts`` block that defines other
-accounts than the system account, not even ``$G`` has it unless configured, and the system
-account never has. pynatsd does not build JetStream in accounts yet (an account asking for
-it is refused at start), so every such account gets this responder instead.
+The reference enables JetStream per account (jetstream/engine.py decides which): every
+account without it, the system account included, gets this responder instead.
 """
 
 from __future__ import annotations
@@ -52,7 +50,7 @@ _SYSTEM_RESPONSE = (
 
 
 class NotEnabled:
-    """The ``$JS.API.>`` responder of one account without JetStream (an extension)."""
+    """The ``$JS.API.>`` responder of one account without JetStream."""
 
     def __init__(self, core: Internal, system: bool = False) -> None:
         self.core = core
@@ -60,10 +58,10 @@ class NotEnabled:
         self.system = system
         self._sub: Subscription | None = None
 
-    async def start(self) -> None:
+    def open(self) -> None:
         self._sub = self.core.subscribe("$JS.API.>", self._on_request)
 
-    async def stop(self) -> None:
+    def close(self) -> None:
         if self._sub is not None:
             self.core.unsubscribe(self._sub)
             self._sub = None

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import format_time, marshal_json
-from pynatsd.jetstream import codec
+from pynatsd.jetstream import codec, limits
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.config import validate_create, with_dynamic_metadata
@@ -253,6 +253,7 @@ class Snapshots:
         if "/" in name or "\\" in name:
             raise api_error(JSErr.STREAM_NAME_CONTAINS_PATH_SEPARATORS)
         cfg = validate_create(creq, self.js)
+        limits.check_create(self.js, cfg)  # on the checked config, unlike a create
         if name in self.js.streams:
             raise api_error(JSErr.STREAM_NAME_EXIST_RESTORE_FAILED)
         subject = f"$JS.SNAPSHOT.RESTORE.{name}.{_nuid()}"

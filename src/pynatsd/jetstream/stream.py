@@ -95,6 +95,7 @@ class Stream:
         self.scheduler: schedules.Scheduler | None = None  # streams with schedules on
         self.sourcing: Sourcing | None = None  # mirror / sources (sourcing.py), when configured
         self.batches: Batches | None = None  # batches in flight (jetstream/batch.py)
+        self.counted_bytes = 0  # what the account's usage counts for this stream (engine.py)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:

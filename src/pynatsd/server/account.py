@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from pynatsd.mapping import Mappings, build_mappings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pynatsd.options import AccountConfig
     from pynatsd.server.client import Client, InternalClient, Subscription
     from pynatsd.server.imports import Responses
@@ -29,6 +31,7 @@ class Account:
 
     __slots__ = (
         "cache",
+        "carriers",
         "client",
         "clients",
         "config",
@@ -54,6 +57,9 @@ class Account:
         self.clients: set[Client] = set()
         # The in-process subscriptions that carry this account's imports (undone on reload).
         self.import_subs: list[Subscription] = []
+        # This account's subscriptions that carry stream imports to other accounts: the
+        # importer and the subject a message gets there (imports.exact_interest).
+        self.carriers: dict[Subscription, tuple[Account, Callable[[bytes], bytes | None]]] = {}
         # Requests this account's services owe answers to, per importing account.
         self.responses: Responses | None = None
         self.max_connections = -1

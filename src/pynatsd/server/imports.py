@@ -173,7 +173,13 @@ class Responses:
 
 
 def _route(
-    server: NatsServer, account: Account, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
+    server: NatsServer,
+    account: Account,
+    subject: bytes,
+    reply: bytes | None,
+    hdr: int,
+    msg: bytes,
+    frame_subject: bytes | None = None,
 ) -> bool:
     """Route a message again, as ``account``'s internal client, with a guard on depth."""
     global _depth
@@ -181,9 +187,27 @@ def _route(
         return False
     _depth += 1
     try:
-        return server.deliver(account.client, subject, reply, hdr, b"%d" % len(msg), msg)
+        return server.deliver(account.client, subject, reply, hdr, b"%d" % len(msg), msg, frame_subject)
     finally:
         _depth -= 1
+
+
+def carry_framed(
+    server: NatsServer,
+    exporter: Account,
+    sub: Subscription,
+    routed: bytes,
+    frame: bytes,
+    reply: bytes | None,
+    hdr: int,
+    msg: bytes,
+) -> bool:
+    """A message routed by one subject and framed with another (a push consumer's delivery
+    to its deliver subject, framed with the stored subject) crossing a stream import: it is
+    routed on in the importer by its routing subject and keeps its frame subject there."""
+    importer, local = exporter.carriers[sub]
+    mapped = local(routed)
+    return mapped is not None and _route(server, importer, mapped, reply, hdr, msg, frame)
 
 
 def _find_export(exporter: Account, subject: str, service: bool) -> ExportConfig | None:
@@ -204,21 +228,47 @@ def add_stream_import(server: NatsServer, importer: Account, exporter: Account, 
         transform = _transform(imp.subject, imp.to) if imp.to else None
     literal_to = imp.to.encode() if imp.to and transform is None and imp.to != imp.subject else None
 
+    def local(subject: bytes) -> bytes | None:
+        """The subject a message on ``subject`` has in the importing account."""
+        if prefix:
+            return prefix + subject
+        if transform is not None:
+            return transform.map_bytes(subject)
+        return literal_to or subject
+
     def carry(
         sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> bool:
-        if prefix:
-            local = prefix + subject
-        elif transform is not None:
-            mapped = transform.map_bytes(subject)
-            if mapped is None:
-                return False
-            local = mapped
-        else:
-            local = literal_to or subject
-        return _route(server, importer, local, reply, hdr, msg)
+        mapped = local(subject)
+        return mapped is not None and _route(server, importer, mapped, reply, hdr, msg)
 
-    importer.import_subs.append(server.subscribe_internal(exporter, imp.subject, carry))
+    sub = server.subscribe_internal(exporter, imp.subject, carry)
+    importer.import_subs.append(sub)
+    exporter.carriers[sub] = (importer, local)
+
+
+def exact_interest(account: Account, subject: str, depth: int = 0) -> bool:
+    """Whether a subscription is on exactly ``subject`` in ``account``, or, through a stream
+    import, on exactly what it becomes in an importing account: the reference's shadow
+    subscriptions make such interest exact in the exporter (a push consumer delivering
+    into another account is bound by the importer's subscription)."""
+    r = account.sublist.match(subject.encode())
+    if not r.any:
+        return False
+    if any(sub.subject == subject for sub in r.psubs) or any(
+        sub.subject == subject for members in r.qsubs for sub in members
+    ):
+        return True
+    if depth >= _MAX_DEPTH or not account.carriers:
+        return False
+    for sub in r.psubs:
+        carrier = account.carriers.get(sub)
+        if carrier is not None:
+            importer, local = carrier
+            mapped = local(subject.encode())
+            if mapped is not None and exact_interest(importer, mapped.decode(), depth + 1):
+                return True
+    return False
 
 
 def add_service_import(server: NatsServer, importer: Account, exporter: Account, imp: ImportConfig) -> None:
@@ -276,6 +326,7 @@ def unwire(server: NatsServer, accounts: dict[str, Account]) -> None:
         for sub in acc.import_subs:
             server.unsubscribe_internal(sub)
         acc.import_subs.clear()
+        acc.carriers.clear()
         if acc.responses is not None:
             acc.responses.close()
             acc.responses = None

@@ -16,7 +16,8 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
 * write ready-made frames to a receiver when routing to it is that simple;
 * add fields to INFO, a port to the ports file, and a start/stop pair to the server's
   life (:class:`Extension`);
-* read the server's identity, options and counters.
+* read the server's identity, options and counters;
+* reach the other accounts, and hear when a reload changed them.
 
 An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
 its own subject index and internal client), so layers written against this interface
@@ -31,7 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pynatsd.server import imports
 from pynatsd.server.client import Client, MsgCallback, Subscription
+from pynatsd.server.errors import StartError
 
 if TYPE_CHECKING:
     import asyncio
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
-__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "Subscription"]
+__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "StartError", "Subscription"]
 
 
 class Extension(Protocol):
@@ -142,6 +145,31 @@ class Internal:
             subscriptions=sum(acc.sublist.count for acc in srv.accounts.values()),
         )
 
+    # -- accounts -------------------------------------------------------------------------
+    def account_names(self) -> list[str]:
+        """Every account the server has now: ``$G``, the config's, the system account."""
+        return list(self._server.accounts)
+
+    @property
+    def system_account_name(self) -> str:
+        """The system account's name, "" when the server runs without one."""
+        acc = self._server.system_account
+        return acc.name if acc is not None else ""
+
+    def for_account(self, name: str) -> Internal | None:
+        """A handle bound to another account (None if the server has no such account);
+        handles on an account a reload removed stay valid but reach nobody."""
+        acc = self._server.accounts.get(name)
+        return Internal(self._server, acc) if acc is not None else None
+
+    def add_reload_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after a reload has applied new options and accounts."""
+        self._server.reload_hooks.append(hook)
+
+    def remove_reload_hook(self, hook: Callable[[], None]) -> None:
+        if hook in self._server.reload_hooks:
+            self._server.reload_hooks.remove(hook)
+
     # -- the server's own client ----------------------------------------------------------
     def subscribe(self, subject: str, cb: MsgCallback, queue: str | None = None) -> Subscription:
         """An in-process subscription: ``cb`` is called synchronously for each message,
@@ -185,14 +213,10 @@ class Internal:
         return self._account.sublist.match(subj).any
 
     def has_subscription_on(self, subject: str) -> bool:
-        """Whether some subscription is on exactly ``subject``; a wildcard one that merely
-        covers it does not count (as the reference judges a push consumer bound)."""
-        r = self._account.sublist.match(subject.encode())
-        if not r.any:
-            return False
-        return any(sub.subject == subject for sub in r.psubs) or any(
-            sub.subject == subject for members in r.qsubs for sub in members
-        )
+        """Whether some subscription is on exactly ``subject`` (here, or on what it becomes
+        in an account that imports it); a wildcard one that merely covers it does not
+        count (as the reference judges a push consumer bound)."""
+        return imports.exact_interest(self._account, subject)
 
     # -- hooks ------------------------------------------------------------------------------
     def add_pre_flush(self, hook: Callable[[], None]) -> None:

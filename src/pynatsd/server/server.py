@@ -31,6 +31,7 @@ from pynatsd.server.client import (
     TracingClient,
     pick_member,
 )
+from pynatsd.server.errors import StartError, UnsupportedFeature
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.sublist import MatchResult, Sublist
@@ -122,6 +123,7 @@ class NatsServer:
         self._claim_roots: dict[bytes, tuple[int, ...]] = {}
         self._claim_verdicts: dict[bytes, tuple[int, int, bool]] = {}
         self._extensions: list[Extension] = []
+        self.reload_hooks: list[Callable[[], None]] = []  # Internal.add_reload_hook
         self._info_fields: dict[str, Any] = {}
         self._ports: dict[str, list[str]] = {}
         self._dirty: list[Client] = []
@@ -317,6 +319,11 @@ class NatsServer:
                 c.perms = None
             c.apply_account_limits()
             c.refresh_pub_checks()
+        for hook in list(self.reload_hooks):
+            try:
+                hook()
+            except Exception:
+                self.log.exception("Error applying the reloaded configuration")
         self.log.notice("Reloaded server configuration")
 
     # -- accounts -------------------------------------------------------------------------
@@ -584,6 +591,7 @@ class NatsServer:
         # (in-process subscribers take the message as it is).
         tail = tail_plain = b""
         heads: dict[Subscription, bytes] | None
+        routed = subject
         if frame_subject is not None:
             heads = _frame_heads(r, frame_subject)
             subject = frame_subject
@@ -608,7 +616,11 @@ class NatsServer:
                 # An in-process subscriber: handed the message, no frame. One that says
                 # False passed it on to nobody (an import with no interest behind it).
                 sub.delivered += 1
-                if cb(sub, pub, subject, reply, hdr, msg) is not False:
+                if frame_subject is not None and sub in pub.account.carriers:
+                    # a stream import carries it on by its routing subject, framed as it is
+                    if imports.carry_framed(self, pub.account, sub, routed, subject, reply, hdr, msg):
+                        delivered += 1
+                elif cb(sub, pub, subject, reply, hdr, msg) is not False:
                     delivered += 1
                 continue
             if not tail:
@@ -698,11 +710,3 @@ def _frame_heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscript
         for sub in members:
             heads[sub] = start + sub.sid_b
     return heads
-
-
-class StartError(Exception):
-    """The configuration cannot be served (the reference refuses it at start too)."""
-
-
-class UnsupportedFeature(StartError):
-    """An option names a feature pynatsd does not implement yet."""

@@ -723,6 +723,9 @@ class IndexedStore:
                     nxt = t
         return nxt
 
+    def used_bytes(self) -> int:
+        return self._bytes
+
     def state(self, with_deleted: bool = False) -> StoreState:
         st = StoreState(
             msgs=self._msgs,

@@ -161,6 +161,11 @@ class MsgStore(Protocol):
 
     def state(self, with_deleted: bool = False) -> StoreState: ...
 
+    def used_bytes(self) -> int:
+        """The ``bytes`` of :meth:`state`, without building it: read on every publish to
+        hold an account to its JetStream limits."""
+        ...
+
     def subjects(self, filter_subject: str = ">") -> dict[str, int]:
         """Message count per subject, for subjects matching ``filter_subject``."""
         ...
