@@ -214,7 +214,11 @@ class Options:
     sync_interval: float = 120.0  # seconds between background fsyncs of file streams
     sync_always: bool = False  # fsync before every PubAck (group commit)
     jetstream_domain: str = ""
+    # jetstream { limits { ... } }: 0 / -1 = none
     jetstream_max_ack_pending: int = -1
+    jetstream_max_request_batch: int = 0
+    jetstream_max_ha_assets: int = 0
+    jetstream_duplicate_window: int = 0  # ns
     jetstream_strict: bool = True
     # jetstream { limits { batch { ... } } }: atomic and batched publish limits (0 = the default)
     jetstream_batch_max_inflight_per_stream: int = 0

@@ -603,7 +603,21 @@ def test_jetstream_batch_limits() -> None:
     assert (o.jetstream_batch_max_inflight_per_stream, o.jetstream_batch_max_inflight_total) == (2, 3)
     assert (o.jetstream_batch_max_msgs, o.jetstream_batch_timeout) == (4, 1.5)
     assert o.unsupported == {}
-    # the other JetStream limits are not built: refused by name
-    assert load("jetstream { limits { max_ack_pending: 5 } }").unsupported == {
-        "jetstream.limits.max_ack_pending": "the JetStream limit 'max_ack_pending'"
-    }
+    o = load(
+        'jetstream { limits { max_ack_pending: 5, max_request_batch: 6, max_ha_assets: 7, duplicate_window: "1m" } }'
+    )
+    assert (o.jetstream_max_ack_pending, o.jetstream_max_request_batch, o.jetstream_max_ha_assets) == (
+        5,
+        6,
+        7,
+    )
+    assert (o.jetstream_duplicate_window, o.unsupported) == (60 * 10**9, {})
+
+
+@needs_reference
+def test_max_ack_pending_belongs_in_the_limits_block(tmp_path: Path) -> None:
+    path = write_file(tmp_path / "js.conf", "jetstream { max_ack_pending: 5 }")
+    rc, messages = reference_check(path)
+    assert not rc and any('unknown field "max_ack_pending"' in m for m in messages)
+    with pytest.raises(ConfigError, match='unknown field "max_ack_pending"'):
+        load_config(path)

@@ -264,6 +264,16 @@ def test_account_limits_beyond_the_server_stop_the_start(
     assert any(expected in line for line in srv.log), srv.log[-5:]
 
 
+def test_jetstream_in_the_system_account_stops_the_start(kind: Kind, tmp_path: Path) -> None:
+    text = CONFIG.replace("SYS { users", "SYS { jetstream: enabled, users")
+    srv = ServerProcess(server_command(kind), "-c", str(write_config(tmp_path, kind, text)), name=kind)
+    with pytest.raises(ServerStartError):
+        srv.start(timeout=30, attempts=1)
+    assert any("Not allowed to enable JetStream on the system account" in line for line in srv.log), srv.log[
+        -5:
+    ]
+
+
 async def test_reload_enables_and_disables_jetstream_per_account(kind: Kind, tmp_path: Path) -> None:
     path = write_config(tmp_path, kind)
     srv = start_server(kind, "-c", str(path))
@@ -282,9 +292,15 @@ async def test_reload_enables_and_disables_jetstream_per_account(kind: Kind, tmp
             )
             .replace("jetstream: enabled }\n  C", "}\n  C")
         )
+        swapped = swapped.replace(
+            "  SYS {", "  D { users = [{user: d, password: d}] }\n  SYS {"
+        )  # a new account
         path.write_text(swapped)
         os.kill(srv.pid, signal.SIGHUP)
         srv.wait_for_log("Reloaded server configuration")
+        d = await connect(srv, "d")
+        assert outcome(await api(d, "$JS.API.INFO")) == 10039
+        await d.close()
         assert outcome(await api(c, "$JS.API.INFO")) == "ok"
         assert outcome(await api(c, "$JS.API.STREAM.CREATE.S", stream("S"))) == "ok"
         assert outcome(await api(b, "$JS.API.INFO")) == 10039

@@ -342,8 +342,6 @@ class _Loader:
                     self.opts.jetstream = _bool(child, k)
                 elif low in ("sync", "sync_interval"):
                     self._sync_interval(child, k)
-                elif low == "max_ack_pending":
-                    self.opts.jetstream_max_ack_pending = _int(child, k)
                 elif low == "strict":
                     self.opts.jetstream_strict = _bool(child, k)
                 elif low in ("key", "ek", "cipher", "prev_key", "prev_ek"):
@@ -364,12 +362,24 @@ class _Loader:
                     self._unknown(k, child)
 
     def _jetstream_limits(self, path: str, node: Node) -> None:
-        """``jetstream { limits { ... } }``: only ``batch`` (atomic batch publish) is built."""
+        """``jetstream { limits { ... } }``: the server's limits on consumers and streams
+        (``max_ha_assets`` counts replicated assets: none exist on a single server)."""
         if not isinstance(node.value, dict):
             raise _Invalid(node.pos, f"Expected a map to define JetStreamLimits, got {_kind(node.value)}")
         for k, child in node.value.items():
-            if k.lower() != "batch":
-                self.opts.unsupported[f"{path}.{k}"] = f"the JetStream limit {k!r}"
+            low = k.lower()
+            if low != "batch":
+                with self._collecting():
+                    if low == "max_ack_pending":
+                        self.opts.jetstream_max_ack_pending = _int(child, k)
+                    elif low == "max_request_batch":
+                        self.opts.jetstream_max_request_batch = _int(child, k)
+                    elif low == "max_ha_assets":
+                        self.opts.jetstream_max_ha_assets = _int(child, k)
+                    elif low == "duplicate_window":
+                        self.opts.jetstream_duplicate_window = _duration_string(child, k)
+                    else:
+                        self._unknown(k, child)
                 continue
             if not isinstance(child.value, dict):
                 raise _Invalid(child.pos, f"Expected a map to define batch limits, got {_kind(child.value)}")

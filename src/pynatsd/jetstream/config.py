@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from pynatsd.gocompat import go_quote
+from pynatsd.gocompat import format_duration, go_quote
 from pynatsd.jetstream import limits, transforms
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.errors import JSErr, Reason, api_error
@@ -86,12 +86,18 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
         raise _invalid(Reason.MAX_AGE_NEGATIVE)
     if 0 < cfg.max_age < MS100:
         raise _invalid(Reason.MAX_AGE_TOO_SMALL)
+    defaulted = cfg.duplicate_window == 0 and cfg.mirror is None and not cfg.sources
+    if req.pedantic and defaulted and 0 < js.core.opts.jetstream_duplicate_window < DEFAULT_DUPLICATE_WINDOW:
+        raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_WINDOW_ABOVE_LIMIT)
     if cfg.duplicate_window < 0:
         raise _invalid(Reason.DUPLICATES_NEGATIVE)
     if cfg.duplicate_window and cfg.max_age and cfg.duplicate_window > cfg.max_age:
         if req.pedantic:
             raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_WINDOW_ABOVE_AGE)
         raise _invalid(Reason.DUPLICATES_ABOVE_MAX_AGE)
+    window_limit = js.core.opts.jetstream_duplicate_window
+    if 0 < window_limit < cfg.duplicate_window:
+        raise _invalid(Reason.DUPLICATES_ABOVE_LIMIT % format_duration(window_limit))
     if 0 < cfg.duplicate_window < MS100:
         raise _invalid(Reason.DUPLICATES_TOO_SMALL)
     if cfg.allow_rollup_hdrs and cfg.deny_purge:
@@ -131,7 +137,9 @@ def validate_create(req: S.StreamConfigRequest, js: JetStream, *, updating: bool
     transforms.check_subject_transform(cfg)  # subject transforms: the reference's order
     if req.pedantic and cfg.republish is not None and cfg.republish.src == "":
         raise api_error(JSErr.PEDANTIC, err=Reason.PEDANTIC_REPUBLISH_SRC)
-    cfg = with_defaults(cfg, origin_allow_direct=origin_direct)
+    cfg = with_defaults(
+        cfg, max_duplicate_window=js.core.opts.jetstream_duplicate_window, origin_allow_direct=origin_direct
+    )
     return transforms.check_republish(cfg, req.pedantic)
 
 

@@ -74,10 +74,13 @@ class JetStreamEngine:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        core = self.core
+        system = core.system_account_name
+        if any(a.name == system and a.jetstream is not None for a in core.opts.accounts):
+            raise StartError("Not allowed to enable JetStream on the system account")
         self.root.mkdir(parents=True, exist_ok=True)
         if self.max_store < 0:
             self.max_store = shutil.disk_usage(self.root).free * 3 // 4
-        core = self.core
         log = core.log
         log.notice("Starting JetStream")
         log.notice("  Max Memory:      %s", _human(self.max_memory))

@@ -182,7 +182,10 @@ class JetStream:
     def consumer_limits(self) -> ConsumerLimits:
         """The server's and the account's limits a new consumer is held to (0 = none)."""
         lim = self.limits
+        opts = self.core.opts
         return ConsumerLimits(
+            max_ack_pending=max(opts.jetstream_max_ack_pending, 0),
+            max_request_batch=max(opts.jetstream_max_request_batch, 0),
             account_max_ack_pending=max(lim.max_ack_pending, 0),
             account_max_consumers=max(lim.max_consumers, 0),
         )
