@@ -104,6 +104,13 @@ class JetStreamEngine:
             responder.close()
         self._not_enabled.clear()
 
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The global account's streams (an embedded server's usual account; {} when it has
+        no JetStream): :meth:`account` reaches the others."""
+        js = self.accounts.get(GLOBAL_ACCOUNT)
+        return js.streams if js is not None else {}
+
     def account(self, name: str = GLOBAL_ACCOUNT) -> JetStream | None:
         """The JetStream of account ``name``, None when that account has none."""
         return self.accounts.get(name)
