@@ -218,6 +218,8 @@ class Options:
     jetstream_max_ack_pending: int = -1
     jetstream_max_request_batch: int = 0
     jetstream_max_ha_assets: int = 0
+    # consumers per stream when neither the stream nor the account sets a limit (-1: none)
+    jetstream_default_max_consumers: int = 1000
     jetstream_duplicate_window: int = 0  # ns
     jetstream_strict: bool = True
     # jetstream { limits { batch { ... } } }: atomic and batched publish limits (0 = the default)

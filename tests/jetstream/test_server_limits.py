@@ -17,7 +17,7 @@ from tests.support.launcher import KINDS, Kind, ServerProcess, start_server
 CONFIG = """
 jetstream {
   store_dir: "%(store)s"
-  limits { max_ack_pending: 50, max_request_batch: 20, duplicate_window: "30s", max_ha_assets: 4 }
+  limits { max_ack_pending: 50, max_request_batch: 20, duplicate_window: "30s", max_ha_assets: 4, default_max_consumers: 2 }
 }
 """
 
@@ -67,5 +67,23 @@ async def test_server_limits_default_and_bound_streams_and_consumers(server: Ser
             10125,
             "consumer max request batch exceeds server limit of 20",
         )
+    finally:
+        await nc.close()
+
+
+async def test_default_max_consumers_applies_where_nothing_else_limits(server: ServerProcess) -> None:
+    nc = await nats.connect(server.url)
+    try:
+        await api(nc, "$JS.API.STREAM.CREATE.D", {"name": "D", "subjects": ["d"]})
+        await api(nc, "$JS.API.STREAM.CREATE.E", {"name": "E", "subjects": ["e"], "max_consumers": 3})
+        pull = {"config": {"ack_policy": "explicit"}}
+        made = [
+            err(await api(nc, "$JS.API.CONSUMER.CREATE.D", {"stream_name": "D", **pull})) for _ in range(3)
+        ]
+        assert made == [None, None, (10026, "maximum consumers limit reached")]
+        more = [
+            err(await api(nc, "$JS.API.CONSUMER.CREATE.E", {"stream_name": "E", **pull})) for _ in range(4)
+        ]
+        assert more == [None, None, None, (10026, "maximum consumers limit reached")]
     finally:
         await nc.close()

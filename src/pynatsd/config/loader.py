@@ -376,6 +376,8 @@ class _Loader:
                         self.opts.jetstream_max_request_batch = _int(child, k)
                     elif low == "max_ha_assets":
                         self.opts.jetstream_max_ha_assets = _int(child, k)
+                    elif low == "default_max_consumers":
+                        self.opts.jetstream_default_max_consumers = _int(child, k)
                     elif low == "duplicate_window":
                         self.opts.jetstream_duplicate_window = _duration_string(child, k)
                     else:

@@ -7,7 +7,7 @@ only the standard library and msgspec, so every other part of pynatsd may use it
 
 from pynatsd.gocompat._duration import format_duration, parse_duration, parse_duration_ns
 from pynatsd.gocompat._json import go_json_escape, marshal_json
-from pynatsd.gocompat._strconv import go_atoi, go_quote
+from pynatsd.gocompat._strconv import go_atoi, go_parse_bool, go_quote
 from pynatsd.gocompat._time import ZERO_TIME, GoTimeError, format_time, go_time_text, parse_time
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "format_time",
     "go_atoi",
     "go_json_escape",
+    "go_parse_bool",
     "go_quote",
     "go_time_text",
     "marshal_json",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["go_atoi", "go_quote"]
+__all__ = ["go_atoi", "go_parse_bool", "go_quote"]
 
 _ESCAPES: Final = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
@@ -91,3 +91,16 @@ def go_atoi(s: str) -> tuple[int, str | None]:
     if n > (1 << 63) - (0 if negative else 1):
         return fail("value out of range")
     return (-n if negative else n), None
+
+
+_TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
+_FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
+
+
+def go_parse_bool(s: str) -> tuple[bool, str | None]:
+    """Go's ``strconv.ParseBool``: the value, or the error text it would report."""
+    if s in _TRUE:
+        return True, None
+    if s in _FALSE:
+        return False, None
+    return False, f"strconv.ParseBool: parsing {go_quote(s)}: invalid syntax"

@@ -152,6 +152,7 @@ class ConsumerLimits:
     max_request_batch: int = 0
     account_max_ack_pending: int = 0
     account_max_consumers: int = 0
+    default_max_consumers: int = 0  # when neither the stream nor the account has a limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -724,6 +725,8 @@ def validate_consumer(
     max_consumers = stream.max_consumers
     if max_consumers <= 0 or 0 < limits.account_max_consumers < max_consumers:
         max_consumers = limits.account_max_consumers
+    if max_consumers <= 0 < limits.default_max_consumers:
+        max_consumers = limits.default_max_consumers
     if max_consumers > 0 and not cfg.direct and not cfg.sourcing and limitable >= max_consumers:
         raise api_error(JSErr.MAXIMUM_CONSUMERS_LIMIT)
     if workqueue and not cfg.direct and not cfg.sourcing:

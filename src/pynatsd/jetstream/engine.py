@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pynatsd.jetstream import jsz
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.manager import JetStream
 from pynatsd.jetstream.not_enabled import NotEnabled
@@ -92,10 +93,22 @@ class JetStreamEngine:
             info["domain"] = core.opts.jetstream_domain
         core.set_info_fields(**info)
         core.add_reload_hook(self.reconcile)
+        core.offer("jsz", lambda **options: jsz.jsz(self, jsz.JszOptions(**options)))
+        core.offer("varz.jetstream", self._varz)
         recovered = sum(len(js.streams) for js in self.accounts.values())
         log.notice("Server is running with JetStream: %d streams recovered", recovered)
 
+    def _varz(self) -> dict[str, object]:
+        """The ``jetstream`` block of ``/varz``: config, stats, limits."""
+        return {
+            "config": jsz.server_config(self),
+            "stats": jsz.server_stats(self),
+            "limits": jsz.server_limits(self),
+        }
+
     async def stop(self) -> None:
+        self.core.offer("jsz", None)
+        self.core.offer("varz.jetstream", None)
         self.core.remove_reload_hook(self.reconcile)
         for js in self.accounts.values():
             js.close()

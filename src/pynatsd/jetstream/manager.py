@@ -188,6 +188,7 @@ class JetStream:
             max_request_batch=max(opts.jetstream_max_request_batch, 0),
             account_max_ack_pending=max(lim.max_ack_pending, 0),
             account_max_consumers=max(lim.max_consumers, 0),
+            default_max_consumers=max(opts.jetstream_default_max_consumers, 0),
         )
 
     def check_resources(self, stream: Stream, adding: int) -> None:

@@ -6,15 +6,18 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import web
 
+from pynatsd.gocompat import go_json_escape
+from pynatsd.monitor.jsz import QueryError, jsz_report
 from pynatsd.monitor.varz import varz
 from pynatsd.tls import build_context
 
 if TYPE_CHECKING:
     from pynatsd.server.internal import Internal
 
-_ENDPOINTS = ("varz", "healthz")
+_ENDPOINTS = ("varz", "jsz", "healthz")
 
 
 class MonitorConfigError(RuntimeError):
@@ -53,6 +56,7 @@ class MonitorServer:
             app.router.add_get(b, self._root)
         app.router.add_get(b + "/healthz", self._healthz)
         app.router.add_get(b + "/varz", self._varz)
+        app.router.add_get(b + "/jsz", self._jsz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
@@ -90,3 +94,19 @@ class MonitorServer:
     async def _varz(self, request: web.Request) -> web.Response:
         doc = varz(self.core, 0, self.port) if self.secure else varz(self.core, self.port)
         return self._json({k: v for k, v in doc.items() if v is not None}, request)
+
+    async def _jsz(self, request: web.Request) -> web.Response:
+        try:
+            doc = jsz_report(self.core, request.query)
+        except QueryError as e:
+            return web.Response(status=400, text=str(e))
+        return self._go_json(doc, request)
+
+    @staticmethod
+    def _go_json(data: Any, request: web.Request) -> web.Response:
+        """JSON as Go's ``json.MarshalIndent`` writes it (two-space indent, ``<>&`` escaped)."""
+        body = go_json_escape(msgspec.json.format(msgspec.json.encode(data), indent=2)).decode()
+        callback = request.query.get("callback")
+        if callback:
+            return web.Response(text=f"{callback}({body})", content_type="application/javascript")
+        return web.Response(text=body, content_type="application/json")

@@ -162,6 +162,18 @@ class Internal:
         acc = self._server.accounts.get(name)
         return Internal(self._server, acc) if acc is not None else None
 
+    def offer(self, name: str, fn: Callable[..., Any] | None) -> None:
+        """Make ``fn`` available to other layers under ``name`` (None withdraws it): layers
+        may not import each other, so monitoring asks JetStream for its report this way."""
+        if fn is None:
+            self._server.offers.pop(name, None)
+        else:
+            self._server.offers[name] = fn
+
+    def offered(self, name: str) -> Callable[..., Any] | None:
+        """What a layer offers under ``name``, None when no layer does."""
+        return self._server.offers.get(name)
+
     def add_reload_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after a reload has applied new options and accounts."""
         self._server.reload_hooks.append(hook)

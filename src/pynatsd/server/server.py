@@ -124,6 +124,7 @@ class NatsServer:
         self._claim_verdicts: dict[bytes, tuple[int, int, bool]] = {}
         self._extensions: list[Extension] = []
         self.reload_hooks: list[Callable[[], None]] = []  # Internal.add_reload_hook
+        self.offers: dict[str, Callable[..., Any]] = {}  # Internal.offer
         self._info_fields: dict[str, Any] = {}
         self._ports: dict[str, list[str]] = {}
         self._dirty: list[Client] = []
