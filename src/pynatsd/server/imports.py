@@ -261,7 +261,8 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
     export = _find_export(exporter, imp.subject, True)
     share = imp.share
     tracker = None
-    if export is not None and export.latency is not None and export.response_type == "singleton":
+    # results are the system's messages: none without a system account, as the reference
+    if export is not None and export.latency is not None and server.system_account is not None:
         tracker = latency.Tracker(server, exporter, export.latency, client_info)
 
     def request(
