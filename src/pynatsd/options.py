@@ -97,6 +97,7 @@ class AccountConfig:
     max_payload: int = -1
     max_leafnodes: int = -1
     mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
+    nkey: str = ""  # the account's public NKey ("A..."); config mode only keeps it, as the reference
 
 
 @dataclass(frozen=True)

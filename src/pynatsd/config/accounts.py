@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from pynatsd.config.account_nkey import parse_account_nkey
 from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.latency import parse_latency, tracking_problem
 from pynatsd.config.mappings import parse_mappings
@@ -101,7 +102,11 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
                 acc.mappings, issues = parse_mappings(child)
                 errors.extend(issues)
             elif low == "nkey":
-                opts.unsupported[f"{key}.{name}.{k}"] = "account nkeys"
+                nkey = parse_account_nkey(child)
+                if isinstance(nkey, ConfigIssue):
+                    errors.append(nkey)
+                else:
+                    acc.nkey = nkey
             elif low in ("msg_trace", "trace_dest"):
                 opts.unsupported[f"{key}.{name}.{k}"] = "message tracing"
             else:
