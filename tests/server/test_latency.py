@@ -247,6 +247,11 @@ HEADERS: list[tuple[dict[str, str], dict[str, list[str]] | None]] = [
     ({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}, None),
     ({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff"}, None),  # not an int8
     ({"traceparent": "00-x-y-1"}, None),
+    ({"traceparent": "00-x-y-7f"}, {"Traceparent": ["00-x-y-7f"]}),
+    ({"traceparent": "00-x-y-81"}, None),
+    ({"Uber-Trace-Id": "a:b:c:101"}, None),
+    ({"X-B3-Sampled": "yes", "X-B3-TraceId": "t4"}, {"X-B3-Sampled": ["yes"], "X-B3-Traceid": ["t4"]}),
+    ({"X-B3-Sampled": "yes"}, None),
 ]
 
 

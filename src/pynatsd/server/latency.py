@@ -284,11 +284,12 @@ def parse_header(block: bytes) -> Header | None:
     for raw in lines[1:]:
         if not raw:
             break
-        line = raw.decode("utf-8", "replace")
-        key, sep, value = line.partition(":")
-        if not sep or not key or key != key.strip(" \t"):
-            return None
-        h.setdefault(canonical_key(key), []).append(value.strip(" \t"))
+        key_b, sep, value_b = raw.partition(b":")
+        if not sep or not key_b or any(b not in _TOKEN for b in key_b):
+            return None  # Go: "malformed MIME header line", and no header at all
+        h.setdefault(canonical_key(key_b.decode()), []).append(
+            value_b.decode("utf-8", "replace").strip(" \t")
+        )
     return h
 
 
