@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,7 +30,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from pynatsd.gocompat import parse_time
 from tests.server.test_accounts import Conns, serve
 from tests.support.binary import require_reference
-from tests.support.launcher import KINDS, Kind, ServerProcess
+from tests.support.launcher import KINDS, Kind, ServerProcess, start_server
 
 CONFIG = """
 accounts {
@@ -360,3 +362,38 @@ async def test_lost_interest_is_a_request_timeout(conns: Conns, how: str) -> Non
     await asker.request("shared", b"?", timeout=10)
     subject, r = await s.result()
     assert subject == "lat.shared" and r["status"] == 200
+
+
+async def test_reload_turns_tracking_on_and_off(kind: Kind, tmp_path: Path) -> None:
+    path = tmp_path / f"{kind}.conf"
+    path.write_text(CONFIG)
+    srv = start_server(kind, "-c", str(path))
+    conns = Conns(srv)
+    try:
+        s = await Scene(conns).start()
+        await s.serve("plain")
+        await s.serve("svc")
+
+        async def reload(config: str) -> None:
+            path.write_text(config)
+            os.kill(srv.pid, signal.SIGHUP)
+            srv.wait_for_log("Reloaded server configuration")
+
+        # "plain" tracked from now on, "svc" no longer
+        await reload(
+            CONFIG.replace('{service: "plain"}', '{service: "plain", latency: "lat.plain"}').replace(
+                '{service: "svc", latency: {sampling: 100%, subject: "lat.svc"}}', '{service: "svc"}'
+            )
+        )
+        await s.b.request("svc", b"?", timeout=10)
+        await s.b.request("plain", b"?", timeout=10)
+        subject, r = await s.result()
+        assert (subject, r["status"]) == ("lat.plain", 200)
+        await reload(CONFIG)
+        await s.b.request("plain", b"?", timeout=10)
+        await s.b.request("svc", b"?", timeout=10)
+        subject, r = await s.result()
+        assert (subject, r["status"]) == ("lat.svc", 200)
+    finally:
+        await conns.close()
+        srv.stop()
