@@ -42,6 +42,7 @@ accounts {
       {service: "traced", latency: {sampling: headers, subject: "lat.traced"}}
       {service: "slow", threshold: "1s", latency: "lat.slow"}
       {service: "plain"}
+      {stream: "lat.>"}
     ]
   }
   B {
@@ -52,6 +53,7 @@ accounts {
       {service: {account: A, subject: "traced"}}
       {service: {account: A, subject: "slow"}}
       {service: {account: A, subject: "plain"}}
+      {stream: {account: A, subject: "lat.>"}, prefix: "metrics"}
     ]
   }
 }
@@ -171,6 +173,21 @@ async def test_a_sampled_request_is_measured(conns: Conns) -> None:
     assert r["total"] > 0
     # the request started after the requestor connected and before we sent it
     assert s.t0 <= parse_time(r["start"]) <= before
+
+
+async def test_results_can_be_exported_like_any_message(conns: Conns) -> None:
+    """The results are ordinary messages of the exporting account: a stream export of the
+    results subject lets the importer read them."""
+    s = await Scene(conns).start()
+    await s.serve("svc")
+    metrics = await s.b.subscribe("metrics.lat.>")
+    await s.b.flush()
+    await s.b.request("svc", b"?", timeout=10)
+    msg = await metrics.next_msg(timeout=10)
+    assert msg.subject == "metrics.lat.svc"
+    r = json.loads(msg.data)
+    s.check(r, 200)
+    assert r["requestor"]["acc"] == "B"
 
 
 async def test_a_shared_import_tells_who_asked(conns: Conns) -> None:
