@@ -42,6 +42,7 @@ accounts {
       {service: "traced", latency: {sampling: headers, subject: "lat.traced"}}
       {service: "slow", threshold: "1s", latency: "lat.slow"}
       {service: "plain"}
+      {service: "half", latency: {sampling: 50, subject: "lat.half"}}
       {stream: "lat.>"}
     ]
   }
@@ -53,6 +54,7 @@ accounts {
       {service: {account: A, subject: "traced"}}
       {service: {account: A, subject: "slow"}}
       {service: {account: A, subject: "plain"}}
+      {service: {account: A, subject: "half"}}
       {stream: {account: A, subject: "lat.>"}, prefix: "metrics"}
     ]
   }
@@ -223,6 +225,25 @@ async def test_an_export_without_latency_publishes_nothing(conns: Conns) -> None
     await s.b.request("svc", b"?", timeout=10)
     subject, r = await s.result()
     assert (subject, r["status"]) == ("lat.svc", 200)  # the plain request left no result before it
+
+
+async def test_a_percentage_samples_about_that_share(conns: Conns) -> None:
+    """50 %: about half the requests are measured (the reference draws 0-99 and samples at
+    most 50, so 51 %); the bounds are more than five standard deviations wide."""
+    s = await Scene(conns).start()
+    await s.serve("half")
+    await s.serve("svc")
+    for _ in range(200):
+        await s.b.request("half", b"?", timeout=10)
+    await s.b.request("svc", b"?", timeout=10)  # results arrive in order: this one comes last
+    n = 0
+    while True:
+        subject, r = await s.result()
+        assert r["status"] == 200
+        if subject == "lat.svc":
+            break
+        n += 1
+    assert 60 <= n <= 140
 
 
 # (request headers, the header the result carries; None: not sampled)
