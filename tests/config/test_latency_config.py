@@ -60,6 +60,7 @@ BAD = [
     '{service: "q", latency: {}}',
     # where it may appear
     '{stream: "s", latency: "lat.s"}',
+    '{latency: {sampling: 50, subject: "lat.s"}, stream: "s"}',
     # what tracking needs: a literal results subject that is not a service of the account,
     # a singleton service, and the system account
     '{service: "q", latency: "lat.*"}',
