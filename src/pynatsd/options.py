@@ -48,6 +48,15 @@ class User:
 
 
 @dataclass
+class ServiceLatency:
+    """An export's latency tracking: results go to ``subject`` in the exporting account for
+    ``sampling`` percent of requests (1-100), or 0: for requests whose tracing headers ask."""
+
+    subject: str
+    sampling: int = 100
+
+
+@dataclass
 class ExportConfig:
     """One export of an account: a stream or a service subject, public when ``accounts`` is None."""
 
@@ -58,6 +67,7 @@ class ExportConfig:
     response_threshold: float = 120.0  # seconds a streamed/chunked response stays mapped
     allow_trace: bool = False
     account_token_position: int = 0  # > 0: that token of the subject must be the importer's name
+    latency: ServiceLatency | None = None  # services: latency tracking (server/latency.py)
 
 
 @dataclass
@@ -89,6 +99,7 @@ class AccountConfig:
     mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
     # ``jetstream`` of the account: None = not enabled for it (the reference's nil jsLimits)
     jetstream: JsAccountLimits | None = None
+    nkey: str = ""  # the account's public NKey ("A..."); config mode only keeps it, as the reference
 
 
 @dataclass(frozen=True)

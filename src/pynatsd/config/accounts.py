@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from pynatsd.config.account_nkey import parse_account_nkey
 from pynatsd.config.errors import ConfigIssue, Position, go_type_name
+from pynatsd.config.latency import parse_latency, tracking_problem
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
-from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, JsAccountLimits, User
+from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, JsAccountLimits, ServiceLatency, User
 from pynatsd.protocol.subjects import has_wildcard, is_valid_subject, subjects_collide, subset_of
 
 if TYPE_CHECKING:
@@ -99,7 +101,11 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
                 acc.mappings, issues = parse_mappings(child)
                 errors.extend(issues)
             elif low == "nkey":
-                opts.unsupported[f"{key}.{name}.{k}"] = "account nkeys"
+                nkey = parse_account_nkey(child)
+                if isinstance(nkey, ConfigIssue):
+                    errors.append(nkey)
+                else:
+                    acc.nkey = nkey
             elif low in ("msg_trace", "trace_dest"):
                 opts.unsupported[f"{key}.{name}.{k}"] = "message tracing"
             else:
@@ -251,6 +257,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
         rt: str | None = None
         threshold: float | None = None
         allow_trace: bool | None = None
+        latency: ServiceLatency | None = None
         token_pos = 0
         directives: list[tuple[str, Position]] = []  # service-only settings, for a stream's error
         for k, child in fields.items():
@@ -328,7 +335,12 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     continue
                 token_pos = v
             elif low == "latency":
-                loader.opts.unsupported[f"exports.{k}"] = f"the export setting {k!r}"
+                parsed = parse_latency(child)
+                if isinstance(parsed, ConfigIssue):
+                    errors.append(parsed)
+                    continue
+                directives.append(("latency", child.pos))
+                latency = parsed
             else:
                 loader._unknown(k, child)
         if kind == "stream":
@@ -344,6 +356,7 @@ def _exports(loader: _Loader, node: Node) -> list[ExportConfig]:
                     response_threshold=threshold if threshold else 120.0,
                     allow_trace=bool(allow_trace),
                     account_token_position=token_pos,
+                    latency=latency if kind == "service" else None,
                 )
             )
     return out
@@ -491,7 +504,7 @@ def _resolve(loader: _Loader, pos: Position) -> None:
         errors.append(ConfigIssue(pos, text))
 
     for acc in accounts.values():
-        for e in acc.exports:
+        for i, e in enumerate(acc.exports):
             kind = "service" if e.service else "stream"
             for name in e.accounts or []:
                 if name not in accounts:
@@ -500,6 +513,10 @@ def _resolve(loader: _Loader, pos: Position) -> None:
             tokens = e.subject.split(".")
             if not is_valid_subject(e.subject) or (at > 0 and (len(tokens) < at or tokens[at - 1] != "*")):
                 err(f"Error adding {kind} export {go_quote(e.subject)}: sublist: invalid subject")
+                continue
+            problem = tracking_problem(acc.exports, i, loader.opts.no_system_account)
+            if problem:
+                err(problem)
     # imports added so far, per account, for the cycle checks
     added: dict[str, list[ImportConfig]] = {name: [] for name in accounts}
     for acc in accounts.values():

@@ -331,6 +331,8 @@ class Client(asyncio.Protocol):
             self.close("Protocol Violation")
             return False
         srv = self.server
+        # A first RTT estimate, as the reference makes it (a PONG to our PING refines it).
+        self.rtt = max(time.time() - self.start, 1e-9)
         # Fields merge onto the current options, as the reference decodes onto them.
         self.connect_opts = {**self.connect_opts, **o}
         self.verbose = bool(o.get("verbose", self.verbose))

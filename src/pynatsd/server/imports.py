@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynatsd.gocompat import format_time
 from pynatsd.mapping import SubjectTransform, parse_transform
+from pynatsd.server import latency
 
 if TYPE_CHECKING:
     import asyncio
@@ -106,7 +107,7 @@ def _transform(src: str, dest: str) -> SubjectTransform | None:
 
 
 class _Pending:
-    __slots__ = ("expires", "importer", "reply", "singleton", "threshold")
+    __slots__ = ("expires", "importer", "lat", "reply", "singleton", "threshold")
 
     def __init__(
         self, importer: Account, reply: bytes, singleton: bool, threshold: float, now: float
@@ -116,6 +117,7 @@ class _Pending:
         self.singleton = singleton
         self.threshold = threshold
         self.expires = now + threshold
+        self.lat: latency.Tracked | None = None  # a sampled request of a latency-tracked export
 
 
 class Responses:
@@ -128,21 +130,46 @@ class Responses:
         self._n = 0
         self.pending: dict[bytes, _Pending] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self._watch: latency.InterestWatch | None = None
         self.sub = server.claim_prefix(exporter, self.prefix[:-1].decode(), self._answer)
 
-    def track(self, importer: Account, reply: bytes, export: ExportConfig | None) -> bytes:
+    def track(
+        self, importer: Account, reply: bytes, export: ExportConfig | None, lat: latency.Tracked | None = None
+    ) -> bytes:
         """A reply subject of the exporter's standing in for ``reply`` of ``importer``."""
         self._n += 1
         subject = self.prefix + b"%d" % self._n
         singleton = export is None or export.response_type == "singleton"
         threshold = export.response_threshold if export is not None else 120.0
-        self.pending[subject] = _Pending(importer, reply, singleton, threshold, self._server.now)
+        entry = self.pending[subject] = _Pending(importer, reply, singleton, threshold, self._server.now)
+        if lat is not None:
+            entry.lat = lat
+            if self._watch is None:
+                self._watch = latency.InterestWatch(self._server, self._interest_lost)
+            self._watch.add(subject, lat)
         if self._sweep is None:
             self._sweep = self._server.loop.call_later(_SWEEP, self._expire)
         return subject
 
     def drop(self, subject: bytes) -> None:
-        self.pending.pop(subject, None)
+        """The request reached nobody."""
+        entry = self.pending.pop(subject, None)
+        if entry is not None and entry.lat is not None:
+            self._untrack(subject, entry).failed(latency.NO_DELIVERY)
+
+    def _untrack(self, subject: bytes, entry: _Pending) -> latency.Tracked:
+        lat = entry.lat
+        assert lat is not None
+        entry.lat = None
+        if self._watch is not None:
+            self._watch.discard(subject)
+        return lat
+
+    def _interest_lost(self, subject: bytes) -> None:
+        entry = self.pending.pop(subject, None)
+        lat = entry.lat if entry is not None else None
+        if lat is not None:
+            lat.failed(latency.INTEREST_LOST)
 
     def _answer(
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
@@ -154,13 +181,17 @@ class Responses:
             del self.pending[subject]
         else:
             entry.expires = self._server.now + entry.threshold
+        if entry.lat is not None:
+            self._untrack(subject, entry).answered(pub)
         return _route(self._server, entry.importer, entry.reply, reply, hdr, msg)
 
     def _expire(self) -> None:
         self._sweep = None
         now = self._server.now
         for subject in [s for s, e in self.pending.items() if e.expires <= now]:
-            del self.pending[subject]
+            entry = self.pending.pop(subject)
+            if entry.lat is not None:
+                self._untrack(subject, entry).failed(latency.TIMEOUT)
         if self.pending:
             self._sweep = self._server.loop.call_later(_SWEEP, self._expire)
 
@@ -168,6 +199,8 @@ class Responses:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        if self._watch is not None:
+            self._watch.close()
         self._server.unsubscribe_internal(self.sub)
         self.pending.clear()
 
@@ -277,6 +310,10 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
     remote = imp.subject.encode() if transform is None and local_s != imp.subject else None
     export = _find_export(exporter, imp.subject, True)
     share = imp.share
+    tracker = None
+    # results are the system's messages: none without a system account, as the reference
+    if export is not None and export.latency is not None and server.system_account is not None:
+        tracker = latency.Tracker(server, exporter, export.latency, client_info)
 
     def request(
         sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
@@ -288,6 +325,9 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
             target = mapped
         else:
             target = remote or subject
+        lat = None
+        if tracker is not None:  # the export tracks latency: is this request measured?
+            lat = tracker.start(pub, share, hdr, msg, importer, reply)
         # as the reference: the service learns who asks (Nats-Request-Info)
         hdr, msg = with_header(hdr, msg, REQUEST_INFO, client_info(pub, share))
         if reply is None:
@@ -295,7 +335,7 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
         responses = exporter.responses
         if responses is None:
             responses = exporter.responses = Responses(server, exporter)
-        resp = responses.track(importer, reply, export)
+        resp = responses.track(importer, reply, export, lat)
         if not _route(server, exporter, target, resp, hdr, msg):
             responses.drop(resp)
             return False
