@@ -592,10 +592,9 @@ class NatsServer:
         # (in-process subscribers take the message as it is).
         tail = tail_plain = b""
         heads: dict[Subscription, bytes] | None
-        routed = subject
         if frame_subject is not None:
             heads = _frame_heads(r, frame_subject)
-            subject = frame_subject
+            routed, subject = subject, frame_subject
         else:
             heads = r.heads
             if heads is None:
