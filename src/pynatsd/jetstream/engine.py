@@ -219,25 +219,41 @@ class JetStreamEngine:
         Usage is counted per stream: each check brings the publishing stream's count up
         to date in O(1) (so what ``discard: old`` or a purge freed is seen at once);
         other streams' changes (expiry, purges) are summed at most once a second, and
-        again exactly before any refusal."""
+        again exactly before any refusal. The passing case is written out inline: it
+        runs for every stored message."""
         if time.monotonic() - self._usage_at > 1.0:
             self._recount()
-        memory = stream.config.storage == "memory"
-        actual = stream.store.used_bytes()
-        delta = actual - stream.counted_bytes
-        if delta:
-            stream.counted_bytes = actual
-            if memory:
+        delta = stream.store.used_bytes() - stream.counted_bytes
+        if stream.config.storage == "memory":
+            if delta:
+                stream.counted_bytes += delta
                 js.used_mem += delta
                 self._mem += delta
-            else:
+            limit = js.limits.max_memory
+            if self._mem <= self.max_memory and (limit < 0 or js.used_mem + adding <= limit):
+                return
+        else:
+            if delta:
+                stream.counted_bytes += delta
                 js.used_disk += delta
                 self._disk += delta
-        if self._over(js, memory, adding):
-            self._recount()
-            if self._over(js, memory, adding):
-                if (memory and self._mem > self.max_memory) or (not memory and self._disk > self.max_store):
-                    raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+            limit = js.limits.max_store
+            if self._disk <= self.max_store and (limit < 0 or js.used_disk + adding <= limit):
+                return
+        self._refuse(js, stream.config.storage == "memory", adding)
+
+    def _refuse(self, js: JetStream, memory: bool, adding: int) -> None:
+        """Count everything exactly, then refuse if a limit is still in the way."""
+        self._recount()
+        if memory:
+            if self._mem > self.max_memory:
+                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+            if 0 <= js.limits.max_memory < js.used_mem + adding:
+                raise api_error(JSErr.ACCOUNT_RESOURCES_EXCEEDED)
+        else:
+            if self._disk > self.max_store:
+                raise api_error(JSErr.INSUFFICIENT_RESOURCES)
+            if 0 <= js.limits.max_store < js.used_disk + adding:
                 raise api_error(JSErr.ACCOUNT_RESOURCES_EXCEEDED)
 
     def forget(self, js: JetStream, stream: Stream) -> None:
@@ -249,13 +265,6 @@ class JetStreamEngine:
         else:
             js.used_disk -= n
             self._disk -= n
-
-    def _over(self, js: JetStream, memory: bool, adding: int) -> bool:
-        if memory:
-            limit = js.limits.max_memory
-            return self._mem > self.max_memory or (limit >= 0 and js.used_mem + adding > limit)
-        limit = js.limits.max_store
-        return self._disk > self.max_store or (limit >= 0 and js.used_disk + adding > limit)
 
     def _recount(self) -> None:
         self._usage_at = time.monotonic()

@@ -8,6 +8,7 @@ turns requests into calls here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -52,6 +53,8 @@ class JetStream:
         self.api_errors = 0
         # bytes this account's streams use in memory and on disk (engine.check_resources)
         self.used_mem = self.used_disk = 0
+        # refuses a message past the server's or the account's memory or disk limit
+        self.check_resources = functools.partial(engine.check_resources, self)
         self._dirty: set[Stream] = set()
         self._dirty_consumers: set[Consumer] = set()
         self._after_save: list[bytes] = []
@@ -190,10 +193,6 @@ class JetStream:
             account_max_consumers=max(lim.max_consumers, 0),
             default_max_consumers=max(opts.jetstream_default_max_consumers, 0),
         )
-
-    def check_resources(self, stream: Stream, adding: int) -> None:
-        """Refuse a message past the server's or the account's memory or disk limit."""
-        self.engine.check_resources(self, stream, adding)
 
     # -- streams ----------------------------------------------------------------------
     def stream_dir(self, name: str) -> Path:
