@@ -87,6 +87,9 @@ class AccountConfig:
     max_payload: int = -1
     max_leafnodes: int = -1
     mappings: list[tuple[str, list[MapDest]]] | None = None  # the account's own subject mappings
+    # msg_trace / trace_dest: where a sampled W3C ``traceparent`` publish sends its trace event
+    trace_dest: str = ""
+    trace_sampling: int = 0  # percent, 1..100 (100 when a destination has no sampling)
 
 
 @dataclass(frozen=True)

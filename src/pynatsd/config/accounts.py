@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.mappings import parse_mappings
+from pynatsd.config.msgtrace import parse_msg_trace
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
 from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, User
@@ -102,7 +103,7 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
             elif low == "nkey":
                 opts.unsupported[f"{key}.{name}.{k}"] = "account nkeys"
             elif low in ("msg_trace", "trace_dest"):
-                opts.unsupported[f"{key}.{name}.{k}"] = "message tracing"
+                parse_msg_trace(loader, k, child, acc)
             else:
                 loader._unknown(k, child)
         if users:

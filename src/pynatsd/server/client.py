@@ -30,6 +30,7 @@ from pynatsd.protocol.frames import OK, PING, PONG, err_line, msg_frame
 from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
+from pynatsd.server import msgtrace
 
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
@@ -512,6 +513,11 @@ class Client(asyncio.Protocol):
     def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
         self.in_msgs += 1
         self.in_bytes += len(msg)
+        if hdr > 0 and msgtrace.candidate(self, hdr, msg):  # message tracing (server/msgtrace.py)
+            plain = msgtrace.publish(self, subject, reply, hdr, size, msg)
+            if plain is None:
+                return
+            hdr, size, msg = plain
         if self.pub_checks:
             checked = self._check_pub(subject)
             if not checked:

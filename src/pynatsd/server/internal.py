@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pynatsd.server.client import Client, MsgCallback, Subscription
+from pynatsd.server.msgtrace import MsgTrace
 
 if TYPE_CHECKING:
     import asyncio
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
-__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "Subscription"]
+__all__ = ["Client", "Extension", "Internal", "MsgCallback", "MsgTrace", "ServerCounters", "Subscription"]
 
 
 class Extension(Protocol):
@@ -85,6 +86,12 @@ class Internal:
         self.route: Callable[[bytes, bytes | None, int, bytes, bytes], bool] = functools.partial(
             server.deliver, account.client
         )
+
+    @property
+    def msg_trace(self) -> MsgTrace | None:
+        """The traced message being delivered, if any: a layer receiving it adds its event
+        (server/msgtrace.py)."""
+        return self._server.msg_trace
 
     # -- identity, options, clock ---------------------------------------------------------
     @property
