@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import counters, schedules
+from pynatsd.jetstream import headers as H
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 
 if TYPE_CHECKING:
@@ -27,6 +29,25 @@ _TEXTS = {
     JSErr.STREAM_NOT_MATCH: "expected stream does not match",
     JSErr.MESSAGE_TTL_DISABLED: "message TTL disabled",
 }
+
+
+def error_text(e: ApiError, hdr: bytes) -> str:
+    """The reference's text for a refused message in the ``js`` event."""
+    text = _TEXTS.get(e.error)
+    if text is not None:
+        return text
+    if e.error is JSErr.STREAM_ROLLUP_FAILED:
+        return e.description
+    last = e.description.split(": ", 1)[-1]
+    if e.error is JSErr.STREAM_WRONG_LAST_SEQUENCE:
+        per_subject = H.get_header(hdr, H.EXPECTED_LAST_SUBJ_SEQ)
+        if per_subject is not None:
+            return f"last sequence by subject mismatch: {per_subject} vs {last}"
+        return f"last sequence mismatch: {H.get_header(hdr, H.EXPECTED_LAST_SEQ)} vs {last}"
+    if e.error is JSErr.STREAM_WRONG_LAST_MSG_ID:
+        expected = H.get_header(hdr, H.EXPECTED_LAST_MSG_ID) or ""
+        return f"last msgid mismatch: {go_quote(expected)} vs {go_quote(last)}"
+    return f"{e.description} ({e.err_code})"
 
 
 def on_msg(stream: Stream, t: MsgTrace, subject: bytes, reply: bytes | None, hdr: bytes, data: bytes) -> None:
@@ -45,7 +66,7 @@ def on_msg(stream: Stream, t: MsgTrace, subject: bytes, reply: bytes | None, hdr
         else:
             seq, duplicate = stream.ingest(subj, hdr, data)
     except ApiError as e:
-        t.jetstream_done(None, error=_TEXTS.get(e.error, f"{e.description} ({e.err_code})"))
+        t.jetstream_done(None, error=error_text(e, hdr))
         if reply and respond:
             stream.js.respond(reply, stream.js.puback_error(stream, e))
         return

@@ -222,7 +222,7 @@ def add_stream_import(server: NatsServer, importer: Account, exporter: Account, 
             local = literal_to or subject
         t = server.msg_trace
         if t is not None:  # a traced message crosses the export (server/msgtrace.py)
-            return msgtrace.stream_import(server, t, importer, local, imp.allow_trace, reply, hdr, msg)
+            return msgtrace.stream_import(server, t, importer, imp, local, reply, hdr, msg)
         return _route(server, importer, local, reply, hdr, msg)
 
     importer.import_subs.append(server.subscribe_internal(exporter, imp.subject, carry))

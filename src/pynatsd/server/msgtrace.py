@@ -24,6 +24,7 @@ import gzip
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.auth import RESERVED_REPLY_PREFIXES_B, is_reserved_reply, publish_violation, reply_violation
@@ -34,7 +35,7 @@ from pynatsd.protocol.subjects import is_valid_literal_subject
 from pynatsd.version import REFERENCE_VERSION
 
 if TYPE_CHECKING:
-    from pynatsd.options import ExportConfig
+    from pynatsd.options import ExportConfig, ImportConfig
     from pynatsd.server.account import Account
     from pynatsd.server.client import Client, Subscription
     from pynatsd.server.server import NatsServer
@@ -122,14 +123,15 @@ class MsgTrace:
         if error:
             js["error"] = error
 
-    def egress(self, sub: Subscription, error: str = "") -> None:
+    def egress(self, sub: Subscription, error: str = "", subject: str = "") -> None:
+        """``subject``: the subscription's subject as the exporting account sees it."""
         c = sub.client
         e: dict[str, Any] = {"type": "eg", "ts": _now(), "kind": _CLIENT, "cid": c.cid}
         if c.name:
             e["name"] = c.name
         if c.account.name != self.events[0]["acc"]:
             e["acc"] = c.account.name
-        e["sub"] = sub.subject
+        e["sub"] = subject or sub.subject
         if sub.queue:
             e["queue"] = sub.queue
         if error:
@@ -149,7 +151,7 @@ class MsgTrace:
         info["feature_flags"] = _FEATURE_FLAGS
         js = bool(srv.info().get("jetstream"))
         info["jetstream"] = js
-        info["flags"] = 3 if js else 0  # JetStreamEnabled | BinaryStreamSnapshot
+        info["flags"] = 7 if js else 0  # JetStreamEnabled | BinaryStreamSnapshot | AccountNRG
         info["seq"] = srv.trace_seq
         info["time"] = _now()
         request: dict[str, Any] = {}
@@ -372,7 +374,7 @@ def deliver(
     hdr: int,
     size: bytes,
     msg: bytes,
-    export: tuple[str, bool] | None = None,
+    export: tuple[str, bool, Callable[[str], str]] | None = None,
 ) -> bool:
     """``NatsServer.deliver`` for a traced message: each receiver gets an egress event (a
     trace-only message is not written); in-process receivers (imports, streams) are called
@@ -394,7 +396,9 @@ def deliver(
     n = len(msg)
     for sub in targets:
         traced = True
+        seen_as = ""
         if export is not None:
+            seen_as = export[2](sub.subject)
             t.stream_export(export[0], subject)
             if not export[1]:
                 if t.only:
@@ -404,15 +408,15 @@ def deliver(
         c = sub.client
         if sub.closed:
             if traced and sub.cb is None:
-                t.egress(sub, ERR_SUB_CLOSED)
+                t.egress(sub, ERR_SUB_CLOSED, seen_as)
             continue
         if c is pub and not pub.echo:
             if traced and sub.cb is None:
-                t.egress(sub, ERR_NO_ECHO)
+                t.egress(sub, ERR_NO_ECHO, seen_as)
             continue
         if c.perms is not None and not c.perms.can_receive(_s(subject), sub.queue):
             if traced:
-                t.egress(sub, ERR_SUB_DENY)
+                t.egress(sub, ERR_SUB_DENY, seen_as)
             continue
         cb = sub.cb
         if cb is not None:
@@ -429,7 +433,7 @@ def deliver(
                 delivered = True
             continue
         if traced and t.only:
-            t.egress(sub)
+            t.egress(sub, "", seen_as)
             delivered = True
             continue
         if not tail:
@@ -442,7 +446,7 @@ def deliver(
         c.out_bytes += n
         sub.delivered += 1
         if traced:
-            t.egress(sub)
+            t.egress(sub, "", seen_as)
         delivered = True
         if sub.max_msgs or c.perms is not None:
             srv._after_delivery(sub, reply)
@@ -456,15 +460,26 @@ def stream_import(
     srv: NatsServer,
     t: MsgTrace,
     importer: Account,
+    imp: ImportConfig,
     local: bytes,
-    allow: bool,
     reply: bytes | None,
     hdr: int,
     msg: bytes,
 ) -> bool:
-    """A traced message crossing a stream export into ``importer`` (on ``local``)."""
+    """A traced message crossing a stream export into ``importer`` (on ``local``). Egress
+    events name each subscription as the exporting account sees it (the reference's shadow
+    subscription): its subject without the import's prefix, or the imported subject."""
+    prefix = imp.prefix.rstrip(".") + "." if imp.prefix else ""
+
+    def seen_as(subject: str) -> str:
+        if prefix:
+            return subject.removeprefix(prefix)
+        return imp.subject if imp.to else subject
+
     size = b"%d" % len(msg)
-    return deliver(srv, t, importer.client, local, reply, hdr, size, msg, (importer.name, allow))
+    return deliver(
+        srv, t, importer.client, local, reply, hdr, size, msg, (importer.name, imp.allow_trace, seen_as)
+    )
 
 
 def service_request(
