@@ -9,12 +9,14 @@ compared in a fixed order (the servers list subscribers in their own order).
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import cramjam
 import nats
 import pytest
 from nats.aio.client import Client as NATS
@@ -371,14 +373,21 @@ async def test_service_import_with_and_without_allow_trace(conns: Conns) -> None
     assert len(seen) == 3 and "Nats-Trace-Dest" not in seen[2]
 
 
-async def test_compressed_event(conns: Conns) -> None:
+@pytest.mark.parametrize("encoding", ["gzip", "snappy", "br"])
+async def test_compressed_event(conns: Conns, encoding: str) -> None:
     a = await conns("a", "a")
     trace = await a.subscribe("t.events")
     await a.flush()
-    await a.publish("x", b"data", headers={"Nats-Trace-Dest": "t.events", "Accept-Encoding": "gzip"})
+    await a.publish("x", b"data", headers={"Nats-Trace-Dest": "t.events", "Accept-Encoding": encoding})
     msg = await trace.next_msg(timeout=10)
-    assert msg.headers == {"Content-Encoding": "gzip"}
-    ev = normalise(gzip.decompress(msg.data), conns)
+    if encoding == "gzip":
+        raw = gzip.decompress(msg.data)
+    elif encoding == "snappy":
+        raw = bytes(cramjam.snappy.decompress(msg.data))
+    else:
+        raw, encoding = msg.data, "identity"
+    assert msg.headers == {"Content-Encoding": encoding}
+    ev = normalise(raw, conns)
     assert ev["events"] == [ingress("a", "A", "x")]
 
 
@@ -452,3 +461,62 @@ async def test_into_a_stream(js_server: ServerProcess) -> None:
         assert ev["events"][-1] == {"type": "js", "stream": "I", "subject": "int.x", "nointerest": True}
     finally:
         await conns.close()
+
+
+# -- limits and echo -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_server(kind: Kind, tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = serve(kind, tmp_path, "max_payload: 1024\n")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("only", [True, False])
+async def test_max_payload_error_event(small_server: ServerProcess, only: bool) -> None:
+    conns = Conns(small_server)
+    try:
+        nc = await conns("watcher")
+        trace = await nc.subscribe("t.events")
+        await nc.flush()
+        reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
+        await reader.readline()  # INFO
+        hdr = (
+            b"NATS/1.0\r\nNats-Trace-Dest:t.events\r\n"
+            + (b"Nats-Trace-Only:true\r\n" if only else b"")
+            + b"\r\n"
+        )
+        writer.write(b'CONNECT {"protocol":1,"headers":true,"no_responders":true,"verbose":false}\r\n')
+        writer.write(b"HPUB foo %d 2048\r\n" % len(hdr) + hdr + b"AAAAAAAAAA")
+        await writer.drain()
+        ev = await trace.next_msg(timeout=10)
+        events = json.loads(ev.data)["events"]
+        assert len(events) == 1
+        got = events[0]
+        assert (got["type"], got["subj"], got["error"]) == ("in", "foo", "maximum payload exceeded")
+        assert json.loads(ev.data)["request"]["msgsize"] == 2048
+        assert b"Maximum Payload Violation" in await reader.readline()
+        writer.close()
+    finally:
+        await conns.close()
+
+
+async def test_no_echo_egress_error(conns: Conns) -> None:
+    pub = await conns("pub", "a")
+    quiet = await nats.connect(conns.srv.url, user="a", password="a", no_echo=True)
+    conns.all.append(quiet)
+    assert quiet.client_id is not None
+    conns.by_cid[quiet.client_id] = "quiet"
+    trace = await pub.subscribe("t.events")
+    await quiet.subscribe("echo.me")
+    await pub.flush()
+    await quiet.flush()
+    await quiet.publish("echo.me", b"x", headers={"Nats-Trace-Dest": "t.events"})
+    ev = await next_event(trace, conns)
+    assert ev["events"] == [
+        ingress("quiet", "A", "echo.me"),
+        egress("quiet", "echo.me", error="Not delivered because of no echo"),
+    ]

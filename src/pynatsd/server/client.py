@@ -533,6 +533,11 @@ class Client(asyncio.Protocol):
         if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
             self.send_no_responders(subject, reply)
 
+    def on_max_payload(self, subject: bytes, head: bytes, size: int) -> None:
+        """An HPUB over the payload limit (the parser closes the connection next): its
+        trace event, when the headers read so far ask for one (server/msgtrace.py)."""
+        msgtrace.max_payload_event(self, subject, head, size)
+
     def _mapped(self, subject: bytes, mapped: bytes) -> None:
         """A publish was mapped to another subject (traced by TracingClient)."""
 

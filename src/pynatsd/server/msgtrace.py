@@ -254,10 +254,44 @@ def publish(
     """A client publish whose headers may ask for tracing. None when handled here (traced,
     or dropped as the reference drops it); else the (possibly rewritten) message for the
     ordinary path: ``(hdr, size, msg)``."""
-    srv = c.server
-    headers, external = header_map(msg[:hdr])
-    if headers is None:
+    t = begin(c, subject, msg[:hdr], len(msg))
+    if t is _PLAIN:
         return hdr, size, msg
+    if t is _DROP:
+        return None
+    if t is _DISABLE:
+        return _disabled(hdr, msg)
+    assert isinstance(t, MsgTrace)
+    srv = c.server
+    prev, srv.msg_trace = srv.msg_trace, t
+    try:
+        _traced_pub(c, t, subject, reply, hdr, size, msg)
+    finally:
+        srv.msg_trace = prev
+    t.send()
+    return None
+
+
+def max_payload_event(c: Client, subject: bytes, head: bytes, size: int) -> None:
+    """A publish refused for its size: when the part of its headers already read asks for
+    tracing, the event has the ingress error alone (the connection is then closed)."""
+    t = begin(c, subject, head, size)
+    if isinstance(t, MsgTrace):
+        t.ingress_error("maximum payload exceeded")
+        t.send()
+
+
+_PLAIN, _DROP, _DISABLE = "plain", "drop", "disable"
+
+
+def begin(c: Client, subject: bytes, head: bytes, size: int) -> MsgTrace | str:
+    """The trace a publish asks for (the reference's initMsgTrace), or what to do instead:
+    go on untraced (``_PLAIN``), drop the message (``_DROP``, a trace-only message that
+    cannot be traced, or a destination the publisher may not publish to), or deliver it
+    with its ``Nats-Trace-Dest`` set to ``trace disabled`` (``_DISABLE``)."""
+    headers, external = header_map(head)
+    if headers is None:
+        return _PLAIN
     only = False
     dest = ""
     if not external:
@@ -271,36 +305,27 @@ def publish(
             f"Message tracing disabled because of header {go_quote(ORIGIN_ACCOUNT)} "
             f"with value={go_quote(origin[0])}",
         )
-        if only:
-            return None
-        return _disabled(hdr, msg)
+        return _DROP if only else _DISABLE
     acc = c.account
     if external:
         dest = acc.trace_dest
         if not dest:
-            return hdr, size, msg
+            return _PLAIN
         if not _sample(acc.trace_sampling):
-            return _disabled(hdr, msg)
+            return _DISABLE
     if not is_valid_literal_subject(dest):
         _log(c, f"Destination {go_quote(dest)} is not valid, won't be able to trace events")
-        return None if only else (hdr, size, msg)
+        return _DROP if only else _PLAIN
     if not _may_publish(c, dest):
         c.send_err(publish_violation(dest))
         _log(c, f"Publish Violation - Subject {go_quote(dest)}")
-        return None
+        return _DROP
     ingress: dict[str, Any] = {"type": "in", "ts": _now(), "kind": _CLIENT, "cid": c.cid}
     if c.name:
         ingress["name"] = c.name
     ingress["acc"] = acc.name
     ingress["subj"] = _s(subject)
-    t = MsgTrace(srv, acc, dest, only, headers, len(msg), ingress)
-    prev, srv.msg_trace = srv.msg_trace, t
-    try:
-        _traced_pub(c, t, subject, reply, hdr, size, msg)
-    finally:
-        srv.msg_trace = prev
-    t.send()
-    return None
+    return MsgTrace(c.server, acc, dest, only, headers, size, ingress)
 
 
 def _disabled(hdr: int, msg: bytes) -> tuple[int, bytes, bytes]:
@@ -536,37 +561,7 @@ def _compress(body: bytes, encoding: str) -> tuple[bytes, bytes]:
     if encoding == "gzip":
         return gzip.compress(body), b"gzip"
     if encoding == "snappy":
-        return snappy_frame(body), b"snappy"
+        import cramjam  # the framed format, as the reference's S2 writer in Snappy mode
+
+        return bytes(cramjam.snappy.compress(body)), b"snappy"
     return body, b"identity"
-
-
-# -- the snappy framing format, with uncompressed chunks (valid for every reader) -----------
-
-_CRC32C_TABLE: list[int] = []
-
-
-def _crc32c(data: bytes) -> int:
-    table = _CRC32C_TABLE
-    if not table:
-        for i in range(256):
-            crc = i
-            for _ in range(8):
-                crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-            table.append(crc)
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def snappy_frame(data: bytes) -> bytes:
-    """``data`` as a snappy framed stream of uncompressed chunks (64 KiB at most each)."""
-    out = bytearray(b"\xff\x06\x00\x00sNaPpY")
-    for i in range(0, len(data), 65536):
-        chunk = data[i : i + 65536]
-        crc = _crc32c(chunk)
-        masked = (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-        n = len(chunk) + 4
-        out += bytes((0x01, n & 0xFF, (n >> 8) & 0xFF, (n >> 16) & 0xFF))
-        out += masked.to_bytes(4, "little") + chunk
-    return bytes(out)
