@@ -34,6 +34,7 @@ accounts {
     users = [
       {user: a, password: a}
       {user: limited, password: l, permissions: {publish: {allow: ["foo", "a.trace", "t.>"], deny: ["foo.denied"]}}}
+      {user: nosecret, password: nosecret, permissions: {subscribe: {allow: ">", deny: "secret.>"}}}
     ]
     exports = [
       {stream: "news.>"}
@@ -519,4 +520,19 @@ async def test_no_echo_egress_error(conns: Conns) -> None:
     assert ev["events"] == [
         ingress("quiet", "A", "echo.me"),
         egress("quiet", "echo.me", error="Not delivered because of no echo"),
+    ]
+
+
+async def test_subscription_deny_egress_error(conns: Conns) -> None:
+    pub = await conns("pub", "a")
+    watcher = await conns("watcher", "nosecret")
+    trace = await pub.subscribe("t.events")
+    await watcher.subscribe("*.x")
+    await watcher.flush()
+    await pub.flush()
+    await pub.publish("secret.x", b"x", headers={"Nats-Trace-Dest": "t.events"})
+    ev = await next_event(trace, conns)
+    assert ev["events"] == [
+        ingress("pub", "A", "secret.x"),
+        egress("watcher", "*.x", error="Not delivered because subscription denies this subject"),
     ]
