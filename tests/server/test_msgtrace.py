@@ -39,6 +39,8 @@ accounts {
     exports = [
       {stream: "news.>"}
       {stream: "quiet.>"}
+      {stream: "lit"}
+      {stream: "w.*.x"}
       {service: "svc", allow_trace: true}
       {service: "nosvc"}
     ]
@@ -49,6 +51,8 @@ accounts {
     imports = [
       {stream: {account: A, subject: "news.>"}, prefix: "imp", allow_trace: true}
       {stream: {account: A, subject: "quiet.>"}, prefix: "imp"}
+      {stream: {account: A, subject: "lit"}, to: "mine", allow_trace: true}
+      {stream: {account: A, subject: "w.*.x"}, to: "m.*.y", allow_trace: true}
       {service: {account: A, subject: "svc"}}
       {service: {account: A, subject: "nosvc"}}
     ]
@@ -88,6 +92,7 @@ class Conns:
         self.by_cid: dict[int, str] = {}
         self.all: list[NATS] = []
         self.errors: list[Exception] = []
+        self._error_seen = asyncio.Event()
 
     async def __call__(self, label: str, user: str | None = None, name: str | None = None) -> NATS:
         kw: dict[str, Any] = {}
@@ -99,6 +104,7 @@ class Conns:
 
         async def on_error(e: Exception) -> None:
             self.errors.append(e)
+            self._error_seen.set()
 
         nc = await nats.connect(
             self.srv.url, allow_reconnect=False, max_reconnect_attempts=0, error_cb=on_error, **kw
@@ -107,6 +113,13 @@ class Conns:
         assert nc.client_id is not None
         self.by_cid[nc.client_id] = label
         return nc
+
+    async def wait_error(self, text: str, timeout: float = 10.0) -> None:
+        """Until an error reported to a connection contains ``text``."""
+        async with asyncio.timeout(timeout):
+            while not any(text in str(e) for e in self.errors):
+                self._error_seen.clear()
+                await self._error_seen.wait()
 
     async def close(self) -> None:
         for nc in self.all:
@@ -212,17 +225,18 @@ async def test_trace_and_trace_only(conns: Conns) -> None:
         egress("s2", "*"),
     ]
     for only in (True, False):
-        headers = {"App": "x", "Nats-Trace-Dest": "t.events"}
+        headers = {"Zed": "z", "Nats-Trace-Dest": "t.events", "App": "x"}
         if only:
             headers["Nats-Trace-Only"] = "true"
         await pub.publish("old", b"hello!", headers=headers)
         ev = await next_event(trace, conns)
-        hdr = {k: [v] for k, v in headers.items()}
+        hdr = {k: [v] for k, v in sorted(headers.items())}  # the reference writes them sorted
         want = event(
             hdr, b"hello!", ingress("pub", "A", "old"), {"type": "sm", "to": "new"}, *expected_egress
         )
         want["events"][2:] = sorted(want["events"][2:], key=lambda x: json.dumps(x, sort_keys=True))
         assert ev == want
+        assert json.dumps(ev) == json.dumps(want)  # the same order of fields as well
         # delivered with the trace headers kept, or not at all: a plain marker comes first
         for nc in (s1, s2):
             await nc.flush()
@@ -266,7 +280,7 @@ async def test_ingress_errors_and_bad_destinations(conns: Conns) -> None:
     assert (await foo.next_msg(timeout=10)).data == b"marker"
     ev = await next_event(trace, conns)
     assert ev["events"] == [ingress("pub", "A", "foo"), egress("watcher", "foo")]
-    assert any('permissions violation for publish to "elsewhere"' in str(e) for e in conns.errors)
+    await conns.wait_error('permissions violation for publish to "elsewhere"')
 
 
 async def test_origin_account_header_disables_tracing(conns: Conns) -> None:
@@ -333,6 +347,31 @@ async def test_stream_export_with_and_without_allow_trace(conns: Conns) -> None:
         got = await sub.next_msg(timeout=10)
         assert (got.data, got.headers) == (b"data", {"Nats-Trace-Dest": "t.events"})
         assert (await sub.next_msg(timeout=10)).data == b"marker"
+
+
+async def test_stream_export_egress_names_the_exporters_subject(conns: Conns) -> None:
+    """Each importing subscription appears as the exporter sees it (the reference's shadow
+    subscription): mapped back through the import, or the import's subject when wider."""
+    a = await conns("a", "a")
+    b = await conns("b", "b")
+    trace = await a.subscribe("t.events")
+    for subject in ("imp.>", "imp.news.*", "mine", "m.*.y", "m.1.y", ">"):
+        await b.subscribe(subject)
+    await b.flush()
+    await a.flush()
+    expected = {
+        "news.x": ("imp.news.x", ["news.*", "news.>", "news.>"]),
+        "lit": ("mine", ["lit", "lit"]),
+        "w.1.x": ("m.1.y", ["w.*.x", "w.*.x", "w.1.x"]),
+    }
+    for subject, (local, subs) in expected.items():
+        await a.publish(subject, b"x", headers={"Nats-Trace-Dest": "t.events"})
+        ev = await next_event(trace, conns)
+        events = ev["events"][1:]
+        assert [e for e in events if e["type"] == "se"] == [{"type": "se", "acc": "B", "to": local}] * len(
+            subs
+        )
+        assert sorted(e["sub"] for e in events if e["type"] == "eg") == subs
 
 
 async def test_service_import_with_and_without_allow_trace(conns: Conns) -> None:

@@ -31,7 +31,7 @@ from pynatsd.auth import RESERVED_REPLY_PREFIXES_B, is_reserved_reply, publish_v
 from pynatsd.gocompat import format_time, go_quote
 from pynatsd.protocol import errors as E
 from pynatsd.protocol.frames import OK, msg_tails
-from pynatsd.protocol.subjects import is_valid_literal_subject
+from pynatsd.protocol.subjects import is_valid_literal_subject, subset_of
 from pynatsd.version import REFERENCE_VERSION
 
 if TYPE_CHECKING:
@@ -89,8 +89,8 @@ class MsgTrace:
         self.size = size
         self.events: list[dict[str, Any]] = [ingress]
         self.js: dict[str, Any] | None = None
-        acc_enc = next((v[0] for k, v in header.items() if k.lower() == "accept-encoding"), "")
-        self.encoding = _encoding(acc_enc)
+        accept = header.get("Accept-Encoding")
+        self.encoding = _encoding(accept[0] if accept else "")
 
     # -- events --------------------------------------------------------------------------
     def ingress_error(self, text: str) -> None:
@@ -156,7 +156,7 @@ class MsgTrace:
         info["time"] = _now()
         request: dict[str, Any] = {}
         if self.header:
-            request["header"] = self.header
+            request["header"] = dict(sorted(self.header.items()))  # Go writes a map sorted
         if self.size:
             request["msgsize"] = self.size
         event = {"server": info, "request": request, "events": self.events}
@@ -493,18 +493,38 @@ def stream_import(
 ) -> bool:
     """A traced message crossing a stream export into ``importer`` (on ``local``). Egress
     events name each subscription as the exporting account sees it (the reference's shadow
-    subscription): its subject without the import's prefix, or the imported subject."""
-    prefix = imp.prefix.rstrip(".") + "." if imp.prefix else ""
+    subscription): its subject mapped back through the import, or the imported subject
+    when the subscription is wider than the import."""
+    pattern = imp.prefix.rstrip(".") + "." + imp.subject if imp.prefix else imp.to or imp.subject
 
     def seen_as(subject: str) -> str:
-        if prefix:
-            return subject.removeprefix(prefix)
-        return imp.subject if imp.to else subject
+        if not subset_of(subject, pattern):
+            return imp.subject
+        return _map_back(subject, pattern, imp.subject)
 
     size = b"%d" % len(msg)
     return deliver(
         srv, t, importer.client, local, reply, hdr, size, msg, (importer.name, imp.allow_trace, seen_as)
     )
+
+
+def _map_back(subject: str, local: str, source: str) -> str:
+    """``subject`` (within ``local``) as the matching subject of ``source``: the wildcard
+    tokens of ``local`` carried, in order, into those of ``source``."""
+    tokens = subject.split(".")
+    captured: list[str] = []
+    for i, tok in enumerate(local.split(".")):
+        if tok == "*":
+            captured.append(tokens[i])
+        elif tok == ">":
+            captured.append(".".join(tokens[i:]))
+    out: list[str] = []
+    for tok in source.split("."):
+        if tok in ("*", ">") and captured:
+            out.append(captured.pop(0))
+        else:
+            out.append(tok)
+    return ".".join(out)
 
 
 def service_request(
