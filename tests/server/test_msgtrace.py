@@ -575,3 +575,34 @@ async def test_subscription_deny_egress_error(conns: Conns) -> None:
         ingress("pub", "A", "secret.x"),
         egress("watcher", "*.x", error="Not delivered because subscription denies this subject"),
     ]
+
+
+async def test_jetstream_api_is_a_system_service_import(js_server: ServerProcess) -> None:
+    """The reference serves `$JS.API` through a service import from the system account,
+    without allow_trace: the trace stops there; a trace-only request is not executed."""
+    conns = Conns(js_server)
+    try:
+        nc = await conns("pub")
+        js = nc.jetstream()
+        trace = await nc.subscribe("t.events")
+        inbox = nc.new_inbox()
+        replies = await nc.subscribe(inbox)
+        await nc.flush()
+        create = json.dumps({"name": "X", "subjects": ["x"]}).encode()
+        subject = "$JS.API.STREAM.CREATE.X"
+        si = {"type": "si", "acc": "$SYS", "from": subject, "to": subject}
+        only = {"Nats-Trace-Dest": "t.events", "Nats-Trace-Only": "true"}
+        await nc.publish(subject, create, reply=inbox, headers=only)
+        ev = await next_event(trace, conns)
+        assert ev["events"] == [ingress("pub", "$G", subject), si]
+        no_responders = await replies.next_msg(timeout=10)
+        assert no_responders.headers is not None and no_responders.headers.get("Status") == "503"
+        assert await js.streams_info() == []
+        # delivered: executed, untraced past the import
+        await nc.publish(subject, create, reply=inbox, headers={"Nats-Trace-Dest": "t.events"})
+        ev = await next_event(trace, conns)
+        assert ev["events"] == [ingress("pub", "$G", subject), si]
+        created = json.loads((await replies.next_msg(timeout=10)).data)
+        assert created["config"]["name"] == "X"
+    finally:
+        await conns.close()

@@ -150,12 +150,22 @@ class Internal:
         )
 
     # -- the server's own client ----------------------------------------------------------
-    def subscribe(self, subject: str, cb: MsgCallback, queue: str | None = None) -> Subscription:
+    def subscribe(
+        self, subject: str, cb: MsgCallback, queue: str | None = None, system_service: bool = False
+    ) -> Subscription:
         """An in-process subscription: ``cb`` is called synchronously for each message,
-        with no frame built. Raises ValueError for an invalid subject."""
-        return self._server.subscribe_internal(self._account, subject, cb, queue)
+        with no frame built. Raises ValueError for an invalid subject.
+
+        ``system_service``: a service the reference imports from the system account (the
+        JetStream API); a traced message stops at it as at a service import without
+        ``allow_trace`` (server/msgtrace.py)."""
+        sub = self._server.subscribe_internal(self._account, subject, cb, queue)
+        if system_service:
+            self._server.system_services.add(sub)
+        return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        self._server.system_services.discard(sub)
         self._server.unsubscribe_internal(sub)
 
     def publish(

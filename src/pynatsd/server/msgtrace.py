@@ -445,13 +445,23 @@ def deliver(
             continue
         cb = sub.cb
         if cb is not None:
+            if traced and sub in srv.system_services:
+                # a service import from the system account without allow_trace
+                sysacc = srv.system_account.name if srv.system_account is not None else "$SYS"
+                t.service_import(sysacc, subject, subject)
+                if t.only:
+                    continue
+                traced = False
+                h, m = set_header(hdr, msg, TRACE_DEST, TRACE_DISABLED)
+            else:
+                h, m = hdr, msg
             sub.delivered += 1
             if traced:
-                ok = cb(sub, pub, subject, reply, hdr, msg)
+                ok = cb(sub, pub, subject, reply, h, m)
             else:
                 srv.msg_trace = None
                 try:
-                    ok = cb(sub, pub, subject, reply, hdr, msg)
+                    ok = cb(sub, pub, subject, reply, h, m)
                 finally:
                     srv.msg_trace = t
             if ok is not False:

@@ -148,6 +148,9 @@ class NatsServer:
         # sequence of the trace events sent.
         self.msg_trace: MsgTrace | None = None
         self.trace_seq = 0
+        # In-process services the reference imports from the system account (the JetStream
+        # API): a trace stops there (Internal.subscribe's system_service).
+        self.system_services: set[Subscription] = set()
         self._configure_accounts(opts)
 
     # -- lifecycle ----------------------------------------------------------------
