@@ -606,3 +606,50 @@ async def test_jetstream_api_is_a_system_service_import(js_server: ServerProcess
         assert created["config"]["name"] == "X"
     finally:
         await conns.close()
+
+
+@pytest.fixture
+def no_sys_server(kind: Kind, tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = serve(kind, tmp_path, "no_system_account: true\n")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def test_no_event_without_a_system_account(no_sys_server: ServerProcess) -> None:
+    """The reference sends trace events through its system account: none without one."""
+    conns = Conns(no_sys_server)
+    try:
+        nc = await conns("pub")
+        trace = await nc.subscribe("t.events")
+        foo = await nc.subscribe("foo")
+        await nc.flush()
+        await nc.publish("foo", b"x", headers={"Nats-Trace-Dest": "t.events"})
+        assert (await foo.next_msg(timeout=10)).data == b"x"
+        await nc.publish("t.events", b"marker")
+        assert (await trace.next_msg(timeout=10)).data == b"marker"
+    finally:
+        await conns.close()
+
+
+async def test_what_a_stream_publishes_is_not_traced(js_server: ServerProcess) -> None:
+    """A republished copy (and the PubAck) are the stream's own messages, not the trace's."""
+    conns = Conns(js_server)
+    try:
+        nc = await conns("pub")
+        config = {"name": "R", "subjects": ["r.*"], "republish": {"src": ">", "dest": "rp.>"}}
+        created = await nc.request("$JS.API.STREAM.CREATE.R", json.dumps(config).encode(), timeout=10)
+        assert "error" not in json.loads(created.data)
+        copies = await nc.subscribe("rp.>")
+        trace = await nc.subscribe("t.events")
+        await nc.flush()
+        ack = await nc.request("r.1", b"x", timeout=10, headers={"Nats-Trace-Dest": "t.events"})
+        assert json.loads(ack.data) == {"stream": "R", "seq": 1}
+        ev = await next_event(trace, conns)
+        assert ev["events"] == [ingress("pub", "$G", "r.1"), {"type": "js", "stream": "R", "subject": "r.1"}]
+        copy = await copies.next_msg(timeout=10)
+        assert copy.subject == "rp.r.1" and copy.headers is not None
+        assert copy.headers["Nats-Trace-Dest"] == "trace disabled"
+    finally:
+        await conns.close()

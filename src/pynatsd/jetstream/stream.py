@@ -223,11 +223,11 @@ class Stream:
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
         if hdr > 0:
-            h, data = msg[:hdr], msg[hdr:]
             mt = self.core.msg_trace
             if mt is not None:  # a traced message: the js event (jetstream/tracing.py)
-                tracing.on_msg(self, mt, subject, reply, h, data)
+                tracing.on_msg(self, mt, sub, pub, subject, reply, hdr, msg)
                 return
+            h, data = msg[:hdr], msg[hdr:]
         else:
             h, data = b"", msg
         subj = self._subjects.get(subject)

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from pynatsd.gocompat import go_quote
 from pynatsd.jetstream import counters, schedules
 from pynatsd.jetstream import headers as H
+from pynatsd.jetstream.batch import BATCH_ID_LINE
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
+from pynatsd.jetstream.fast_batch import FI_SUFFIX
 
 if TYPE_CHECKING:
     from pynatsd.jetstream.stream import Stream
-    from pynatsd.server.internal import MsgTrace
+    from pynatsd.server.internal import Client, MsgTrace, Subscription
 
 _TRACE_DEST = b"Nats-Trace-Dest"
 _DISABLED = b"trace disabled"
@@ -50,9 +52,31 @@ def error_text(e: ApiError, hdr: bytes) -> str:
     return f"{e.description} ({e.err_code})"
 
 
-def on_msg(stream: Stream, t: MsgTrace, subject: bytes, reply: bytes | None, hdr: bytes, data: bytes) -> None:
-    """The stream's capture of a traced message (instead of its usual ``_on_msg``)."""
+def on_msg(
+    stream: Stream,
+    t: MsgTrace,
+    sub: Subscription,
+    pub: Client,
+    subject: bytes,
+    reply: bytes | None,
+    hdr_len: int,
+    msg: bytes,
+) -> None:
+    """The stream's capture of a traced message (instead of its usual ``_on_msg``); what
+    the stream publishes meanwhile (replies, republished messages) is not traced. A message
+    of a batch goes the usual way (only its ``js`` event is recorded)."""
     t.jetstream(stream.name)
+    hdr, data = msg[:hdr_len], msg[hdr_len:]
+    with stream.core.without_msg_trace():
+        if (reply and reply.endswith(FI_SUFFIX)) or BATCH_ID_LINE in hdr:
+            stream._on_msg(sub, pub, subject, reply, hdr_len, msg)
+            return
+        _ingest(stream, t, subject, reply, hdr, data)
+
+
+def _ingest(
+    stream: Stream, t: MsgTrace, subject: bytes, reply: bytes | None, hdr: bytes, data: bytes
+) -> None:
     subj = subject.decode("utf-8", "replace")
     if stream.config.subject_transform is not None:
         subj = stream.transform_input(subj)

@@ -26,8 +26,9 @@ connections will not be clients; they will reach routing through this same inter
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,6 +93,17 @@ class Internal:
         """The traced message being delivered, if any: a layer receiving it adds its event
         (server/msgtrace.py)."""
         return self._server.msg_trace
+
+    @contextlib.contextmanager
+    def without_msg_trace(self) -> Iterator[None]:
+        """Work done for a traced message (storing it, replies, republishing) whose own
+        messages are not part of the trace."""
+        srv = self._server
+        t, srv.msg_trace = srv.msg_trace, None
+        try:
+            yield
+        finally:
+            srv.msg_trace = t
 
     # -- identity, options, clock ---------------------------------------------------------
     @property
