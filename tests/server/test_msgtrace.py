@@ -182,8 +182,11 @@ SERVER = {
 }
 
 
-def ingress(cid: str, acc: str, subj: str, **more: Any) -> dict[str, Any]:
-    return {"type": "in", "kind": 0, "cid": cid, "acc": acc, "subj": subj, **more}
+def ingress(cid: str, acc: str, subj: str, name: str = "", **more: Any) -> dict[str, Any]:
+    e: dict[str, Any] = {"type": "in", "kind": 0, "cid": cid}
+    if name:
+        e["name"] = name
+    return {**e, "acc": acc, "subj": subj, **more}
 
 
 def egress(cid: str, sub: str, **more: Any) -> dict[str, Any]:
@@ -651,5 +654,89 @@ async def test_what_a_stream_publishes_is_not_traced(js_server: ServerProcess) -
         copy = await copies.next_msg(timeout=10)
         assert copy.subject == "rp.r.1" and copy.headers is not None
         assert copy.headers["Nats-Trace-Dest"] == "trace disabled"
+    finally:
+        await conns.close()
+
+
+CHAINS = """
+accounts {
+  A {
+    users = [{user: a, password: a}]
+    exports = [{service: "svc.*", allow_trace: true}, {stream: "s.>"}]
+    mappings = { "m.x": "svc.mapped" }
+  }
+  B {
+    users = [{user: b, password: b}]
+    imports = [
+      {service: {account: A, subject: "svc.*"}, to: "ask.*"}
+      {stream: {account: A, subject: "s.>"}, allow_trace: true}
+    ]
+    mappings = { "q": "ask.viaq" }
+  }
+  C {
+    users = [{user: c, password: c}]
+    imports = [{stream: {account: A, subject: "s.>"}}]
+  }
+}
+"""
+
+
+@pytest.fixture
+def chains_server(kind: Kind, tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = serve(kind, tmp_path, CHAINS)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def test_mappings_imports_and_queues_in_one_trace(chains_server: ServerProcess) -> None:
+    """Events of a message mapped into a wildcard service import answered by a queue group,
+    and of one exported to two accounts of which only one allows tracing."""
+    conns = Conns(chains_server)
+    try:
+        a = await conns("svc", "a", name="svcA")
+        b = await conns("b", "b")
+        c = await conns("c", "c")
+        b_trace = await b.subscribe("t")
+        a_trace = await a.subscribe("t")
+
+        async def respond(msg: Any) -> None:
+            if msg.reply:
+                await msg.respond(b"ok")
+
+        await a.subscribe("svc.*", cb=respond, queue="workers")
+        await b.subscribe("s.>")
+        await c.subscribe("s.1")
+        for nc in (a, b, c):
+            await nc.flush()
+        worker = egress("svc", "svc.*", name="svcA", acc="A", queue="workers")
+        reply = await b.request("ask.1", b"q", timeout=10, headers={"Nats-Trace-Dest": "t"})
+        assert reply.data == b"ok"
+        assert (await next_event(b_trace, conns))["events"] == [
+            ingress("b", "B", "ask.1"),
+            {"type": "si", "acc": "A", "from": "ask.1", "to": "svc.1"},
+            worker,
+        ]
+        await b.publish("q", b"q", headers={"Nats-Trace-Dest": "t", "Nats-Trace-Only": "true"})
+        assert (await next_event(b_trace, conns))["events"] == [
+            ingress("b", "B", "q"),
+            {"type": "sm", "to": "ask.viaq"},
+            {"type": "si", "acc": "A", "from": "ask.viaq", "to": "svc.viaq"},
+            worker,
+        ]
+        await a.publish("m.x", b"q", headers={"Nats-Trace-Dest": "t"})
+        assert (await next_event(a_trace, conns))["events"] == [
+            ingress("svc", "A", "m.x", name="svcA"),
+            {"type": "sm", "to": "svc.mapped"},
+            egress("svc", "svc.*", name="svcA", queue="workers"),
+        ]
+        await a.publish("s.1", b"q", headers={"Nats-Trace-Dest": "t", "Nats-Trace-Only": "true"})
+        assert (await next_event(a_trace, conns))["events"] == [
+            ingress("svc", "A", "s.1", name="svcA"),
+            {"type": "se", "acc": "B", "to": "s.1"},
+            egress("b", "s.>", acc="B"),
+            {"type": "se", "acc": "C", "to": "s.1"},
+        ]
     finally:
         await conns.close()
