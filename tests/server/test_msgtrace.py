@@ -740,3 +740,28 @@ async def test_mappings_imports_and_queues_in_one_trace(chains_server: ServerPro
         ]
     finally:
         await conns.close()
+
+
+async def test_trace_only_request_leaves_no_pending_response(tmp_path: Path) -> None:
+    """A trace-only request through a service import is never answered: its reply mapping
+    is dropped at once (the reference removes its response import), not left to expire."""
+    import pynatsd
+
+    path = tmp_path / "s.conf"
+    path.write_text(CONFIG)
+    async with pynatsd.Server(config_file=str(path), port=-1, host="127.0.0.1") as srv:
+        b = await nats.connect(srv.client_url, user="b", password="b")
+        a = await nats.connect(srv.client_url, user="a", password="a")
+        try:
+            trace = await b.subscribe("t.events")
+            await a.subscribe("svc")
+            await a.flush()
+            await b.flush()
+            only = {"Nats-Trace-Dest": "t.events", "Nats-Trace-Only": "true"}
+            await b.publish("svc", b"q", reply="my.reply", headers=only)
+            await trace.next_msg(timeout=10)
+            exporter = srv.server.accounts["A"]
+            assert exporter.responses is not None and exporter.responses.pending == {}
+        finally:
+            await a.close()
+            await b.close()

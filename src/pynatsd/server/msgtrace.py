@@ -570,10 +570,14 @@ def service_request(
     responses = responses_of(srv, exporter)
     stand_in = responses.track(importer, t.dest.encode(), export)
     hdr, msg = set_header(hdr, msg, TRACE_DEST, stand_in)
+    pending = set(responses.pending) if t.only and reply is not None else None
     try:
         return route_request(srv, importer, exporter, export, to, reply, hdr, msg)
     finally:
         responses.drop(stand_in)
+        if pending is not None:  # nobody will answer a request that was only traced
+            for subject in set(responses.pending) - pending:
+                responses.drop(subject)
 
 
 def _encoding(accept: str) -> str:
