@@ -455,7 +455,8 @@ def deliver(
                 h, m = set_header(hdr, msg, TRACE_DEST, TRACE_DISABLED)
             else:
                 h, m = hdr, msg
-            sub.delivered += 1
+            if not (traced and t.only):  # a trace-only message does not count (auto-unsubscribe)
+                sub.delivered += 1
             if traced:
                 ok = cb(sub, pub, subject, reply, h, m)
             else:
