@@ -100,6 +100,9 @@ class AccountConfig:
     # ``jetstream`` of the account: None = not enabled for it (the reference's nil jsLimits)
     jetstream: JsAccountLimits | None = None
     nkey: str = ""  # the account's public NKey ("A..."); config mode only keeps it, as the reference
+    # msg_trace / trace_dest: where a sampled W3C ``traceparent`` publish sends its trace event
+    trace_dest: str = ""
+    trace_sampling: int = 0  # percent, 1..100 (100 when a destination has no sampling)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pynatsd.config.account_nkey import parse_account_nkey
 from pynatsd.config.errors import ConfigIssue, Position, go_type_name
 from pynatsd.config.latency import parse_latency, tracking_problem
 from pynatsd.config.mappings import parse_mappings
+from pynatsd.config.msgtrace import parse_msg_trace
 from pynatsd.gocompat import go_quote, parse_duration_ns
 from pynatsd.mapping import TransformError, parse_transform
 from pynatsd.options import AccountConfig, ExportConfig, ImportConfig, JsAccountLimits, ServiceLatency, User
@@ -107,7 +108,7 @@ def parse_accounts(loader: _Loader, key: str, node: Node) -> None:
                 else:
                     acc.nkey = nkey
             elif low in ("msg_trace", "trace_dest"):
-                opts.unsupported[f"{key}.{name}.{k}"] = "message tracing"
+                parse_msg_trace(loader, k, child, acc)
             else:
                 loader._unknown(k, child)
         if users:

@@ -101,7 +101,8 @@ class ApiRouter:
         self._reply_hdr = b""  # headers for the reply a handler is building (Nats-Stream-Identity)
 
     def start(self) -> None:
-        self._sub = self.core.subscribe("$JS.API.>", self._on_request)
+        # the reference serves it as a service import from the system account (message tracing)
+        self._sub = self.core.subscribe("$JS.API.>", self._on_request, system_service=True)
         domain = self.core.opts.jetstream_domain
         # With a domain, $JS.<domain>.API.> reaches the same API (as the reference serves it).
         self._domain_sub = (

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from pynatsd.gocompat import format_time, go_quote, parse_duration_ns
-from pynatsd.jetstream import counters, schedules
+from pynatsd.jetstream import counters, schedules, tracing
 from pynatsd.jetstream import headers as H
 from pynatsd.jetstream import schemas as S
 from pynatsd.jetstream.batch import BATCH_ID_LINE, Batches, atomic_publish
@@ -224,6 +224,10 @@ class Stream:
         self, sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> None:
         if hdr > 0:
+            mt = self.core.msg_trace
+            if mt is not None:  # a traced message: the js event (jetstream/tracing.py)
+                tracing.on_msg(self, mt, sub, pub, subject, reply, hdr, msg)
+                return
             h, data = msg[:hdr], msg[hdr:]
         else:
             h, data = b"", msg

@@ -337,7 +337,7 @@ class Parser:
                 return not self.dead
         elif c == b"H":
             if head.startswith(b"HPUB") and line[4:5] in (b" ", b"\t"):
-                return self._pub(line[5:], 0)
+                return self._pub(line[5:], 0, buf, nl)
         elif c == b"C":
             if head.startswith(b"CONNECT"):
                 ok = h.on_connect(line[7:].lstrip(b" \t"))
@@ -358,7 +358,7 @@ class Parser:
         self._fail(ERR_UNKNOWN_OP)
         return False
 
-    def _pub(self, argline: bytes, hdr_flag: int) -> bool:
+    def _pub(self, argline: bytes, hdr_flag: int, buf: bytes = b"", nl: int = -1) -> bool:
         """PUB / HPUB arguments; the payload is then awaited by :meth:`feed`."""
         args = argline.split()
         n = len(args)
@@ -389,6 +389,10 @@ class Parser:
             self._fail(None)
             return False
         if size > self.max_payload:
+            if hdr > 0 and nl + 1 < len(buf):  # what was read of its headers may ask for a trace
+                oversized = getattr(self._h, "on_max_payload", None)
+                if oversized is not None:
+                    oversized(subject, buf[nl + 1 : nl + 1 + hdr], size)
             self._fail(ERR_MAX_PAYLOAD)
             return False
         if hdr >= 0 and not self.headers_allowed:

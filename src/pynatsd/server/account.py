@@ -43,6 +43,8 @@ class Account:
         "name",
         "responses",
         "sublist",
+        "trace_dest",
+        "trace_sampling",
     )
 
     def __init__(
@@ -67,6 +69,9 @@ class Account:
         self.max_subscriptions = -1
         # Subject mappings applied to this account's client publishes (None: none, no cost).
         self.mappings: Mappings | None = None
+        # msg_trace: the destination and sampling for W3C traceparent publishes (server/msgtrace.py)
+        self.trace_dest = ""
+        self.trace_sampling = 0
 
     def apply_config(self, cfg: AccountConfig | None) -> None:
         """Limits of the ``accounts`` block (-1: none of its own)."""
@@ -76,6 +81,8 @@ class Account:
         self.max_subscriptions = cfg.max_subscriptions if cfg is not None else -1
         if cfg is not None:
             self.mappings = build_mappings(cfg.mappings) if cfg.mappings else None
+        self.trace_dest = cfg.trace_dest if cfg is not None else ""
+        self.trace_sampling = cfg.trace_sampling if cfg is not None else 0
 
     def __repr__(self) -> str:
         return f"Account({self.name!r})"

@@ -30,6 +30,7 @@ from pynatsd.protocol.frames import OK, PING, PONG, err_line, msg_frame
 from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
+from pynatsd.server import msgtrace
 
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
@@ -514,6 +515,11 @@ class Client(asyncio.Protocol):
     def on_pub(self, subject: bytes, reply: bytes | None, hdr: int, size: bytes, msg: bytes) -> None:
         self.in_msgs += 1
         self.in_bytes += len(msg)
+        if hdr > 0 and msgtrace.candidate(self, hdr, msg):  # message tracing (server/msgtrace.py)
+            plain = msgtrace.publish(self, subject, reply, hdr, size, msg)
+            if plain is None:
+                return
+            hdr, size, msg = plain
         if self.pub_checks:
             checked = self._check_pub(subject)
             if not checked:
@@ -528,6 +534,11 @@ class Client(asyncio.Protocol):
             return
         if not self.server.deliver(self, subject, reply, hdr, size, msg) and reply and self.no_responders:
             self.send_no_responders(subject, reply)
+
+    def on_max_payload(self, subject: bytes, head: bytes, size: int) -> None:
+        """An HPUB over the payload limit (the parser closes the connection next): its
+        trace event, when the headers read so far ask for one (server/msgtrace.py)."""
+        msgtrace.max_payload_event(self, subject, head, size)
 
     def _mapped(self, subject: bytes, mapped: bytes) -> None:
         """A publish was mapped to another subject (traced by TracingClient)."""

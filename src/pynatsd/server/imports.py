@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynatsd.gocompat import format_time
 from pynatsd.mapping import SubjectTransform, parse_transform
-from pynatsd.server import latency
+from pynatsd.server import latency, msgtrace
 
 if TYPE_CHECKING:
     import asyncio
@@ -220,6 +220,9 @@ def _route(
         return False
     _depth += 1
     try:
+        t = server.msg_trace
+        if t is not None:  # a traced message: egress events (server/msgtrace.py)
+            return msgtrace.deliver(server, t, account.client, subject, reply, hdr, b"%d" % len(msg), msg)
         return server.deliver(account.client, subject, reply, hdr, b"%d" % len(msg), msg, frame_subject)
     finally:
         _depth -= 1
@@ -273,7 +276,12 @@ def add_stream_import(server: NatsServer, importer: Account, exporter: Account, 
         sub: Subscription, pub: Client, subject: bytes, reply: bytes | None, hdr: int, msg: bytes
     ) -> bool:
         mapped = local(subject)
-        return mapped is not None and _route(server, importer, mapped, reply, hdr, msg)
+        if mapped is None:
+            return False
+        t = server.msg_trace
+        if t is not None:  # a traced message crosses the export (server/msgtrace.py)
+            return msgtrace.stream_import(server, t, importer, imp, mapped, reply, hdr, msg)
+        return _route(server, importer, mapped, reply, hdr, msg)
 
     sub = server.subscribe_internal(exporter, imp.subject, carry)
     importer.import_subs.append(sub)
@@ -330,18 +338,44 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
             lat = tracker.start(pub, share, hdr, msg, importer, reply)
         # as the reference: the service learns who asks (Nats-Request-Info)
         hdr, msg = with_header(hdr, msg, REQUEST_INFO, client_info(pub, share))
-        if reply is None:
-            return _route(server, exporter, target, None, hdr, msg)
-        responses = exporter.responses
-        if responses is None:
-            responses = exporter.responses = Responses(server, exporter)
-        resp = responses.track(importer, reply, export, lat)
-        if not _route(server, exporter, target, resp, hdr, msg):
-            responses.drop(resp)
-            return False
-        return True
+        if server.msg_trace is not None:  # a traced request (server/msgtrace.py)
+            return msgtrace.service_request(
+                server, importer, exporter, export, subject, target, reply, hdr, msg, lat
+            )
+        return route_request(server, importer, exporter, export, target, reply, hdr, msg, lat)
 
     importer.import_subs.append(server.subscribe_internal(importer, local_s, request))
+
+
+def route_request(
+    server: NatsServer,
+    importer: Account,
+    exporter: Account,
+    export: ExportConfig | None,
+    target: bytes,
+    reply: bytes | None,
+    hdr: int,
+    msg: bytes,
+    lat: latency.Tracked | None = None,
+) -> bool:
+    """Route a request in the exporting account, its reply mapped to a fresh ``_R_`` subject
+    (``lat``: the latency measurement of a sampled request, server/latency.py)."""
+    if reply is None:
+        return _route(server, exporter, target, None, hdr, msg)
+    responses = responses_of(server, exporter)
+    resp = responses.track(importer, reply, export, lat)
+    if not _route(server, exporter, target, resp, hdr, msg):
+        responses.drop(resp)
+        return False
+    return True
+
+
+def responses_of(server: NatsServer, exporter: Account) -> Responses:
+    """The exporting account's response map, made on first use."""
+    responses = exporter.responses
+    if responses is None:
+        responses = exporter.responses = Responses(server, exporter)
+    return responses
 
 
 def wire(server: NatsServer, accounts: dict[str, Account]) -> None:

@@ -27,14 +27,16 @@ connections will not be clients; they will reach routing through this same inter
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pynatsd.server import imports
 from pynatsd.server.client import Client, MsgCallback, Subscription
 from pynatsd.server.errors import StartError
+from pynatsd.server.msgtrace import MsgTrace
 
 if TYPE_CHECKING:
     import asyncio
@@ -44,7 +46,16 @@ if TYPE_CHECKING:
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
-__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "StartError", "Subscription"]
+__all__ = [
+    "Client",
+    "Extension",
+    "Internal",
+    "MsgCallback",
+    "MsgTrace",
+    "ServerCounters",
+    "StartError",
+    "Subscription",
+]
 
 
 class Extension(Protocol):
@@ -88,6 +99,23 @@ class Internal:
         self.route: Callable[[bytes, bytes | None, int, bytes, bytes], bool] = functools.partial(
             server.deliver, account.client
         )
+
+    @property
+    def msg_trace(self) -> MsgTrace | None:
+        """The traced message being delivered, if any: a layer receiving it adds its event
+        (server/msgtrace.py)."""
+        return self._server.msg_trace
+
+    @contextlib.contextmanager
+    def without_msg_trace(self) -> Iterator[None]:
+        """Work done for a traced message (storing it, replies, republishing) whose own
+        messages are not part of the trace."""
+        srv = self._server
+        t, srv.msg_trace = srv.msg_trace, None
+        try:
+            yield
+        finally:
+            srv.msg_trace = t
 
     # -- identity, options, clock ---------------------------------------------------------
     @property
@@ -183,12 +211,22 @@ class Internal:
             self._server.reload_hooks.remove(hook)
 
     # -- the server's own client ----------------------------------------------------------
-    def subscribe(self, subject: str, cb: MsgCallback, queue: str | None = None) -> Subscription:
+    def subscribe(
+        self, subject: str, cb: MsgCallback, queue: str | None = None, system_service: bool = False
+    ) -> Subscription:
         """An in-process subscription: ``cb`` is called synchronously for each message,
-        with no frame built. Raises ValueError for an invalid subject."""
-        return self._server.subscribe_internal(self._account, subject, cb, queue)
+        with no frame built. Raises ValueError for an invalid subject.
+
+        ``system_service``: a service the reference imports from the system account (the
+        JetStream API); a traced message stops at it as at a service import without
+        ``allow_trace`` (server/msgtrace.py)."""
+        sub = self._server.subscribe_internal(self._account, subject, cb, queue)
+        if system_service:
+            self._server.system_services.add(sub)
+        return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        self._server.system_services.discard(sub)
         self._server.unsubscribe_internal(sub)
 
     def publish(

@@ -34,6 +34,7 @@ from pynatsd.server.client import (
 from pynatsd.server.errors import StartError, UnsupportedFeature
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
+from pynatsd.server.msgtrace import MsgTrace
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.server.tls_listener import TLSListener
 from pynatsd.tls import TLSConfigError, build_context
@@ -146,6 +147,13 @@ class NatsServer:
         self.slow_consumers = 0
         self.auth_failures = 0
         self.total_connections = 0
+        # The message being traced while its delivery runs (server/msgtrace.py), and the
+        # sequence of the trace events sent.
+        self.msg_trace: MsgTrace | None = None
+        self.trace_seq = 0
+        # In-process services the reference imports from the system account (the JetStream
+        # API): a trace stops there (Internal.subscribe's system_service).
+        self.system_services: set[Subscription] = set()
         self._configure_accounts(opts)
 
     # -- lifecycle ----------------------------------------------------------------
