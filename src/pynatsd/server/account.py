@@ -31,6 +31,7 @@ class Account:
         "cache",
         "client",
         "clients",
+        "closed_totals",
         "config",
         "import_subs",
         "mappings",
@@ -39,6 +40,7 @@ class Account:
         "max_subscriptions",
         "name",
         "responses",
+        "slow_consumers",
         "sublist",
     )
 
@@ -52,6 +54,10 @@ class Account:
         self.client: InternalClient = client  # type: ignore[assignment]  # set right after
         self.config: AccountConfig | None = None
         self.clients: set[Client] = set()
+        # in_msgs, in_bytes, out_msgs, out_bytes of its closed connections; slow consumers
+        # (the live connections' counters are added when asked: /accstatz)
+        self.closed_totals = (0, 0, 0, 0)
+        self.slow_consumers = 0
         # The in-process subscriptions that carry this account's imports (undone on reload).
         self.import_subs: list[Subscription] = []
         # Requests this account's services owe answers to, per importing account.

@@ -30,6 +30,8 @@ from pynatsd.protocol.frames import OK, PING, PONG, err_line, msg_frame
 from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
+from pynatsd.server.closed import sub_records
+from pynatsd.tls import go_cipher_name
 
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
@@ -122,6 +124,8 @@ class Client(asyncio.Protocol):
         self._auth_handle: asyncio.TimerHandle | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self.close_reason = ""
+        self.registered = False  # counted in the server's registry (and so in /connz)
+        self.stalls = 0  # times this publisher was paused for a slow receiver
         self.stalled = False  # our transport is above its high-water mark
         self._stalled_producers: set[Client] | None = None
         self._reading_paused = False
@@ -202,6 +206,8 @@ class Client(asyncio.Protocol):
         waiters.add(self)
         if self._reading_paused or self.closed or self.transport is None:
             return
+        self.stalls += 1
+        self.server.stalls += 1
         self._reading_paused = True
         self.transport.pause_reading()
         self._stall_handle = self.server.loop.call_later(STALL_MAX, self.unstall)
@@ -248,6 +254,7 @@ class Client(asyncio.Protocol):
                 self.server.opts.max_pending,
             )
             self.server.slow_consumers += 1
+            self.account.slow_consumers += 1
             self.close("Slow Consumer (Pending Bytes)", flush=False)
 
     def send_err(self, text: str) -> None:
@@ -277,13 +284,14 @@ class Client(asyncio.Protocol):
                 h.cancel()
         self._ping_handle = self._auth_handle = self._deadline_handle = self._stall_handle = None
         self._release_producers()
+        subs = sub_records(self) if self.subs and self.registered else ()
         if self.subs:
             sl = self.account.sublist
             for sub in self.subs.values():
                 sub.closed = True
                 sl.remove(sub)
             self.subs.clear()
-        self.server.unregister(self)
+        self.server.unregister(self, subs)
 
     # -- timers ---------------------------------------------------------------------
     def _auth_timeout(self) -> None:
@@ -298,6 +306,7 @@ class Client(asyncio.Protocol):
             return
         opts = self.server.opts
         if self.pings_out + 1 > opts.ping_max:
+            self.server.stale_connections += 1
             self.send_err(E.ERR_STALE_CONNECTION)
             self.close("Stale Connection")
             return
@@ -317,6 +326,7 @@ class Client(asyncio.Protocol):
             format_duration(round(self.server.opts.write_deadline * 1e9)),
         )
         self.server.slow_consumers += 1
+        self.account.slow_consumers += 1
         self.close("Slow Consumer (Write Deadline)", flush=False)
 
     # -- parser callbacks -----------------------------------------------------------
@@ -409,6 +419,11 @@ class Client(asyncio.Protocol):
 
     def _connect_done(self) -> None:
         self.connect_received = True
+        # As the reference: the time CONNECT took is the first estimate of the round trip.
+        now = time.time()
+        self.last_activity = now
+        if not self.rtt:
+            self.rtt = max(now - self.start, 1e-9)
         self.refresh_pub_checks()
         self.parser.auth_pending = False
         self.parser.headers_allowed = self.headers
@@ -575,7 +590,35 @@ class Client(asyncio.Protocol):
                 self.queue(msg_frame(reply, sub.sid_b, None, hdr, b""))
                 return
 
-    # -- introspection ------------------------------------------------------------
+    # -- introspection (monitoring) -------------------------------------------------
+    def pending_bytes(self) -> int:
+        """Output not yet taken by the kernel: our buffer plus the transport's."""
+        t = self.transport
+        n = len(self.out)
+        if t is not None and not self.closed:
+            n += t.get_write_buffer_size()
+        return n
+
+    def tls_state(self) -> tuple[str, str]:
+        """TLS version and cipher suite as the reference names them ("1.3",
+        "TLS_AES_128_GCM_SHA256"); empty strings on a plain connection."""
+        t = self.transport
+        obj = t.get_extra_info("ssl_object") if t is not None else None
+        if obj is None:
+            return "", ""
+        version = str(obj.version() or "").removeprefix("TLSv")
+        cipher = obj.cipher()
+        return version, go_cipher_name(cipher[0]) if cipher else ""
+
+    def send_rtt_ping(self) -> None:
+        """Measure the round trip with a PING, as the reference does when asked for a
+        connection's RTT before it knows one (after the client's first PING)."""
+        if self.closed or not self.connect_received:
+            return
+        self.pings_out += 1
+        self._ping_sent_at = time.monotonic()
+        self.queue(PING)
+
     def info(self) -> dict[str, Any]:
         return {
             "cid": self.cid,

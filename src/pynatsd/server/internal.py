@@ -31,17 +31,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pynatsd.server.account import Account
 from pynatsd.server.client import Client, MsgCallback, Subscription
+from pynatsd.server.closed import ClosedClient, SubRecord
 
 if TYPE_CHECKING:
     import asyncio
 
     from pynatsd.options import Options
-    from pynatsd.server.account import Account
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
-__all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "Subscription"]
+__all__ = [
+    "Account",
+    "Client",
+    "ClosedClient",
+    "Extension",
+    "Internal",
+    "MsgCallback",
+    "ServerCounters",
+    "SubRecord",
+    "Subscription",
+]
 
 
 class Extension(Protocol):
@@ -65,6 +76,8 @@ class ServerCounters:
     out_bytes: int
     slow_consumers: int
     subscriptions: int
+    stalls: int = 0
+    stale_connections: int = 0
 
 
 class Internal:
@@ -140,7 +153,34 @@ class Internal:
             out_bytes=out_bytes,
             slow_consumers=srv.slow_consumers,
             subscriptions=sum(acc.sublist.count for acc in srv.accounts.values()),
+            stalls=srv.stalls,
+            stale_connections=srv.stale_connections,
         )
+
+    # -- what monitoring reads (snapshots; nothing here is on the message path) -----------
+    def connections(self) -> list[Client]:
+        """The open client connections, in the order they were accepted."""
+        return list(self._server.clients.values())
+
+    def connection(self, cid: int) -> Client | None:
+        return self._server.clients.get(cid)
+
+    def closed_connections(self) -> list[ClosedClient]:
+        """The newest closed connections (at most ``max_closed_clients``), oldest first."""
+        return self._server.closed.snapshot()
+
+    def accounts(self) -> dict[str, Account]:
+        """Every account by name ($G, the configured ones, the system account)."""
+        return dict(self._server.accounts)
+
+    @property
+    def system_account_name(self) -> str:
+        acc = self._server.system_account
+        return acc.name if acc is not None else ""
+
+    @property
+    def server_id(self) -> str:
+        return self._server.server_id
 
     # -- the server's own client ----------------------------------------------------------
     def subscribe(self, subject: str, cb: MsgCallback, queue: str | None = None) -> Subscription:

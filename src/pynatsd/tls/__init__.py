@@ -7,6 +7,7 @@ from pynatsd.tls.context import (
     TLSConfigError,
     build_context,
     effective_timeout,
+    go_cipher_name,
 )
 from pynatsd.tls.peer import (
     CertIdentity,
@@ -24,6 +25,7 @@ __all__ = [
     "TLSConfigError",
     "build_context",
     "effective_timeout",
+    "go_cipher_name",
     "handshake_error_text",
     "is_probe_error",
     "peer_identity",
