@@ -130,7 +130,9 @@ def connz(core: Internal, o: ConnzOptions) -> dict[str, Any]:
     if o.state in (CLOSED, ANY):
         closed = core.closed_connections()
         if o.acc:
-            closed = [cc for cc in closed if (cc.account or GLOBAL) == o.acc]
+            # As the reference: a closed connection keeps no account name for $G, so
+            # acc=$G lists none of them.
+            closed = [cc for cc in closed if cc.account == o.acc]
         total += len(closed)
     doc["total"] = total
     if o.state == CLOSED:
