@@ -148,7 +148,8 @@ def connz(core: Internal, o: ConnzOptions) -> dict[str, Any]:
         opened = [
             c
             for c in opened
-            if (not o.user or c.user == o.user) and (not o.mqtt_client or _mqtt_id(c) == o.mqtt_client)
+            if (not o.user or c.raw_auth_user() == o.user)
+            and (not o.mqtt_client or _mqtt_id(c) == o.mqtt_client)
         ]
     rows = [_open_row(c, now, o) for c in opened]
     rows.extend(
@@ -235,8 +236,9 @@ def _open_row(c: Client, now: float, o: ConnzOptions) -> _Row:
         elif o.subs:
             info["subscriptions_list"] = [s.subject for s in subs]
     if o.auth:
-        if c.user:
-            info["authorized_user"] = c.user
+        user = c.raw_auth_user()
+        if user:
+            info["authorized_user"] = user
         acc = c.account.name
         if acc != GLOBAL:
             info["account"] = acc

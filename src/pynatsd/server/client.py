@@ -454,7 +454,7 @@ class Client(asyncio.Protocol):
     def on_protocol_error(self, text: str | None) -> None:
         if text is not None:
             self.send_err(text)
-        self.close("Protocol Violation")
+        self.close(_CLOSE_REASONS.get(text, "Protocol Violation"))
 
     def on_ping(self) -> None:
         self.queue(PONG)
@@ -610,6 +610,18 @@ class Client(asyncio.Protocol):
         cipher = obj.cipher()
         return version, go_cipher_name(cipher[0]) if cipher else ""
 
+    def raw_auth_user(self) -> str:
+        """Who the connection said it was (NKey, user, or a redacted token), as the
+        reference shows it in /connz, also for a login that failed."""
+        o = self.connect_opts
+        for key in ("nkey", "user"):
+            v = o.get(key)
+            if isinstance(v, str) and v:
+                return v
+        if self.user:
+            return self.user  # no_auth_user, or a certificate's mapped user
+        return "[REDACTED]" if o.get("auth_token") else ""
+
     def send_rtt_ping(self) -> None:
         """Measure the round trip with a PING, as the reference does when asked for a
         connection's RTT before it knows one (after the client's first PING)."""
@@ -633,6 +645,13 @@ class Client(asyncio.Protocol):
             "in_bytes": self.in_bytes,
             "out_bytes": self.out_bytes,
         }
+
+
+# Protocol errors the reference closes with a reason of their own (shown by /connz).
+_CLOSE_REASONS: dict[str | None, str] = {
+    E.ERR_MAX_PAYLOAD: "Maximum Message Payload Exceeded",
+    E.ERR_MAX_CONTROL_LINE: "Maximum Control Line Exceeded",
+}
 
 
 # CONNECT fields whose JSON type the reference enforces (a wrong type closes silently).

@@ -92,7 +92,7 @@ def record(c: Client, subs: tuple[SubRecord, ...], global_name: str) -> ClosedCl
         tls_version=tls_version,
         tls_cipher=tls_cipher,
         tls_first=c.tls_first,
-        user=c.user,
+        user=c.raw_auth_user(),
         account="" if acc == global_name else acc,
         subs=subs,
     )
