@@ -170,6 +170,11 @@ class MonitorServer:
         return await self._simple(request, "/accstatz", accstatz)
 
     async def _routez(self, request: web.Request) -> web.Response:
+        q = Query(request.query)
+        try:
+            q.subs()  # decoded before it is counted, as the reference
+        except BadRequest as err:
+            return self._bad(err)
         return await self._simple(request, "/routez", routez)
 
     async def _gatewayz(self, request: web.Request) -> web.Response:
