@@ -38,6 +38,11 @@ class Node:
 
             self.monitor = MonitorServer(core)
             core.add_extension(self.monitor)
+        if self.server.system_account is not None:  # its monitoring requests ($SYS.REQ.*)
+            from pynatsd.monitor.sysreq import SystemRequests
+
+            sys_core = Internal(self.server, self.server.system_account)
+            core.add_extension(SystemRequests(core, sys_core, self._monitor_ports))
         if opts.jetstream:
             from pynatsd.jetstream.manager import JetStream
             from pynatsd.jetstream.not_enabled import NotEnabled
@@ -53,6 +58,13 @@ class Node:
                 if own_accounts or name != GLOBAL_ACCOUNT:
                     sys_acc = account is self.server.system_account
                     core.add_extension(NotEnabled(Internal(self.server, account), system=sys_acc))
+
+    def _monitor_ports(self) -> tuple[int, int, dict[str, int]]:
+        """The monitoring port as /varz reports it (http, https) and its request counts."""
+        m = self.monitor
+        if m is None:
+            return 0, 0, {}
+        return (0, m.port, m.req_stats) if m.secure else (m.port, 0, m.req_stats)
 
     @property
     def http_port(self) -> int:

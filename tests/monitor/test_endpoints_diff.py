@@ -85,6 +85,8 @@ async def run_accounts(kind: Any, tmp: Path) -> dict[str, Any]:
         doc = await srv.json("/accstatz?unused=1")
         out["accstatz?unused=1"] = sorted(s["acc"] for s in doc["account_statz"])
         out["accstatz?unused=x"] = await srv.get("/accstatz?unused=x")
+        # the same digest of the same configuration (SHA-256 of the parsed file as Go's JSON)
+        out["config_digest"] = (await srv.json("/varz"))["config_digest"]
         await a.close()
         await b.close()
         doc = await srv.wait_for(

@@ -4,11 +4,13 @@ does not have (operators, OCSP cache, proxies, feature flags)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from pynatsd.gocompat import format_time
+from pynatsd.config.parser import parse_file, unwrap
+from pynatsd.gocompat import format_time, marshal_json
 from pynatsd.monitor.common import go_float, rfc3339, uptime
 from pynatsd.monitor.process import cpu_percent, rss_bytes
 
@@ -77,9 +79,31 @@ def varz(
         "subscriptions": n.subscriptions,
         "http_req_stats": dict(sorted((http_req_stats or {}).items())),
         "config_load_time": rfc3339(core.config_time),
-        "config_digest": "",
+        "config_digest": config_digest(opts.config_file, core.config_time),
         "system_account": core.system_account_name or None,
         "slow_consumer_stats": {**zeros, "clients": n.slow_consumers},
         "stale_connection_stats": {**zeros, "clients": n.stale_connections},
         "disk_io_wait_stats": {"waiters": 0, "waits": 0, "wait_time": 0, "max_wait_time": 0},
     }
+
+
+_digests: dict[tuple[str, float], str] = {}
+
+
+def config_digest(path: str, loaded: float) -> str:
+    """The reference's ``config_digest``: SHA-256 of the parsed configuration as Go's JSON
+    encoder writes it (keys sorted, one trailing newline); "" without a config file. Kept
+    per load, so a file edited since is not reported before it is reloaded."""
+    if not path:
+        return ""
+    key = (path, loaded)
+    digest = _digests.get(key)
+    if digest is None:
+        try:
+            doc = unwrap(parse_file(path))
+        except Exception:  # the file changed into something unreadable since it was loaded
+            return ""
+        digest = "sha256:" + hashlib.sha256(marshal_json(doc) + b"\n").hexdigest()
+        _digests.clear()
+        _digests[key] = digest
+    return digest
