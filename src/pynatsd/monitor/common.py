@@ -3,10 +3,11 @@ uptime texts, and JSON indented as Go's ``json.MarshalIndent`` writes it."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from pynatsd.gocompat import format_duration, format_time, go_atoi, go_json_escape, go_quote
 
@@ -57,11 +58,12 @@ def rtt_text(seconds: float) -> str:
 
 
 def render(data: Any, indent: bool = True) -> str:
-    """JSON as the reference writes it (MarshalIndent with two spaces, Go's escapes)."""
-    text = json.dumps(
-        data, indent=2 if indent else None, ensure_ascii=False, separators=None if indent else (",", ":")
-    )
-    return go_json_escape(text.encode()).decode()
+    """JSON as the reference writes it (MarshalIndent with two spaces, Go's escapes); msgspec
+    in C, so that /connz with thousands of connections is rendered quickly."""
+    raw = msgspec.json.encode(data)
+    if indent:
+        raw = msgspec.json.format(raw, indent=2)
+    return go_json_escape(raw).decode()
 
 
 class Query:
