@@ -236,6 +236,10 @@ def _open_row(c: Client, now: float, o: ConnzOptions) -> _Row:
         elif o.subs:
             info["subscriptions_list"] = [s.subject for s in subs]
     if o.auth:
+        if tls_version:
+            certs = c.tls_peer_certs()
+            if certs:
+                info["tls_peer_certs"] = certs
         user = c.raw_auth_user()
         if user:
             info["authorized_user"] = user

@@ -31,7 +31,7 @@ from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
 from pynatsd.server.closed import sub_records
-from pynatsd.tls import go_cipher_name
+from pynatsd.tls import go_cipher_name, peer_cert_facts
 
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
@@ -609,6 +609,12 @@ class Client(asyncio.Protocol):
         version = str(obj.version() or "").removeprefix("TLSv")
         cipher = obj.cipher()
         return version, go_cipher_name(cipher[0]) if cipher else ""
+
+    def tls_peer_certs(self) -> list[dict[str, str]]:
+        """The client certificate's subject and hashes (/connz with auth); [] without one."""
+        t = self.transport
+        obj = t.get_extra_info("ssl_object") if t is not None else None
+        return peer_cert_facts(obj) if obj is not None else []
 
     def raw_auth_user(self) -> str:
         """Who the connection said it was (NKey, user, or a redacted token), as the
