@@ -12,6 +12,8 @@ in the publisher's, which differs only for messages that cross accounts through 
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,9 @@ async def run_core(kind: Any, tmp: Path) -> dict[str, Any]:
             "?consumer=c&account=A&details=true",
         ):
             out["healthz" + q] = await srv.get("/healthz" + q)
+        for method in ("POST", "DELETE"):
+            status, _, body = await asyncio.to_thread(_request, srv.http + "/connz?limit=1", method)
+            out[method] = (status, json.loads(body)["limit"])
         status, ctype, _ = await srv.get("/")
         out["/"] = (status, ctype.split(";")[0])
         # varz last: its request counters then cover the same requests on both
@@ -249,3 +254,10 @@ async def test_concurrent_requests(tmp_path: Path) -> None:
         assert doc["total"] == 10
         for c in clients[10:]:
             await c.close()
+
+
+def _request(url: str, method: str) -> tuple[int, str, str]:
+    """Another method than GET: the reference's handlers answer any."""
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode()

@@ -79,10 +79,10 @@ class MonitorServer:
             "/stacksz": self._stacksz,
         }
         for path, handler in routes.items():
-            app.router.add_get(b + path, handler)
-        app.router.add_get(b + "/", self._root)
+            app.router.add_route("*", b + path, handler)  # any method, as Go's mux
+        app.router.add_route("*", b + "/", self._root)
         if b:
-            app.router.add_get(b, self._root)
+            app.router.add_route("*", b, self._root)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
