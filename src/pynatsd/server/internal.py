@@ -16,7 +16,8 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
 * write ready-made frames to a receiver when routing to it is that simple;
 * add fields to INFO, a port to the ports file, and a start/stop pair to the server's
   life (:class:`Extension`);
-* read the server's identity, options and counters.
+* read the server's identity, options and counters, and (for monitoring) snapshots of
+  its open connections, its recently closed ones and its accounts.
 
 An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
 its own subject index and internal client), so layers written against this interface
