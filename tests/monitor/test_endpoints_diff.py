@@ -261,3 +261,37 @@ def _request(url: str, method: str) -> tuple[int, str, str]:
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     with urllib.request.urlopen(req, timeout=20) as r:
         return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+
+
+async def run_js_counters(kind: Any, tmp: Path) -> dict[str, Any]:
+    store = tmp / f"js-{kind}"
+    async with monitored(kind, tmp, "", "-js", "-sd", str(store)) as srv:
+        nc = await srv.connect(name="js")
+        js = nc.jetstream()
+        await js.add_stream(name="S", subjects=["s.>"])
+        before = await srv.json("/varz")
+        conn0 = (await srv.json("/connz"))["connections"][0]
+        for _ in range(3):
+            await js.publish("s.1", b"hello")  # a publish and its PubAck
+        await nc.publish("s.2", b"12345")  # stored, no ack asked
+        await nc.flush()
+        sub = await nc.subscribe("plain")
+        await nc.publish("plain", b"x")
+        await sub.next_msg(timeout=10)
+        after = await srv.json("/varz")
+        conn = (await srv.json("/connz"))["connections"][0]
+        counters = ("in_msgs", "in_bytes", "out_msgs", "out_bytes")
+        out = {
+            "varz": {k: after[k] - before[k] for k in counters},
+            "connz": {k: conn[k] - conn0[k] for k in counters},
+        }
+        await nc.close()
+    return out
+
+
+async def test_counters_with_jetstream_match_reference(reference: str, tmp_path: Path) -> None:
+    """Publishes stored by a stream, their PubAcks and a plain delivery: the server's and the
+    connection's counters move as the reference's do."""
+    ref, ours = [await run_js_counters(kind, tmp_path) for kind in KINDS]
+    assert ours == ref
+    assert ours["varz"]["in_msgs"] == 5 and ours["varz"]["out_msgs"] == 4
