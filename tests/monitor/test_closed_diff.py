@@ -117,3 +117,20 @@ async def test_max_closed_clients(reference: str, tmp_path: Path) -> None:
                 )
             doc = await srv.json("/connz?state=closed")
             assert (kind, doc["total"], [c["name"] for c in doc["connections"]]) == (kind, 2, ["n2", "n3"])
+
+
+async def test_refused_connection_is_recorded(reference: str, tmp_path: Path) -> None:
+    """A connection refused because the server is full is among the closed ones, as in the
+    reference."""
+    seen = {}
+    for kind in KINDS:
+        async with monitored(kind, tmp_path, "max_connections: 1\n") as srv:
+            first = await srv.connect(name="first")
+            got = await raw_session(srv, b"")
+            doc = await srv.wait_for("/connz?state=closed", lambda d: d["total"] >= 1)
+            seen[kind] = (
+                got.count(b"-ERR 'maximum connections exceeded'"),
+                [c["reason"] for c in doc["connections"]],
+            )
+            await first.close()
+    assert seen["pynatsd"] == seen["reference"] == (1, ["Maximum Connections Exceeded"])

@@ -113,5 +113,8 @@ class ClosedRing:
     def append(self, cc: ClosedClient) -> None:
         self._ring.append(cc)
 
+    def last_cid(self) -> int:
+        return self._ring[-1].cid if self._ring else 0
+
     def snapshot(self) -> list[ClosedClient]:
         return list(self._ring)

@@ -403,6 +403,8 @@ class NatsServer:
             im, ib, om, ob = acc.closed_totals
             acc.closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
             self.closed.append(closed_record(c, subs, GLOBAL_ACCOUNT))
+        elif c.close_reason == "Maximum Connections Exceeded" and self.closed.last_cid() != c.cid:
+            self.closed.append(closed_record(c, subs, GLOBAL_ACCOUNT))  # refused, but seen
 
     def auth_timeout(self) -> float:
         return self.auth.auth_timeout
