@@ -295,3 +295,52 @@ async def test_counters_with_jetstream_match_reference(reference: str, tmp_path:
     ref, ours = [await run_js_counters(kind, tmp_path) for kind in KINDS]
     assert ours == ref
     assert ours["varz"]["in_msgs"] == 5 and ours["varz"]["out_msgs"] == 4
+
+
+ODD = (
+    "?limit=%00",
+    "?offset=9223372036854775807",
+    "?offset=-9223372036854775808",
+    "?limit=1&limit=x",
+    "?cid=0",
+    "?cid=%F0%9F%98%80",
+    "?sort=%E2%82%AC",
+    "?acc=%22%3C%3E",
+    "?subs=TRUE",
+    "?subs=DETAIL",
+    "?state=Any",
+    "?test=%00",
+    "?unused=T",
+    "?auth=",
+    "?user=",
+    "?callback=",
+)
+
+
+async def run_odd(kind: Any, tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with monitored(kind, tmp) as srv:
+        nc = await srv.connect(name="odd")
+        for path in (
+            "/connz",
+            "/subsz",
+            "/accountz",
+            "/accstatz",
+            "/routez",
+            "/gatewayz",
+            "/leafz",
+            "/healthz",
+        ):
+            for q in ODD:
+                status, ctype, body = await srv.get(path + q)
+                assert status in (200, 400), (kind, path, q, status, body)
+                out[path + q] = (status, ctype, body if status == 400 else "")
+        await nc.close()
+    return out
+
+
+async def test_odd_queries_match_reference(reference: str, tmp_path: Path) -> None:
+    """Odd and hostile query strings: never a 500, and the reference's status and error text."""
+    ref, ours = [await run_odd(kind, tmp_path) for kind in KINDS]
+    for key in ref:
+        assert ours[key] == ref[key], key
