@@ -81,6 +81,11 @@ async def run(kind: Any, tmp: Path) -> dict[str, Any]:
         out["connz bad sort"] = doc["error"]
         doc = await ask(sys_nc, "$SYS.REQ.SERVER.PING.CONNZ", b"{not json")
         out["connz bad json"] = (keys(doc), doc["error"]["code"])
+        for bad in (b'{"offset":"x"}', b'{"sort":5}', b'{"subscriptions":1}', b'{"limit":1.5}'):
+            doc = await ask(sys_nc, "$SYS.REQ.SERVER.PING.CONNZ", bad)
+            out["connz bad " + bad.decode()] = (keys(doc), doc["error"]["code"])
+        doc = await ask(sys_nc, "$SYS.REQ.SERVER.PING.SUBSZ", b'{"test":"foo.*"}')
+        out["subsz bad test"] = doc["error"]
         doc = await ask(sys_nc, "$SYS.REQ.SERVER.PING.HEALTHZ")
         out["healthz"] = doc["data"]
         doc = await ask(sys_nc, "$SYS.REQ.ACCOUNT.APP.CONNZ")

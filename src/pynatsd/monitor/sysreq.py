@@ -99,7 +99,11 @@ class SystemRequests:
             if reply is None:
                 return None
             body = msg[hdr:] if hdr > 0 else msg
-            answer = self._answer(build, body, subj.decode("utf-8", "replace"), raw)
+            try:
+                answer = self._answer(build, body, subj.decode("utf-8", "replace"), raw)
+            except Exception as exc:  # a bug here must not reach the requester's connection
+                self.core.log.exception("Error answering %s", subj.decode("utf-8", "replace"))
+                answer = self._envelope(error=(500, str(exc)))
             if answer is not None:
                 self.system.publish(reply, answer)
             return None
@@ -282,31 +286,43 @@ class SystemRequests:
         return {"server": self._server_info(), "statsz": stats}
 
 
+def _opt(o: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    """An option of the request's JSON, of the type Go decodes it into (TypeError if not,
+    answered with code 400 as the reference's json.Unmarshal error)."""
+    v = o.get(key)
+    if v is None:
+        return default
+    if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise TypeError(f"json: cannot unmarshal {type(v).__name__} into Go struct field .{key} of type int")
+    if kind is not int and not isinstance(v, kind):
+        raise TypeError(
+            f"json: cannot unmarshal {type(v).__name__} into Go struct field .{key} of type {kind.__name__}"
+        )
+    return v
+
+
 def _connz_options(o: dict[str, Any]) -> ConnzOptions:
     """ConnzOptions from the reference's JSON names (``state`` is 0 open, 1 closed, 2 any)."""
-    state = o.get("state", OPEN)
-    if not isinstance(state, int) or isinstance(state, bool):
-        raise TypeError("state must be an integer")
     return ConnzOptions(
-        sort=str(o.get("sort") or ""),
-        auth=bool(o.get("auth")),
-        subs=bool(o.get("subscriptions")),
-        subs_detail=bool(o.get("subscriptions_detail")),
-        offset=int(o.get("offset") or 0),
-        limit=int(o.get("limit") or 0),
-        cid=int(o.get("cid") or 0),
-        state=state,
-        user=str(o.get("user") or ""),
-        acc=str(o.get("acc") or ""),
-        mqtt_client=str(o.get("mqtt_client") or ""),
+        sort=_opt(o, "sort", str, ""),
+        auth=_opt(o, "auth", bool, False),
+        subs=_opt(o, "subscriptions", bool, False),
+        subs_detail=_opt(o, "subscriptions_detail", bool, False),
+        offset=_opt(o, "offset", int, 0),
+        limit=_opt(o, "limit", int, 0),
+        cid=_opt(o, "cid", int, 0),
+        state=_opt(o, "state", int, OPEN),
+        user=_opt(o, "user", str, ""),
+        acc=_opt(o, "acc", str, ""),
+        mqtt_client=_opt(o, "mqtt_client", str, ""),
     )
 
 
 def _subsz_query(o: dict[str, Any]) -> Query:
     return _q(
-        subs=bool(o.get("subscriptions")),
-        offset=o.get("offset") or None,
-        limit=o.get("limit") or None,
-        acc=o.get("account"),
-        test=o.get("test"),
+        subs=_opt(o, "subscriptions", bool, False),
+        offset=_opt(o, "offset", int, 0) or None,
+        limit=_opt(o, "limit", int, 0) or None,
+        acc=_opt(o, "account", str, ""),
+        test=_opt(o, "test", str, ""),
     )
