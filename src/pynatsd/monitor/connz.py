@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pynatsd.monitor.common import BadRequest, Query, paginate, rfc3339, rtt_text, uptime
+from pynatsd.server.internal import ClosedClient
 
 if TYPE_CHECKING:
-    from pynatsd.server.internal import Client, ClosedClient, Internal, SubRecord
+    from pynatsd.server.internal import Client, Internal, SubRecord
 
 GLOBAL = "$G"
 DEFAULT_LIMIT = 1024
@@ -76,21 +77,11 @@ def parse_options(q: Query) -> ConnzOptions:
 
 @dataclass(slots=True)
 class _Row:
-    """One connection being listed, with the raw values sorting needs."""
+    """One connection being listed: its record (sorting reads it) and, while it is open,
+    the connection itself (for its subscriptions and TLS peer, read for the page only)."""
 
-    info: dict[str, Any]
-    cid: int
-    subs: int
-    pending: int
-    out_msgs: int
-    in_msgs: int
-    out_bytes: int
-    in_bytes: int
-    last: float
-    start: float
-    stop: float  # 0 while open
-    reason: str
-    rtt: float
+    rec: ClosedClient
+    conn: Client | None
 
 
 def connz(core: Internal, o: ConnzOptions) -> dict[str, Any]:
@@ -151,18 +142,14 @@ def connz(core: Internal, o: ConnzOptions) -> dict[str, Any]:
             if (not o.user or c.raw_auth_user() == o.user)
             and (not o.mqtt_client or _mqtt_id(c) == o.mqtt_client)
         ]
-    rows = [_open_row(c, now, o) for c in opened]
-    rows.extend(
-        _closed_row(cc, o, accounts.keys())
-        for cc in closed
-        if (not o.user or cc.user == o.user) and not o.mqtt_client
-    )
+    rows = [_Row(_live(c), c) for c in opened]
+    rows.extend(_Row(cc, None) for cc in closed if (not o.user or cc.user == o.user) and not o.mqtt_client)
     if not rows:
         doc["connections"] = []
         return doc
     _sort(rows, sort, now)
-    page = paginate(rows, offset, limit)
-    doc["connections"] = [r.info for r in page]
+    page = paginate(rows, offset, limit)  # sorted on raw values, rendered for the page only
+    doc["connections"] = [_info(r, now, o, accounts.keys()) for r in page]
     doc["num_connections"] = len(page)
     return doc
 
@@ -174,259 +161,126 @@ def _mqtt_id(c: Client) -> str:
 def _sort(rows: list[_Row], sort: str, now: float) -> None:
     key: Callable[[_Row], Any]
     if sort in ("cid", "start"):
-        rows.sort(key=lambda r: r.cid)
+        rows.sort(key=lambda r: r.rec.cid)
         return
     if sort == "uptime":
-        rows.sort(key=lambda r: (r.stop or now) - r.start)
+        rows.sort(key=lambda r: (r.rec.stop or now) - r.rec.start)
         return
     if sort == "reason":
-        rows.sort(key=lambda r: r.reason)
+        rows.sort(key=lambda r: r.rec.reason)
         return
     key = {
-        "subs": lambda r: r.subs,
-        "pending": lambda r: r.pending,
-        "msgs_to": lambda r: r.out_msgs,
-        "msgs_from": lambda r: r.in_msgs,
-        "bytes_to": lambda r: r.out_bytes,
-        "bytes_from": lambda r: r.in_bytes,
-        "last": lambda r: r.last,
-        "idle": lambda r: now - r.last,
-        "stop": lambda r: r.stop,
-        "rtt": lambda r: r.rtt,
+        "subs": lambda r: r.rec.num_subs,
+        "pending": lambda r: r.rec.pending_bytes,
+        "msgs_to": lambda r: r.rec.out_msgs,
+        "msgs_from": lambda r: r.rec.in_msgs,
+        "bytes_to": lambda r: r.rec.out_bytes,
+        "bytes_from": lambda r: r.rec.in_bytes,
+        "last": lambda r: r.rec.last_activity,
+        "idle": lambda r: now - r.rec.last_activity,
+        "stop": lambda r: r.rec.stop,
+        "rtt": lambda r: r.rec.rtt,
     }[sort]
     rows.sort(key=key, reverse=True)
 
 
-def _open_row(c: Client, now: float, o: ConnzOptions) -> _Row:
-    pending = c.pending_bytes()
+def _live(c: Client) -> ClosedClient:
+    """An open connection's record, as a closed one's but without stop and reason."""
+    tls_version, tls_cipher = c.tls_state()
+    rec = ClosedClient(
+        cid=c.cid,
+        ip=c.host,
+        port=c.port,
+        start=c.start,
+        last_activity=max(c.last_activity, c.start),  # activity is stamped by a coarse clock
+        stop=0.0,
+        reason="",
+        rtt=c.rtt,
+        pending_bytes=c.pending_bytes(),
+        in_msgs=c.in_msgs,
+        out_msgs=c.out_msgs,
+        in_bytes=c.in_bytes,
+        out_bytes=c.out_bytes,
+        stalls=c.stalls,
+        num_subs=len(c.subs),
+        name=c.name,
+        lang=c.lang,
+        version=c.version,
+        tls_version=tls_version,
+        tls_cipher=tls_cipher,
+        tls_first=c.tls_first,
+        user=c.raw_auth_user(),
+        account=c.account.name,
+    )
     if not c.rtt and c.lang:
         c.send_rtt_ping()  # as the reference: measured now, shown next time
-    tls_version, tls_cipher = c.tls_state()
-    last = max(c.last_activity, c.start)  # activity is stamped by a coarse clock
-    info = _base_info(
-        c.cid,
-        c.host,
-        c.port,
-        c.start,
-        last,
-        None,
-        "",
-        c.rtt,
-        now,
-        pending,
-        c.in_msgs,
-        c.out_msgs,
-        c.in_bytes,
-        c.out_bytes,
-        c.stalls,
-        len(c.subs),
-        c.name,
-        c.lang,
-        c.version,
-        tls_version,
-        tls_cipher,
-        c.tls_first,
-    )
-    subs = list(c.subs.values())
-    if subs:
-        if o.subs_detail:
-            info["subscriptions_list_detail"] = [
-                _sub_detail(s.subject, s.queue, s.sid, s.delivered, s.max_msgs, c.cid) for s in subs
-            ]
-        elif o.subs:
-            info["subscriptions_list"] = [s.subject for s in subs]
-    if o.auth:
-        if tls_version:
+    return rec
+
+
+def _info(row: _Row, now: float, o: ConnzOptions, accounts: Any) -> dict[str, Any]:
+    """The reference's ConnInfo of one listed connection."""
+    r, c = row.rec, row.conn
+    end = now if c is not None else r.stop
+    info: dict[str, Any] = {
+        "cid": r.cid,
+        "kind": "Client",
+        "type": "nats",
+        "ip": r.ip if r.port else "",
+        "port": r.port,
+        "start": rfc3339(r.start),
+        "last_activity": rfc3339(r.last_activity),
+    }
+    if c is None:
+        info["stop"] = rfc3339(r.stop)
+        if r.reason:
+            info["reason"] = r.reason
+    info["rtt"] = rtt_text(r.rtt)
+    info["uptime"] = uptime(end - r.start)
+    info["idle"] = uptime(end - r.last_activity)
+    info["pending_bytes"] = r.pending_bytes
+    info["in_msgs"] = r.in_msgs
+    info["out_msgs"] = r.out_msgs
+    info["in_bytes"] = r.in_bytes
+    info["out_bytes"] = r.out_bytes
+    if r.stalls:
+        info["stalls"] = r.stalls
+    info["subscriptions"] = r.num_subs
+    for k, v in (("name", r.name), ("lang", r.lang), ("version", r.version)):
+        if v:
+            info[k] = v
+    if r.tls_version:
+        info["tls_version"] = r.tls_version
+        info["tls_cipher_suite"] = r.tls_cipher
+        if o.auth and c is not None:
             certs = c.tls_peer_certs()
             if certs:
                 info["tls_peer_certs"] = certs
-        user = c.raw_auth_user()
-        if user:
-            info["authorized_user"] = user
-        acc = c.account.name
-        if acc != GLOBAL:
-            info["account"] = acc
-        info["name_tag"] = acc
-    info = _ordered(info)
-    return _Row(
-        info,
-        c.cid,
-        len(subs),
-        pending,
-        c.out_msgs,
-        c.in_msgs,
-        c.out_bytes,
-        c.in_bytes,
-        c.last_activity,
-        c.start,
-        0.0,
-        "",
-        c.rtt,
-    )
-
-
-def _closed_row(cc: ClosedClient, o: ConnzOptions, accounts: Any) -> _Row:
-    info = _base_info(
-        cc.cid,
-        cc.ip,
-        cc.port,
-        cc.start,
-        cc.last_activity,
-        cc.stop,
-        cc.reason,
-        cc.rtt,
-        cc.stop,
-        cc.pending_bytes,
-        cc.in_msgs,
-        cc.out_msgs,
-        cc.in_bytes,
-        cc.out_bytes,
-        cc.stalls,
-        cc.num_subs,
-        cc.name,
-        cc.lang,
-        cc.version,
-        cc.tls_version,
-        cc.tls_cipher,
-        cc.tls_first,
-    )
-    if cc.subs:
-        if o.subs_detail:
-            info["subscriptions_list_detail"] = [_closed_sub(s) for s in cc.subs]
-        elif o.subs:
-            info["subscriptions_list"] = [s.subject for s in cc.subs]
-    if o.auth:
-        if cc.user:
-            info["authorized_user"] = cc.user
-        if cc.account and cc.account != GLOBAL:
-            info["account"] = cc.account
-            if cc.account in accounts:
-                info["name_tag"] = cc.account
-    info = _ordered(info)
-    return _Row(
-        info,
-        cc.cid,
-        cc.num_subs,
-        cc.pending_bytes,
-        cc.out_msgs,
-        cc.in_msgs,
-        cc.out_bytes,
-        cc.in_bytes,
-        cc.last_activity,
-        cc.start,
-        cc.stop,
-        cc.reason,
-        cc.rtt,
-    )
-
-
-def _base_info(
-    cid: int,
-    ip: str,
-    port: int,
-    start: float,
-    last: float,
-    stop: float | None,
-    reason: str,
-    rtt: float,
-    now: float,
-    pending: int,
-    in_msgs: int,
-    out_msgs: int,
-    in_bytes: int,
-    out_bytes: int,
-    stalls: int,
-    num_subs: int,
-    name: str,
-    lang: str,
-    version: str,
-    tls_version: str,
-    tls_cipher: str,
-    tls_first: bool,
-) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cid": cid,
-        "kind": "Client",
-        "type": "nats",
-        "ip": ip if port else "",
-        "port": port,
-        "start": rfc3339(start),
-        "last_activity": rfc3339(last),
-    }
-    if stop is not None:
-        info["stop"] = rfc3339(stop)
-    if reason:
-        info["reason"] = reason
-    info["rtt"] = rtt_text(rtt)
-    info["uptime"] = uptime(now - start)
-    info["idle"] = uptime(now - last)
-    info["pending_bytes"] = pending
-    info["in_msgs"] = in_msgs
-    info["out_msgs"] = out_msgs
-    info["in_bytes"] = in_bytes
-    info["out_bytes"] = out_bytes
-    if stalls:
-        info["stalls"] = stalls
-    info["subscriptions"] = num_subs
-    for k, v in (("name", name), ("lang", lang), ("version", version)):
-        if v:
-            info[k] = v
-    if tls_version:
-        info["tls_version"] = tls_version
-        info["tls_cipher_suite"] = tls_cipher
-        if tls_first:
+        if r.tls_first:
             info["tls_first"] = True
+    if o.auth and r.user:
+        info["authorized_user"] = r.user
+    if c is not None:
+        if o.auth and r.account != GLOBAL:
+            info["account"] = r.account
+        subs = list(c.subs.values())
+        if subs and o.subs_detail:
+            info["subscriptions_list_detail"] = [
+                _sub_detail(s.subject, s.queue, s.sid, s.delivered, s.max_msgs, c.cid) for s in subs
+            ]
+        elif subs and o.subs:
+            info["subscriptions_list"] = [s.subject for s in subs]
+        if o.auth:
+            info["name_tag"] = r.account
+    else:
+        if o.auth and r.account and r.account != GLOBAL:
+            info["account"] = r.account
+        if r.subs and o.subs_detail:
+            info["subscriptions_list_detail"] = [_closed_sub(s) for s in r.subs]
+        elif r.subs and o.subs:
+            info["subscriptions_list"] = [s.subject for s in r.subs]
+        if o.auth and r.account and r.account != GLOBAL and r.account in accounts:
+            info["name_tag"] = r.account
     return info
-
-
-# The reference's ConnInfo field order, for the optional fields added after the base ones.
-_ORDER = {
-    k: i
-    for i, k in enumerate(
-        (
-            "cid",
-            "kind",
-            "type",
-            "ip",
-            "port",
-            "start",
-            "last_activity",
-            "stop",
-            "reason",
-            "rtt",
-            "uptime",
-            "idle",
-            "pending_bytes",
-            "in_msgs",
-            "out_msgs",
-            "in_bytes",
-            "out_bytes",
-            "stalls",
-            "subscriptions",
-            "name",
-            "lang",
-            "version",
-            "tls_version",
-            "tls_cipher_suite",
-            "tls_peer_certs",
-            "tls_first",
-            "authorized_user",
-            "account",
-            "subscriptions_list",
-            "subscriptions_list_detail",
-            "jwt",
-            "issuer_key",
-            "name_tag",
-            "tags",
-            "mqtt_client",
-            "proxy",
-        )
-    )
-}
-
-
-def _ordered(info: dict[str, Any]) -> dict[str, Any]:
-    return dict(sorted(info.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))
 
 
 def _sub_detail(
