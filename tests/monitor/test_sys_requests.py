@@ -153,6 +153,18 @@ async def test_nats_cli_server_commands(reference: str, tmp_path: Path) -> None:
                 "info": await nats_cmd(srv, "server", "info"),
                 "conns": await nats_cmd(srv, "server", "report", "connections"),
                 "accounts": await nats_cmd(srv, "server", "report", "accounts"),
+                "account info": await nats_cmd(srv, "server", "account", "info", "APP"),
+                **{
+                    f"request {what}": await nats_cmd(srv, "server", "request", what)
+                    for what in (
+                        "connections",
+                        "subscriptions",
+                        "accounts",
+                        "variables",
+                        "routes",
+                        "leafnodes",
+                    )
+                },
             }
     ref, ours = outputs["reference"], outputs["pynatsd"]
     for cmd in ("list", "conns", "accounts"):
@@ -162,3 +174,17 @@ async def test_nats_cli_server_commands(reference: str, tmp_path: Path) -> None:
     info_labels = [line.split(":")[0].strip() for line in ref["info"].splitlines() if ":" in line]
     assert [line.split(":")[0].strip() for line in ours["info"].splitlines() if ":" in line] == info_labels
     assert "Server information for srv1" in ours["info"]
+    # the reference then lists the service imports it gives every account (pynatsd has none)
+    labels = [
+        line.split(":")[0].strip()
+        for line in ref["account info"].split("Imports")[0].splitlines()
+        if ":" in line
+    ]
+    assert [line.split(":")[0].strip() for line in ours["account info"].splitlines() if ":" in line] == labels
+    for what in ("connections", "subscriptions", "accounts", "variables", "routes", "leafnodes"):
+        mine, theirs = json.loads(ours[f"request {what}"]), json.loads(ref[f"request {what}"])
+        assert (keys(mine), keys(mine["server"]), keys(mine["data"])) == (
+            keys(theirs),
+            keys(theirs["server"]),
+            keys(theirs["data"]),
+        ), what
