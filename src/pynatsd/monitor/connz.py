@@ -45,6 +45,9 @@ _SORTS = (
 
 @dataclass(slots=True)
 class ConnzOptions:
+    """The options from a query string or a system-account request (``state``: 0 open,
+    1 closed, 2 any, as the reference's JSON has it)."""
+
     sort: str = ""
     auth: bool = False
     subs: bool = False
