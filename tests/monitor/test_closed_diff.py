@@ -134,3 +134,40 @@ async def test_refused_connection_is_recorded(reference: str, tmp_path: Path) ->
             )
             await first.close()
     assert seen["pynatsd"] == seen["reference"] == (1, ["Maximum Connections Exceeded"])
+
+
+async def run_slow(kind: Any, tmp: Path) -> tuple[Any, ...]:
+    async with monitored(kind, tmp, 'max_pending: 100KB\nmax_payload: 64KB\nwrite_deadline: "60s"\n') as srv:
+        host, port = srv.url.removeprefix("nats://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        await reader.readline()
+        writer.write(b'CONNECT {"verbose":false,"pedantic":false,"name":"slow"}\r\nSUB big 1\r\nPING\r\n')
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"PONG")
+        pub = await srv.connect(name="pub")
+        payload = b"x" * 60 * 1024
+        closed: dict[str, Any] = {"total": 0}
+        for _ in range(2000):  # until the reader that never reads is cut off
+            await pub.publish("big", payload)
+            await pub.flush()
+            closed = await srv.json("/connz?state=closed")
+            if closed["total"]:
+                break
+        v = await srv.json("/varz")
+        st = (await srv.json("/accstatz"))["account_statz"]
+        writer.close()
+        await pub.close()
+        return (
+            [(c["name"], c["reason"]) for c in closed["connections"]],
+            v["slow_consumers"],
+            v["slow_consumer_stats"],
+            [s["slow_consumers"] for s in st],
+        )
+
+
+async def test_slow_consumer_matches_reference(reference: str, tmp_path: Path) -> None:
+    """A subscriber that never reads is cut off as a slow consumer: its reason, the server's
+    and the account's counters, as the reference."""
+    ref, ours = [await run_slow(kind, tmp_path) for kind in KINDS]
+    assert ours == ref
+    assert ours[0] == [("slow", "Slow Consumer (Pending Bytes)")] and ours[1] == 1
