@@ -36,11 +36,24 @@ class Node:
 
             self.monitor = MonitorServer(core)
             core.add_extension(self.monitor)
+        if self.server.system_account is not None:  # its monitoring requests ($SYS.REQ.*)
+            from pynatsd.monitor.sysreq import SystemRequests
+
+            sys_core = core.for_account(self.server.system_account.name)
+            assert sys_core is not None
+            core.add_extension(SystemRequests(core, sys_core, self._monitor_ports))
         if opts.jetstream:
             from pynatsd.jetstream.engine import JetStreamEngine
 
             self.jetstream = JetStreamEngine(core)
             core.add_extension(self.jetstream)
+
+    def _monitor_ports(self) -> tuple[int, int, dict[str, int]]:
+        """The monitoring port as /varz reports it (http, https) and its request counts."""
+        m = self.monitor
+        if m is None:
+            return 0, 0, {}
+        return (0, m.port, m.req_stats) if m.secure else (m.port, 0, m.req_stats)
 
     @property
     def http_port(self) -> int:

@@ -200,6 +200,7 @@ class Options:
     lame_duck_grace_period: float = 10.0
     no_header_support: bool = False
     disable_sublist_cache: bool = False
+    max_closed_clients: int = 10000  # closed connections kept for /connz?state=closed
 
     # authentication / authorization
     username: str = ""

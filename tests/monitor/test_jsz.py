@@ -164,3 +164,14 @@ async def test_jsz_without_jetstream(tmp_path: Path) -> None:
             srv.stop()
     assert docs["pynatsd"] == docs["reference"]
     assert docs["pynatsd"]["disabled"] is True
+
+
+async def test_varz_jetstream_block(servers: dict[Kind, ServerProcess]) -> None:
+    for srv in servers.values():
+        await populate(srv)
+    blocks = {}
+    for kind, srv in servers.items():
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.monitor_port}/varz", timeout=10) as r:
+            blocks[kind] = normalize(json.loads(r.read())["jetstream"])
+    assert blocks["pynatsd"] == blocks["reference"], diff("/varz jetstream", blocks)
+    assert set(blocks["pynatsd"]) == {"config", "stats", "limits"}

@@ -1,23 +1,37 @@
-"""The HTTP monitoring listener: aiohttp on the server's own event loop, JSON and JSONP."""
+"""The HTTP monitoring listener: aiohttp on the server's own event loop.
+
+Each endpoint family has a module of its own (``varz``, ``connz``, ``subsz``, ``accountz``,
+``cluster``, ``healthz``, ``stacksz``); this one routes, counts requests per path as the
+reference's ``http_req_stats`` does, and writes the answers: JSON indented as the reference
+writes it with ``Access-Control-Allow-Origin: *``, JSONP when ``callback=`` is given (the
+reference dropped it; kept for old dashboards), bad options as status 400 with the
+reference's plain-text error, unknown paths as Go's ``404 page not found``.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from aiohttp import web
 
-from pynatsd.gocompat import go_json_escape
-from pynatsd.monitor.jsz import QueryError, jsz_report
+from pynatsd.monitor.accountz import accountz, accstatz
+from pynatsd.monitor.cluster import gatewayz, leafz, routez
+from pynatsd.monitor.common import BadRequest, Query, render
+from pynatsd.monitor.connz import connz, parse_options
+from pynatsd.monitor.healthz import healthz
+from pynatsd.monitor.index import index_page
+from pynatsd.monitor.jsz import jsz
+from pynatsd.monitor.stacksz import stacks
+from pynatsd.monitor.subsz import subsz
 from pynatsd.monitor.varz import varz
 from pynatsd.tls import build_context
 
 if TYPE_CHECKING:
     from pynatsd.server.internal import Internal
 
-_ENDPOINTS = ("varz", "jsz", "healthz")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class MonitorConfigError(RuntimeError):
@@ -36,6 +50,7 @@ class MonitorServer:
         self.port = port if port > 0 else 0
         self.base = "/" + opts.http_base_path.strip("/") if opts.http_base_path.strip("/") else ""
         self._runner: web.AppRunner | None = None
+        self.req_stats: dict[str, int] = {}
 
     async def start(self) -> None:
         opts = self.core.opts
@@ -51,12 +66,26 @@ class MonitorServer:
             ssl_context = build_context(replace(opts.tls, verify=False, map=False, pinned_certs=None))
         app = web.Application()
         b = self.base
-        app.router.add_get(b + "/", self._root)
+        routes: dict[str, Handler] = {
+            "/varz": self._varz,
+            "/connz": self._connz,
+            "/subsz": self._subsz,
+            "/subscriptionsz": self._subsz,
+            "/accountz": self._accountz,
+            "/accstatz": self._accstatz,
+            "/jsz": self._jsz,
+            "/routez": self._routez,
+            "/gatewayz": self._gatewayz,
+            "/leafz": self._leafz,
+            "/healthz": self._healthz,
+            "/stacksz": self._stacksz,
+        }
+        for path, handler in routes.items():
+            app.router.add_route("*", b + path, handler)  # any method, as Go's mux
+        app.router.add_route("*", b + "/", self._root)
         if b:
-            app.router.add_get(b, self._root)
-        app.router.add_get(b + "/healthz", self._healthz)
-        app.router.add_get(b + "/varz", self._varz)
-        app.router.add_get(b + "/jsz", self._jsz)
+            app.router.add_route("*", b, self._root)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
@@ -74,39 +103,99 @@ class MonitorServer:
             await self._runner.cleanup()
             self._runner = None
 
+    # -- answers --------------------------------------------------------------------------
+    def _count(self, path: str) -> None:
+        self.req_stats[path] = self.req_stats.get(path, 0) + 1
+
     @staticmethod
-    def _json(data: Any, request: web.Request) -> web.Response:
-        body = json.dumps(data, indent=2)
+    def _json(data: Any, request: web.Request, status: int = 200, indent: bool = True) -> web.Response:
+        body = render(data, indent)
+        headers = {"Access-Control-Allow-Origin": "*"}
         callback = request.query.get("callback")
         if callback:
-            return web.Response(text=f"{callback}({body})", content_type="application/javascript")
-        return web.Response(text=body, content_type="application/json")
+            headers["Content-Type"] = "application/javascript"
+            return web.Response(body=f"{callback}({body})".encode(), status=status, headers=headers)
+        headers["Content-Type"] = "application/json"
+        return web.Response(body=body.encode(), status=status, headers=headers)
 
-    async def _root(self, request: web.Request) -> web.Response:
-        links = "".join(f'<a href="{self.base}/{e}">{e}</a><br/>' for e in _ENDPOINTS)
+    @staticmethod
+    def _bad(err: BadRequest) -> web.Response:
+        return web.Response(text=str(err), status=400, content_type="text/plain", charset="utf-8")
+
+    async def _not_found(self, request: web.Request) -> web.Response:
         return web.Response(
-            text=f"<html><body><h1>pynatsd</h1>{links}</body></html>", content_type="text/html"
+            text="404 page not found\n", status=404, content_type="text/plain", charset="utf-8"
         )
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return self._json({"status": "ok"}, request)
+    async def _simple(
+        self, request: web.Request, path: str, build: Callable[[Internal, Query], dict[str, Any]]
+    ) -> web.Response:
+        self._count(path)
+        try:
+            doc = build(self.core, Query(request.query))
+        except BadRequest as err:
+            return self._bad(err)
+        return self._json(doc, request)
+
+    # -- endpoints ------------------------------------------------------------------------
+    async def _root(self, request: web.Request) -> web.Response:
+        self._count("/")
+        return web.Response(text=index_page(self.base), content_type="text/html")
 
     async def _varz(self, request: web.Request) -> web.Response:
-        doc = varz(self.core, 0, self.port) if self.secure else varz(self.core, self.port)
+        self._count("/varz")
+        if self.secure:
+            doc = varz(self.core, 0, self.port, self.req_stats)
+        else:
+            doc = varz(self.core, self.port, 0, self.req_stats)
         return self._json({k: v for k, v in doc.items() if v is not None}, request)
 
-    async def _jsz(self, request: web.Request) -> web.Response:
+    async def _connz(self, request: web.Request) -> web.Response:
         try:
-            doc = jsz_report(self.core, request.query)
-        except QueryError as e:
-            return web.Response(status=400, text=str(e))
-        return self._go_json(doc, request)
+            opts = parse_options(Query(request.query))
+        except BadRequest as err:
+            return self._bad(err)
+        self._count("/connz")  # counted after decoding, as the reference
+        try:
+            doc = connz(self.core, opts)
+        except BadRequest as err:
+            return self._bad(err)
+        return self._json(doc, request)
 
-    @staticmethod
-    def _go_json(data: Any, request: web.Request) -> web.Response:
-        """JSON as Go's ``json.MarshalIndent`` writes it (two-space indent, ``<>&`` escaped)."""
-        body = go_json_escape(msgspec.json.format(msgspec.json.encode(data), indent=2)).decode()
-        callback = request.query.get("callback")
-        if callback:
-            return web.Response(text=f"{callback}({body})", content_type="application/javascript")
-        return web.Response(text=body, content_type="application/json")
+    async def _subsz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/subsz", subsz)
+
+    async def _accountz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/accountz", accountz)
+
+    async def _accstatz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/accstatz", accstatz)
+
+    async def _jsz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/jsz", jsz)
+
+    async def _routez(self, request: web.Request) -> web.Response:
+        q = Query(request.query)
+        try:
+            q.subs()  # decoded before it is counted, as the reference
+        except BadRequest as err:
+            return self._bad(err)
+        return await self._simple(request, "/routez", routez)
+
+    async def _gatewayz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/gatewayz", gatewayz)
+
+    async def _leafz(self, request: web.Request) -> web.Response:
+        return await self._simple(request, "/leafz", leafz)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        self._count("/healthz")
+        try:
+            status, doc = healthz(self.core, Query(request.query))
+        except BadRequest as err:
+            return self._bad(err)
+        return self._json(doc, request, status=status, indent=False)
+
+    async def _stacksz(self, request: web.Request) -> web.Response:
+        headers = {"Access-Control-Allow-Origin": "*", "Content-Type": "application/json"}
+        return web.Response(body=stacks().encode(), headers=headers)

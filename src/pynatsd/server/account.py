@@ -34,6 +34,7 @@ class Account:
         "carriers",
         "client",
         "clients",
+        "closed_totals",
         "config",
         "import_subs",
         "mappings",
@@ -42,6 +43,7 @@ class Account:
         "max_subscriptions",
         "name",
         "responses",
+        "slow_consumers",
         "sublist",
         "trace_dest",
         "trace_sampling",
@@ -57,6 +59,10 @@ class Account:
         self.client: InternalClient = client  # type: ignore[assignment]  # set right after
         self.config: AccountConfig | None = None
         self.clients: set[Client] = set()
+        # in_msgs, in_bytes, out_msgs, out_bytes of its closed connections; slow consumers
+        # (the live connections' counters are added when asked: /accstatz)
+        self.closed_totals = (0, 0, 0, 0)
+        self.slow_consumers = 0
         # The in-process subscriptions that carry this account's imports (undone on reload).
         self.import_subs: list[Subscription] = []
         # This account's subscriptions that carry stream imports to other accounts: the

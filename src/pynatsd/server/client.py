@@ -31,6 +31,8 @@ from pynatsd.protocol.nkeys import new_nonce
 from pynatsd.protocol.parser import Parser
 from pynatsd.protocol.subjects import is_valid_literal_subject
 from pynatsd.server import msgtrace
+from pynatsd.server.closed import sub_records
+from pynatsd.tls import go_cipher_name, peer_cert_facts
 
 if TYPE_CHECKING:
     from pynatsd.server.account import Account
@@ -123,6 +125,8 @@ class Client(asyncio.Protocol):
         self._auth_handle: asyncio.TimerHandle | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
         self.close_reason = ""
+        self.registered = False  # counted in the server's registry (and so in /connz)
+        self.stalls = 0  # times this publisher was paused for a slow receiver
         self.stalled = False  # our transport is above its high-water mark
         self._stalled_producers: set[Client] | None = None
         self._reading_paused = False
@@ -203,6 +207,8 @@ class Client(asyncio.Protocol):
         waiters.add(self)
         if self._reading_paused or self.closed or self.transport is None:
             return
+        self.stalls += 1
+        self.server.stalls += 1
         self._reading_paused = True
         self.transport.pause_reading()
         self._stall_handle = self.server.loop.call_later(STALL_MAX, self.unstall)
@@ -249,6 +255,7 @@ class Client(asyncio.Protocol):
                 self.server.opts.max_pending,
             )
             self.server.slow_consumers += 1
+            self.account.slow_consumers += 1
             self.close("Slow Consumer (Pending Bytes)", flush=False)
 
     def send_err(self, text: str) -> None:
@@ -278,13 +285,14 @@ class Client(asyncio.Protocol):
                 h.cancel()
         self._ping_handle = self._auth_handle = self._deadline_handle = self._stall_handle = None
         self._release_producers()
+        subs = sub_records(self) if self.subs and self.registered else ()
         if self.subs:
             sl = self.account.sublist
             for sub in self.subs.values():
                 sub.closed = True
                 sl.remove(sub)
             self.subs.clear()
-        self.server.unregister(self)
+        self.server.unregister(self, subs)
 
     # -- timers ---------------------------------------------------------------------
     def _auth_timeout(self) -> None:
@@ -299,6 +307,7 @@ class Client(asyncio.Protocol):
             return
         opts = self.server.opts
         if self.pings_out + 1 > opts.ping_max:
+            self.server.stale_connections += 1
             self.send_err(E.ERR_STALE_CONNECTION)
             self.close("Stale Connection")
             return
@@ -318,6 +327,7 @@ class Client(asyncio.Protocol):
             format_duration(round(self.server.opts.write_deadline * 1e9)),
         )
         self.server.slow_consumers += 1
+        self.account.slow_consumers += 1
         self.close("Slow Consumer (Write Deadline)", flush=False)
 
     # -- parser callbacks -----------------------------------------------------------
@@ -412,6 +422,11 @@ class Client(asyncio.Protocol):
 
     def _connect_done(self) -> None:
         self.connect_received = True
+        # As the reference: the time CONNECT took is the first estimate of the round trip.
+        now = time.time()
+        self.last_activity = now
+        if not self.rtt:
+            self.rtt = max(now - self.start, 1e-9)
         self.refresh_pub_checks()
         self.parser.auth_pending = False
         self.parser.headers_allowed = self.headers
@@ -442,7 +457,7 @@ class Client(asyncio.Protocol):
     def on_protocol_error(self, text: str | None) -> None:
         if text is not None:
             self.send_err(text)
-        self.close("Protocol Violation")
+        self.close(_CLOSE_REASONS.get(text, "Protocol Violation"))
 
     def on_ping(self) -> None:
         self.queue(PONG)
@@ -588,7 +603,53 @@ class Client(asyncio.Protocol):
                 self.queue(msg_frame(reply, sub.sid_b, None, hdr, b""))
                 return
 
-    # -- introspection ------------------------------------------------------------
+    # -- introspection (monitoring) -------------------------------------------------
+    def pending_bytes(self) -> int:
+        """Output not yet taken by the kernel: our buffer plus the transport's."""
+        t = self.transport
+        n = len(self.out)
+        if t is not None and not self.closed:
+            n += t.get_write_buffer_size()
+        return n
+
+    def tls_state(self) -> tuple[str, str]:
+        """TLS version and cipher suite as the reference names them ("1.3",
+        "TLS_AES_128_GCM_SHA256"); empty strings on a plain connection."""
+        t = self.transport
+        obj = t.get_extra_info("ssl_object") if t is not None else None
+        if obj is None:
+            return "", ""
+        version = str(obj.version() or "").removeprefix("TLSv")
+        cipher = obj.cipher()
+        return version, go_cipher_name(cipher[0]) if cipher else ""
+
+    def tls_peer_certs(self) -> list[dict[str, str]]:
+        """The client certificate's subject and hashes (/connz with auth); [] without one."""
+        t = self.transport
+        obj = t.get_extra_info("ssl_object") if t is not None else None
+        return peer_cert_facts(obj) if obj is not None else []
+
+    def raw_auth_user(self) -> str:
+        """Who the connection said it was (NKey, user, or a redacted token), as the
+        reference shows it in /connz, also for a login that failed."""
+        o = self.connect_opts
+        for key in ("nkey", "user"):
+            v = o.get(key)
+            if isinstance(v, str) and v:
+                return v
+        if self.user:
+            return self.user  # no_auth_user, or a certificate's mapped user
+        return "[REDACTED]" if o.get("auth_token") else ""
+
+    def send_rtt_ping(self) -> None:
+        """Measure the round trip with a PING, as the reference does when asked for a
+        connection's RTT before it knows one (after the client's first PING)."""
+        if self.closed or not self.connect_received:
+            return
+        self.pings_out += 1
+        self._ping_sent_at = time.monotonic()
+        self.queue(PING)
+
     def info(self) -> dict[str, Any]:
         return {
             "cid": self.cid,
@@ -603,6 +664,13 @@ class Client(asyncio.Protocol):
             "in_bytes": self.in_bytes,
             "out_bytes": self.out_bytes,
         }
+
+
+# Protocol errors the reference closes with a reason of their own (shown by /connz).
+_CLOSE_REASONS: dict[str | None, str] = {
+    E.ERR_MAX_PAYLOAD: "Maximum Message Payload Exceeded",
+    E.ERR_MAX_CONTROL_LINE: "Maximum Control Line Exceeded",
+}
 
 
 # CONNECT fields whose JSON type the reference enforces (a wrong type closes silently).

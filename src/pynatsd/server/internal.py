@@ -18,6 +18,8 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
   life (:class:`Extension`);
 * read the server's identity, options and counters;
 * reach the other accounts, and hear when a reload changed them.
+* read the server's identity, options and counters, and (for monitoring) snapshots of
+  its open connections, its recently closed ones and its accounts.
 
 An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
 its own subject index and internal client), so layers written against this interface
@@ -34,7 +36,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pynatsd.server import imports
+from pynatsd.server.account import Account
 from pynatsd.server.client import Client, MsgCallback, Subscription
+from pynatsd.server.closed import ClosedClient, SubRecord
 from pynatsd.server.errors import StartError
 from pynatsd.server.msgtrace import MsgTrace
 
@@ -42,18 +46,20 @@ if TYPE_CHECKING:
     import asyncio
 
     from pynatsd.options import Options
-    from pynatsd.server.account import Account
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
 __all__ = [
+    "Account",
     "Client",
+    "ClosedClient",
     "Extension",
     "Internal",
     "MsgCallback",
     "MsgTrace",
     "ServerCounters",
     "StartError",
+    "SubRecord",
     "Subscription",
 ]
 
@@ -79,6 +85,8 @@ class ServerCounters:
     out_bytes: int
     slow_consumers: int
     subscriptions: int
+    stalls: int = 0
+    stale_connections: int = 0
 
 
 class Internal:
@@ -171,6 +179,8 @@ class Internal:
             out_bytes=out_bytes,
             slow_consumers=srv.slow_consumers,
             subscriptions=sum(acc.sublist.count for acc in srv.accounts.values()),
+            stalls=srv.stalls,
+            stale_connections=srv.stale_connections,
         )
 
     # -- accounts -------------------------------------------------------------------------
@@ -209,6 +219,26 @@ class Internal:
     def remove_reload_hook(self, hook: Callable[[], None]) -> None:
         if hook in self._server.reload_hooks:
             self._server.reload_hooks.remove(hook)
+
+    # -- what monitoring reads (snapshots; nothing here is on the message path) -----------
+    def connections(self) -> list[Client]:
+        """The open client connections, in the order they were accepted."""
+        return list(self._server.clients.values())
+
+    def connection(self, cid: int) -> Client | None:
+        return self._server.clients.get(cid)
+
+    def closed_connections(self) -> list[ClosedClient]:
+        """The newest closed connections (at most ``max_closed_clients``), oldest first."""
+        return self._server.closed.snapshot()
+
+    def accounts(self) -> dict[str, Account]:
+        """Every account by name ($G, the configured ones, the system account)."""
+        return dict(self._server.accounts)
+
+    @property
+    def server_id(self) -> str:
+        return self._server.server_id
 
     # -- the server's own client ----------------------------------------------------------
     def subscribe(

@@ -31,6 +31,8 @@ from pynatsd.server.client import (
     TracingClient,
     pick_member,
 )
+from pynatsd.server.closed import ClosedRing, SubRecord
+from pynatsd.server.closed import record as closed_record
 from pynatsd.server.errors import StartError, UnsupportedFeature
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
@@ -145,6 +147,9 @@ class NatsServer:
         # statistics; message counters live on the connections (see totals())
         self._closed_totals = (0, 0, 0, 0)
         self.slow_consumers = 0
+        self.stalls = 0
+        self.stale_connections = 0
+        self.closed = ClosedRing(opts.max_closed_clients)
         self.auth_failures = 0
         self.total_connections = 0
         # The message being traced while its delivery runs (server/msgtrace.py), and the
@@ -300,6 +305,7 @@ class NatsServer:
         if not self._reload_tls(old, new):
             return
         self.opts = new
+        self.closed.resize(new.max_closed_clients)
         old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
         self._configure_accounts(new)
@@ -399,14 +405,22 @@ class NatsServer:
         if len(self.clients) >= self.opts.max_connections:
             return False
         self.clients[c.cid] = c
+        c.registered = True
         self.total_connections += 1
         return True
 
-    def unregister(self, c: Client) -> None:
-        c.account.clients.discard(c)
+    def unregister(self, c: Client, subs: tuple[SubRecord, ...] = ()) -> None:
+        acc = c.account
+        acc.clients.discard(c)
         if self.clients.pop(c.cid, None) is not None:
+            c.registered = False
             im, ib, om, ob = self._closed_totals
             self._closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
+            im, ib, om, ob = acc.closed_totals
+            acc.closed_totals = (im + c.in_msgs, ib + c.in_bytes, om + c.out_msgs, ob + c.out_bytes)
+            self.closed.append(closed_record(c, subs, GLOBAL_ACCOUNT))
+        elif c.close_reason == "Maximum Connections Exceeded" and self.closed.last_cid() != c.cid:
+            self.closed.append(closed_record(c, subs, GLOBAL_ACCOUNT))  # refused, but seen
 
     def auth_timeout(self) -> float:
         return self.auth.auth_timeout

@@ -59,6 +59,17 @@ INSECURE_CIPHERS: dict[str, str] = {
     "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
     "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
 }
+
+
+def go_cipher_name(openssl_name: str) -> str:
+    """An OpenSSL cipher name as Go's tls.CipherSuiteName writes it (TLS 1.3 names are shared)."""
+    for table in (CIPHERS, INSECURE_CIPHERS):
+        for go, ossl in table.items():
+            if ossl == openssl_name or go == openssl_name:
+                return go
+    return openssl_name
+
+
 # Go's curve names -> OpenSSL's; "" = known to the reference, not offered by this stack.
 CURVES: dict[str, str] = {
     "X25519": "X25519",

@@ -138,6 +138,21 @@ def _subject(der: bytes) -> tuple[str, tuple[tuple[tuple[str, str], ...], ...]]:
     return ",".join(reversed(printed)), tuple(reversed(rdns))
 
 
+def peer_cert_facts(sslobj: ssl.SSLObject | ssl.SSLSocket) -> list[dict[str, str]]:
+    """The peer's certificate as /connz shows it (``subject``, ``spki_sha256``,
+    ``cert_sha256``); Python gives the leaf only, where Go lists the chain the peer sent."""
+    der = sslobj.getpeercert(binary_form=True)
+    if not der:
+        return []
+    try:
+        subject, _ = _subject(der)
+        spki = spki_sha256(der)
+    except (IndexError, ValueError):
+        return []
+    facts = {"subject": subject, "spki_sha256": spki, "cert_sha256": hashlib.sha256(der).hexdigest()}
+    return [{k: v for k, v in facts.items() if v}]
+
+
 def peer_identity(sslobj: ssl.SSLObject | ssl.SSLSocket) -> CertIdentity | None:
     """The identity of a verified peer certificate; None without one."""
     der = sslobj.getpeercert(binary_form=True)
