@@ -183,6 +183,13 @@ class Options:
     no_system_account: bool = False
     auth_block: bool = False
 
+    # operator (JWT) mode (config/operator.py, auth/operator.py): the operators' JWTs, trusted
+    # operator keys, the account resolver ("MEMORY"; "" = none) and its preloaded account JWTs
+    trusted_operators: list[str] = field(default_factory=list)
+    trusted_keys: list[str] = field(default_factory=list)
+    account_resolver: str = ""
+    resolver_preload: dict[str, str] = field(default_factory=dict)
+
     # TLS for client connections (None = plain TCP)
     tls: TLSOptions | None = None
     allow_non_tls: bool = False  # with tls: plain clients are accepted too (INFO tls_available)

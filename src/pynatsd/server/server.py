@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.config.operator import operator_start_error
 from pynatsd.mapping import Mappings, build_mappings
 from pynatsd.options import Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
@@ -97,7 +98,7 @@ class NatsServer:
         self.server_name = opts.server_name or self.server_id
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
         self._match_cache = self.sublist.cache_dict()
-        self.auth = Authenticator(_auth_options(opts))
+        self.auth = Authenticator(_auth_options(opts), log=self.log)
         # The made-up no_auth_user of a system-account-only config still advertises auth.
         self._always_auth = self.auth.has_no_auth_user and not opts.no_auth_user
         self.clients: dict[int, Client] = {}
@@ -155,6 +156,9 @@ class NatsServer:
         if opts.unsupported:
             key, feature = next(iter(opts.unsupported.items()))
             raise UnsupportedFeature(f"{feature} is not supported by pynatsd yet (option {key!r})")
+        reason = operator_start_error(opts)  # operator (JWT) mode: the reference's refusals
+        if reason is not None:
+            raise StartError(reason)
         if self.system_account is None and not opts.no_system_account:
             raise StartError("error resolving system account: account missing")
         log = self.log
@@ -165,6 +169,8 @@ class NatsServer:
         log.notice("  ID:       %s", self.server_id)
         if opts.config_file:
             log.notice("Using configuration file: %s", opts.config_file)
+        if self.auth.operator is not None:
+            self.auth.operator.log_startup(opts, log)
         for ext in self._extensions:
             await ext.start()
         port = opts.port if opts.port > 0 else 0
@@ -289,7 +295,7 @@ class NatsServer:
         if not self._reload_tls(old, new):
             return
         self.opts = new
-        old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
+        old_auth, self.auth = self.auth, Authenticator(_auth_options(new), log=self.log)
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
         self._configure_accounts(new)
         self.config_time = time.time()
@@ -305,7 +311,7 @@ class NatsServer:
                 c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
                 continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert)
+                result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert, host=c.host)
                 if result is None or self.accounts.get(result.account or GLOBAL_ACCOUNT) is not c.account:
                     c.auth_violation()  # as the reference: a user gone or moved to another account
                     continue
@@ -324,11 +330,13 @@ class NatsServer:
         """Create (or on reload, keep and update) the accounts of ``opts`` and wire their
         imports; an account that is gone keeps its object until its clients are closed."""
         imports.unwire(self, self.accounts)
-        names = [a.name for a in opts.accounts]
+        # Operator mode: the accounts are the valid account JWTs (auth/operator.py).
+        op_accounts = self.auth.operator.account_configs() if self.auth.operator is not None else []
+        names = [a.name for a in [*opts.accounts, *op_accounts]]
         system = opts.system_account or SYSTEM_ACCOUNT
         if not opts.no_system_account and system not in names and system == SYSTEM_ACCOUNT:
             names.append(system)  # the default one; a named one must be configured
-        configs = {a.name: a for a in opts.accounts}
+        configs = {a.name: a for a in [*opts.accounts, *op_accounts]}
         for name in names:
             acc = self.accounts.get(name)
             if acc is None:
