@@ -122,20 +122,19 @@ class OperatorAuth:
         self.accounts: dict[str, JwtAccount] = {}
         self._invalid: set[str] = set()  # preloaded, but not valid: lookups fail validation
         self._log = log
+        self._notes: list[tuple[str, str]] = []  # what to log at start, after the operators
         now = time.time()
         for name, token in opts.resolver_preload.items():
             self._preload(name, token, now)
 
     def _warn(self, msg: str) -> None:
-        if self._log is not None:
-            self._log.warn("%s", msg)
+        self._notes.append(("WRN", msg))
 
     def _preload(self, name: str, token: str, now: float) -> None:
         try:
             ac = jwt.decode_account(token)
         except jwt.JWTError:
-            if self._log is not None:
-                self._log.error("Preloaded account [%s] not valid", name)
+            self._notes.append(("ERR", f"Preloaded account [{name}] not valid"))
             self._invalid.add(name)
             return
         issues = _account_issues(ac, now)
@@ -156,12 +155,18 @@ class OperatorAuth:
         log.notice("Trusted Operators")
         for token in opts.trusted_operators:
             op = jwt.decode_operator(token)
-            log.notice('  System  : "%s"', op.nats.system_account)
+            log.notice('  System  : "%s"', op.aud)  # the reference prints the audience here
             log.notice('  Operator: "%s"', op.name)
             log.notice("  Issued  : %s", _go_time(op.iat))
             log.notice("  Expires : %s", _go_time(op.exp) if op.exp else "Never")
-        if not opts.system_account:
+        if opts.trusted_keys and not opts.trusted_operators:
+            log.notice("Trusted Keys")
+            for k in opts.trusted_keys:
+                log.notice("  %s", k)
+        if opts.trusted_operators and not opts.system_account:
             log.warn("Trusted Operators should utilize a System Account")
+        for level, msg in self._notes:
+            (log.error if level == "ERR" else log.warn)("%s", msg)
 
     # -- accounts --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pynatsd.mapping import Mappings, build_mappings
 
 if TYPE_CHECKING:
+    from pynatsd.jwt import AccountClaims
     from pynatsd.options import AccountConfig
     from pynatsd.server.client import Client, InternalClient, Subscription
     from pynatsd.server.imports import Responses
@@ -33,6 +34,7 @@ class Account:
         "clients",
         "config",
         "import_subs",
+        "jwt_claims",
         "mappings",
         "max_connections",
         "max_payload",
@@ -61,6 +63,10 @@ class Account:
         self.max_subscriptions = -1
         # Subject mappings applied to this account's client publishes (None: none, no cost).
         self.mappings: Mappings | None = None
+        # Operator mode: the account's JWT claims (pynatsd.jwt.AccountClaims), for the layers
+        # that read its limits (JetStream: ``jwt_claims.nats.limits.jetstream()`` and
+        # ``.tiered_limits``); None for accounts of the config file.
+        self.jwt_claims: AccountClaims | None = None
 
     def apply_config(self, cfg: AccountConfig | None) -> None:
         """Limits of the ``accounts`` block (-1: none of its own)."""

@@ -344,6 +344,9 @@ class NatsServer:
                 acc = self.accounts[name] = Account(name, sl)
                 acc.client = InternalClient(self, name, acc)
             acc.apply_config(configs.get(name))
+            if self.auth.operator is not None:  # operator mode: the account JWT's claims
+                jwt_acc = self.auth.operator.accounts.get(name)
+                acc.jwt_claims = jwt_acc.claims if jwt_acc is not None else None
         for name in [n for n in self.accounts if n != GLOBAL_ACCOUNT and n not in names]:
             del self.accounts[name]
         self.system_account = None if opts.no_system_account else self.accounts.get(system)
