@@ -36,7 +36,7 @@ _JWT_PREFIX = "eyJ"
 _MEM_RE = re.compile(r"(?i)(MEM|MEMORY)\s*")
 _URL_RE = re.compile(r'(?i)(?:URL)(?:\(\s*"?([^\s"]*)"?\s*\))?\s*')
 _UNSUPPORTED_URL = "the URL account resolver"
-_UNSUPPORTED_DIR = "the NATS-based account resolvers (full, cache)"
+_UNSUPPORTED_DIR = "the NATS-based account resolver (full or cache)"
 
 
 def _read_operator(text: str) -> tuple[str, jwt.OperatorClaims]:
@@ -108,10 +108,12 @@ def parse_trusted(loader: _Loader, key: str, node: Node) -> None:
     """``trusted_keys``: operator public keys, one or a list."""
     v = node.value
     keys: list[str] = []
+    pos = node.pos  # the reference reports at the last element of a list
     if isinstance(v, str):
         keys = [v]
     elif isinstance(v, list):
         for item in v:
+            pos = item.pos
             if isinstance(item.value, str):
                 keys.append(item.value)
             else:
@@ -129,7 +131,7 @@ def parse_trusted(loader: _Loader, key: str, node: Node) -> None:
     for k in keys:
         if decode_public_key(k, PREFIX_OPERATOR) is None:
             loader.errors.append(
-                ConfigIssue(node.pos, f"trust key {go_quote(k)} required to be a valid public operator nkey")
+                ConfigIssue(pos, f"trust key {go_quote(k)} required to be a valid public operator nkey")
             )
 
 
