@@ -28,9 +28,10 @@ for p in (str(REPO), str(REPO / "src")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from pynatsd import jwt  # noqa: E402
 from tests.support.launcher import ServerProcess, server_command  # noqa: E402
 from tests.support.operator import World  # noqa: E402
+
+from pynatsd import jwt  # noqa: E402
 
 
 def _read_line(sock: socket.socket, buf: bytearray) -> bytes:
@@ -106,7 +107,9 @@ def main() -> None:
                 server.start()
                 try:
                     connect_once(server.port, tok, kp)  # warm up
-                    rates = [measure(server.port, tok, kp, args.clients, args.seconds) for _ in range(args.runs)]
+                    rates = [
+                        measure(server.port, tok, kp, args.clients, args.seconds) for _ in range(args.runs)
+                    ]
                 finally:
                     server.stop()
                 rows.append((kind, mode, statistics.median(rates), rates))
