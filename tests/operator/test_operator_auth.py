@@ -385,3 +385,26 @@ async def test_exports_imports_and_activations(kind: Kind, world: World) -> None
             await n.request("svc.a", b"", timeout=TIMEOUT)
         for nc in (e, i, n):
             await nc.close()
+
+
+def test_info_in_operator_mode(kind: Kind, world: World) -> None:
+    """INFO asks for auth, carries a nonce and the server's curve key (xkey), in the
+    reference's order; a CONNECT without a JWT is refused."""
+    import json
+    import re
+
+    from tests.support.wire import WireClient
+
+    with serve(kind, world.config()) as server, WireClient.open(server.port) as client:
+        info = json.loads(client.info_line[5:])
+        client.send(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        reply = client.read_until_eof()
+    keys = [k for k in info if k not in ("git_commit", "pynatsd_version")]
+    assert keys == [
+        "server_id", "server_name", "version", "proto", "go", "host", "port", "headers", "auth_required",
+        "max_payload", "client_id", "client_ip", "nonce", "api_lvl", "xkey",
+    ]  # fmt: skip
+    assert info["auth_required"] is True
+    assert re.fullmatch(r"[A-Za-z0-9_-]{15}", info["nonce"])
+    assert re.fullmatch(r"X[A-Z2-7]{55}", info["xkey"])
+    assert reply == b"-ERR 'Authorization Violation'\r\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+import nacl.public
 import nacl.signing
 
 from pynatsd.protocol.nkeys import crc16
@@ -19,6 +20,7 @@ __all__ = [
     "PREFIX_OPERATOR",
     "PREFIX_SERVER",
     "PREFIX_USER",
+    "CurveKey",
     "KeyPair",
 ]
 
@@ -28,6 +30,7 @@ PREFIX_SERVER = 13 << 3  # "N"
 PREFIX_CLUSTER = 2 << 3  # "C"
 PREFIX_ACCOUNT = 0  # "A"
 PREFIX_USER = 20 << 3  # "U"
+PREFIX_CURVE = 23 << 3  # "X": x25519 keys, for encrypting auth callout messages
 _TYPES = frozenset({PREFIX_OPERATOR, PREFIX_SERVER, PREFIX_CLUSTER, PREFIX_ACCOUNT, PREFIX_USER})
 
 
@@ -86,3 +89,18 @@ class KeyPair:
 
     def sign(self, data: bytes) -> bytes:
         return self._signing.sign(data).signature
+
+
+class CurveKey:
+    """An x25519 key pair (``X...``): the server's ``xkey`` in INFO, with which auth callout
+    requests and responses can be encrypted."""
+
+    __slots__ = ("private", "public_key")
+
+    def __init__(self, private: nacl.public.PrivateKey) -> None:
+        self.private = private
+        self.public_key = encode_public(PREFIX_CURVE, bytes(private.public_key))
+
+    @classmethod
+    def create(cls) -> CurveKey:
+        return cls(nacl.public.PrivateKey.generate())

@@ -19,6 +19,7 @@ from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.config.operator import operator_start_error
+from pynatsd.jwt.keys import CurveKey
 from pynatsd.mapping import Mappings, build_mappings
 from pynatsd.options import Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
@@ -145,6 +146,8 @@ class NatsServer:
         self.auth_failures = 0
         self.total_connections = 0
         self._configure_accounts(opts)
+        if self.auth.operator is not None:  # operator mode: INFO names the server's curve key
+            self._info_fields["xkey"] = CurveKey.create().public_key
 
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
