@@ -157,6 +157,17 @@ async def test_expiry(kind: Kind, world: World) -> None:
         server.wait_for_log("User Authentication Expired")
 
 
+async def test_account_expiring_closes_its_users(kind: Kind, world: World) -> None:
+    a = world.account("A", lambda ac: setattr(ac, "exp", int(time.time()) + 3))
+    creds = world.creds(a)
+    with serve(kind, world.config()) as server:
+        nc = await _connect(server, creds)
+        await _closed_with(nc, "account authentication expired")
+        server.wait_for_log("Account Authentication Expired")
+        assert await _login(server, creds) == VIOLATION
+        server.wait_for_log("Account JWT has expired")
+
+
 async def test_expired_account(kind: Kind, world: World) -> None:
     a = world.account("A", lambda ac: setattr(ac, "exp", int(time.time()) - 10))
     creds = world.creds(a)

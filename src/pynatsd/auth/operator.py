@@ -53,6 +53,7 @@ class JwtGrant:
     payload: int
     expires_in: float  # seconds until the login ends (JWT expiry or end of its time range); 0 = never
     name: str = ""
+    account_expires_in: float = 0.0  # seconds until the account JWT expires; 0 = never
 
 
 @dataclass
@@ -351,7 +352,8 @@ class OperatorAuth:
                 expires_in = valid_for
         elif valid_for:
             expires_in = valid_for
-        grant = JwtGrant(uc.sub, user.subs, user.payload, expires_in, uc.name)
+        acc_left = max(acc.claims.exp - now, 0.0) if acc.claims.exp else 0.0
+        grant = JwtGrant(uc.sub, user.subs, user.payload, expires_in, uc.name, acc_left)
         debug(
             "DBG",
             f'Authenticated JWT: Client "{uc.sub}" (claim-name: "{uc.name}", claim-tags: {_tags(uc.nats.tags)}) '

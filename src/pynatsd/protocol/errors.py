@@ -14,6 +14,7 @@ ERR_INVALID_PUB_SUBJECT = "Invalid Publish Subject"
 ERR_AUTH_VIOLATION = "Authorization Violation"
 ERR_AUTH_TIMEOUT = "Authentication Timeout"
 ERR_USER_AUTH_EXPIRED = "User Authentication Expired"  # operator mode: the user JWT expired
+ERR_ACCOUNT_AUTH_EXPIRED = "Account Authentication Expired"  # ... or its account's JWT
 ERR_MAX_CONNECTIONS = "maximum connections exceeded"
 ERR_MAX_SUBSCRIPTIONS = "maximum subscriptions exceeded"
 ERR_STALE_CONNECTION = "Stale Connection"

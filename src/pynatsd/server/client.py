@@ -388,8 +388,16 @@ class Client(asyncio.Protocol):
         ):
             return
         self.perms = ClientPermissions(result.permissions) if result.permissions else None
-        if result.grant is not None and result.grant.expires_in > 0:
-            self._expire_handle = self.server.loop.call_later(result.grant.expires_in, self._jwt_expired)
+        grant = result.grant
+        if grant is not None and (grant.expires_in > 0 or grant.account_expires_in > 0):
+            # Whichever JWT ends first ends the login: the user's or its account's.
+            user_first = grant.expires_in > 0 and not 0 < grant.account_expires_in < grant.expires_in
+            delay, text = (
+                (grant.expires_in, E.ERR_USER_AUTH_EXPIRED)
+                if user_first
+                else (grant.account_expires_in, E.ERR_ACCOUNT_AUTH_EXPIRED)
+            )
+            self._expire_handle = self.server.loop.call_later(delay, self._jwt_expired, text)
         self._connect_done()
         if self.transport is not None:
             self.transport.resume_reading()
@@ -434,11 +442,11 @@ class Client(asyncio.Protocol):
             "%s:%d - cid:%d - %s", self.host, self.port, self.cid, text
         )
 
-    def _jwt_expired(self) -> None:
+    def _jwt_expired(self, text: str) -> None:
         self._expire_handle = None
         if not self.closed:
-            self.server.log.debug("%s - cid:%d - %s", self.host, self.cid, E.ERR_USER_AUTH_EXPIRED)
-            self.send_err(E.ERR_USER_AUTH_EXPIRED)
+            self.server.log.debug("%s:%d - cid:%d - %s", self.host, self.port, self.cid, text)
+            self.send_err(text)
             self.close("Authentication Expired")
 
     def _connect_done(self) -> None:
