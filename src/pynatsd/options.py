@@ -187,7 +187,8 @@ class Options:
     # operator keys, the account resolver ("MEMORY"; "" = none) and its preloaded account JWTs
     trusted_operators: list[str] = field(default_factory=list)
     trusted_keys: list[str] = field(default_factory=list)
-    account_resolver: str = ""
+    account_resolver: str = ""  # "MEMORY" or "URL"
+    resolver_url: str = ""  # the URL resolver's account server (ends with "/")
     resolver_preload: dict[str, str] = field(default_factory=dict)
 
     # TLS for client connections (None = plain TCP)

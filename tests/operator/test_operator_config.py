@@ -84,18 +84,34 @@ def test_start_refusals_are_the_references(tmp_path: Path, extra: str, reason: s
 
 def test_unbuilt_resolvers_are_refused_clearly(tmp_path: Path) -> None:
     files = _files(tmp_path)
-    for resolver, feature in (
-        ("URL(http://127.0.0.1:1/jwt/v1)", "the URL account resolver"),
-        ("{ type: full, dir: " + str(tmp_path) + " }", "the NATS-based account resolver (full or cache)"),
-        ("{ type: cache, dir: " + str(tmp_path) + " }", "the NATS-based account resolver (full or cache)"),
+    path = tmp_path / "u.conf"
+    for resolver in (
+        "{ type: full, dir: " + str(tmp_path) + " }",
+        "{ type: cache, dir: " + str(tmp_path) + " }",
     ):
-        path = tmp_path / "u.conf"
         path.write_text(f"operator: {files['OP']}\nresolver: {resolver}\n")
         opts = load_config(str(path))
-        assert opts.unsupported == {"resolver": feature}
-    # A single operator naming no resolver asks for its account server (the URL resolver).
-    path.write_text(f"operator: {files['OP']}\n")
-    assert load_config(str(path)).unsupported == {"operator": "the URL account resolver"}
+        assert opts.unsupported == {"resolver": "the NATS-based account resolver (full or cache)"}
+
+
+def test_url_resolver_config(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    path = tmp_path / "u.conf"
+    path.write_text(f"operator: {files['OP']}\nresolver: URL(http://127.0.0.1:1/jwt/v1/accounts)\n")
+    opts = load_config(str(path))
+    assert (opts.account_resolver, opts.resolver_url, opts.unsupported) == (
+        "URL",
+        "http://127.0.0.1:1/jwt/v1/accounts/",
+        {},
+    )
+    # A single operator naming no resolver asks its account server (nsc pushes to .../accounts).
+    world = World(tmp_path / "w")
+    (tmp_path / "w").mkdir()
+    world.account_server_url = "http://127.0.0.1:2/jwt/v1"
+    world.config()
+    path.write_text(f"operator: {tmp_path / 'w' / 'operator.jwt'}\n")
+    opts = load_config(str(path))
+    assert (opts.account_resolver, opts.resolver_url) == ("URL", "http://127.0.0.1:2/jwt/v1/accounts/")
 
 
 async def test_system_account_must_be_preloaded(tmp_path: Path) -> None:

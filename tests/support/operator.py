@@ -35,6 +35,7 @@ class World:
     op: jwt.KeyPair = field(default_factory=lambda: jwt.KeyPair.create(jwt.PREFIX_OPERATOR))
     accounts: dict[str, Acct] = field(default_factory=dict)
     signer: jwt.KeyPair | None = None  # an operator signing key used for account JWTs
+    account_server_url: str = ""
 
     def __post_init__(self) -> None:
         self.sys = self.account("SYS")
@@ -64,6 +65,7 @@ class World:
     def operator_jwt(self) -> str:
         oc = jwt.OperatorClaims(sub=self.op.public_key, name="OP")
         oc.nats.system_account = self.sys.pub
+        oc.nats.account_server_url = self.account_server_url
         if self.signer is not None:
             oc.nats.signing_keys = [self.signer.public_key]
         return jwt.encode(oc, self.op)

@@ -218,6 +218,8 @@ class Authenticator:
         ``host``: the client's address (a user JWT's ``src``); ``log`` hears why a user JWT
         was refused (operator mode).
         """
+        if self.operator is not None and self.operator.fetcher is not None:
+            await self.operator.resolve(connect)  # the URL resolver: fetch the user's account
         r = self._evaluate(connect, nonce, cert, host, log)
         if not isinstance(r, _BcryptPending):
             return r

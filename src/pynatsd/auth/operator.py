@@ -12,8 +12,9 @@ its order and reports the reason of a refusal with the reference's debug texts.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,13 @@ class OperatorAuth:
         self._invalid: set[str] = set()  # preloaded, but not valid: lookups fail validation
         self._log = log
         self._notes: list[tuple[str, str]] = []  # what to log at start, after the operators
+        # A resolver that fetches account JWTs on demand (the URL resolver): set by the
+        # server; ``on_accounts_changed`` lets it create the accounts fetched.
+        self.fetcher: Callable[[str], Awaitable[str]] | None = None
+        self.on_accounts_changed: Callable[[], None] | None = None
+        self._fetched: dict[str, str] = {}  # account -> JWT, kept across reloads
+        self._fetch_errors: dict[str, str] = {}
+        self._inflight: dict[str, asyncio.Future[None]] = {}
         now = time.time()
         for name, token in opts.resolver_preload.items():
             self._preload(name, token, now)
@@ -131,15 +139,16 @@ class OperatorAuth:
     def _warn(self, msg: str) -> None:
         self._notes.append(("WRN", msg))
 
-    def _preload(self, name: str, token: str, now: float) -> None:
+    def _preload(self, name: str, token: str, now: float, fetched: bool = False) -> None:
         try:
             ac = jwt.decode_account(token)
         except jwt.JWTError:
-            self._notes.append(("ERR", f"Preloaded account [{name}] not valid"))
+            if not fetched:
+                self._notes.append(("ERR", f"Preloaded account [{name}] not valid"))
             self._invalid.add(name)
             return
         issues = _account_issues(ac, now)
-        if issues:
+        if issues and not fetched:
             self._warn(f"Account [{name}] has validation issues:")
             for i in issues:
                 self._warn(f"  - {i}")
@@ -150,6 +159,68 @@ class OperatorAuth:
         if ac.iss not in self._strict:
             signers[ac.sub] = None
         self.accounts[name] = JwtAccount(ac, token, signers)
+
+    # -- fetching (URL resolver) -------------------------------------------------------------
+
+    def adopt(self, old: OperatorAuth) -> None:
+        """Keep the accounts an earlier configuration fetched (on reload)."""
+        now = time.time()
+        for name, token in old._fetched.items():
+            if name not in self.accounts:
+                self._fetched[name] = token
+                self._preload(name, token, now, fetched=True)
+
+    async def resolve(self, connect: Mapping[str, Any]) -> None:
+        """Fetch the account of the CONNECT's user JWT (and the accounts it imports from)
+        when it is not known yet; failures are remembered for the login's debug line."""
+        if self.fetcher is None:
+            return
+        token = connect.get("jwt")
+        if not isinstance(token, str) or not token:
+            return
+        try:
+            uc = jwt.decode_user(token)
+        except jwt.JWTError:
+            return
+        name = uc.nats.issuer_account or uc.iss
+        if await self._ensure(name, depth=0) and self.on_accounts_changed is not None:
+            self.on_accounts_changed()
+
+    async def ensure_account(self, name: str) -> bool:
+        """Fetch one account unless known (the system account at start); whether it is known."""
+        if await self._ensure(name, depth=0) and self.on_accounts_changed is not None:
+            self.on_accounts_changed()
+        return name in self.accounts
+
+    async def _ensure(self, name: str, depth: int) -> bool:
+        """Fetch ``name`` and its exporters; True when an account was added."""
+        if name in self.accounts or name in self._invalid or depth > 8 or self.fetcher is None:
+            return False
+        if decode_public_key(name, PREFIX_ACCOUNT) is None:
+            return False
+        pending = self._inflight.get(name)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return name in self.accounts
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[name] = fut
+        try:
+            try:
+                token = (await self.fetcher(name)).strip()
+            except Exception as exc:
+                self._fetch_errors[name] = str(exc)
+                return False
+            self._fetch_errors.pop(name, None)
+            self._fetched[name] = token
+            self._preload(name, token, time.time(), fetched=True)
+            acc = self.accounts.get(name)
+            if acc is not None:
+                for imp in acc.claims.nats.imports:
+                    await self._ensure(imp.account, depth + 1)
+            return acc is not None
+        finally:
+            fut.set_result(None)
+            del self._inflight[name]
 
     def log_startup(self, opts: Options, log: Any) -> None:
         """The reference's ``Trusted Operators`` lines at start."""
@@ -291,7 +362,7 @@ class OperatorAuth:
         issuer = uc.nats.issuer_account or uc.iss
         acc = self.accounts.get(issuer)
         if acc is None:
-            debug("DBG", f"Account JWT lookup error: {self._lookup_error(issuer)}")
+            debug("DBG", f"Account JWT lookup error: {self.lookup_error(issuer)}")
             return None
         if uc.iss not in acc.signers:
             debug("DBG", "User JWT issuer is not known")
@@ -362,9 +433,11 @@ class OperatorAuth:
         )
         return issuer, perms, grant
 
-    def _lookup_error(self, name: str) -> str:
+    def lookup_error(self, name: str) -> str:
         if decode_public_key(name, PREFIX_ACCOUNT) is None:
             return "will only fetch valid account keys"
+        if name in self._fetch_errors:
+            return self._fetch_errors[name]
         return "account validation failed" if name in self._invalid else "account missing"
 
 

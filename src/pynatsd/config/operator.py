@@ -1,8 +1,8 @@
 """Operator (JWT) mode keys of the config file, with the reference's load errors.
 
 ``operator`` (one or more operator JWTs, inline or as files, bare or decorated),
-``trusted_keys``, ``resolver`` (``MEMORY``; the URL and NATS-based resolvers are refused
-as not built yet) and ``resolver_preload`` (account public key to account JWT). The
+``trusted_keys``, ``resolver`` (``MEMORY`` and ``URL(...)``; the NATS-based resolvers are
+refused as not built yet) and ``resolver_preload`` (account public key to account JWT). The
 checks the reference makes when the server starts (``validateTrustedOperators``) are in
 :func:`operator_start_error`.
 """
@@ -35,7 +35,6 @@ __all__ = [
 _JWT_PREFIX = "eyJ"
 _MEM_RE = re.compile(r"(?i)(MEM|MEMORY)\s*")
 _URL_RE = re.compile(r'(?i)(?:URL)(?:\(\s*"?([^\s"]*)"?\s*\))?\s*')
-_UNSUPPORTED_URL = "the URL account resolver"
 _UNSUPPORTED_DIR = "the NATS-based account resolver (full or cache)"
 
 
@@ -145,7 +144,7 @@ def parse_resolver(loader: _Loader, key: str, node: Node) -> None:
             opts.account_resolver = "MEMORY"
         elif (m := _URL_RE.search(v)) is not None and m.group(1) is not None:
             opts.account_resolver = "URL"
-            opts.unsupported[key] = _UNSUPPORTED_URL
+            opts.resolver_url = _with_slash(m.group(1))
     elif isinstance(v, dict):
         kind = v.get("type")
         k = kind.value.upper() if kind is not None and isinstance(kind.value, str) else ""
@@ -167,6 +166,10 @@ def parse_resolver(loader: _Loader, key: str, node: Node) -> None:
                 "type state=[FULL|CACHE])",
             )
         )
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def parse_resolver_preload(loader: _Loader, key: str, node: Node) -> None:
@@ -198,13 +201,18 @@ def finish(opts: Options) -> None:
         if not opts.system_account:
             opts.system_account = jwt.decode_operator(opts.trusted_operators[0]).nats.system_account
         if not opts.account_resolver:
-            opts.unsupported.setdefault("operator", _UNSUPPORTED_URL)
+            # nsc pushes accounts to <account_server_url>/accounts: the reference reads there.
+            url = jwt.decode_operator(opts.trusted_operators[0]).nats.account_server_url
+            opts.account_resolver = "URL"
+            opts.resolver_url = _with_slash(url + "/accounts")
 
 
 def operator_start_error(opts: Options) -> str | None:
     """What the reference says when it refuses to start with these operator settings."""
     if not opts.trusted_operators and not opts.trusted_keys:
         return None
+    if opts.account_resolver == "URL" and opts.resolver_preload:
+        return "resolver preloads only available for writeable resolver types MEM/DIR/CACHE_DIR"
     if opts.trusted_operators:
         if not opts.account_resolver:
             return "operators require an account resolver to be configured"

@@ -21,7 +21,7 @@ from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.config.operator import operator_start_error
 from pynatsd.jwt.keys import CurveKey
 from pynatsd.mapping import Mappings, build_mappings
-from pynatsd.options import Options, User
+from pynatsd.options import AccountConfig, Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
 from pynatsd.server import imports
 from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT, Account
@@ -35,6 +35,7 @@ from pynatsd.server.client import (
 )
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
+from pynatsd.server.resolver import ResolverError, URLResolver
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.server.tls_listener import TLSListener
 from pynatsd.tls import TLSConfigError, build_context
@@ -100,6 +101,8 @@ class NatsServer:
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
         self._match_cache = self.sublist.cache_dict()
         self.auth = Authenticator(_auth_options(opts), log=self.log)
+        self.resolver: URLResolver | None = None  # operator mode's URL resolver (server/resolver.py)
+        self._wire_operator(None)
         # The made-up no_auth_user of a system-account-only config still advertises auth.
         self._always_auth = self.auth.has_no_auth_user and not opts.no_auth_user
         self.clients: dict[int, Client] = {}
@@ -162,6 +165,16 @@ class NatsServer:
         reason = operator_start_error(opts)  # operator (JWT) mode: the reference's refusals
         if reason is not None:
             raise StartError(reason)
+        op = self.auth.operator
+        if op is not None and self.resolver is not None:
+            # The URL resolver, as the reference: someone must answer at the URL itself; the
+            # system account is fetched (a bare one stands in when that fails).
+            try:
+                await self.resolver.fetch("")
+            except ResolverError as exc:
+                raise StartError(str(exc)) from None
+            if opts.system_account:
+                await op.ensure_account(opts.system_account)
         if self.system_account is None and not opts.no_system_account:
             raise StartError("error resolving system account: account missing")
         log = self.log
@@ -236,6 +249,8 @@ class NatsServer:
                 await ext.stop()
             except Exception:
                 self.log.exception("Error stopping %s", type(ext).__name__)
+        if self.resolver is not None:
+            await self.resolver.close()
         for path in (self.opts.pid_file, self._ports_file_path()):
             if path:
                 try:
@@ -299,6 +314,7 @@ class NatsServer:
             return
         self.opts = new
         old_auth, self.auth = self.auth, Authenticator(_auth_options(new), log=self.log)
+        self._wire_operator(old_auth)
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
         self._configure_accounts(new)
         self.config_time = time.time()
@@ -329,12 +345,27 @@ class NatsServer:
         self.log.notice("Reloaded server configuration")
 
     # -- accounts -------------------------------------------------------------------------
+    def _wire_operator(self, old: Authenticator | None) -> None:
+        """Operator mode with the URL resolver: accounts are fetched when a user needs one,
+        then created here; a reload keeps those fetched before."""
+        op = self.auth.operator
+        if op is None or self.opts.account_resolver != "URL":
+            return
+        if old is not None and old.operator is not None:
+            op.adopt(old.operator)
+        if self.resolver is None or self.resolver.url != _slash(self.opts.resolver_url):
+            self.resolver = URLResolver(self.opts.resolver_url)
+        op.fetcher = self.resolver.fetch
+        op.on_accounts_changed = lambda: self._configure_accounts(self.opts)
+
     def _configure_accounts(self, opts: Options) -> None:
         """Create (or on reload, keep and update) the accounts of ``opts`` and wire their
         imports; an account that is gone keeps its object until its clients are closed."""
         imports.unwire(self, self.accounts)
         # Operator mode: the accounts are the valid account JWTs (auth/operator.py).
         op_accounts = self.auth.operator.account_configs() if self.auth.operator is not None else []
+        if self.resolver is not None and opts.system_account not in {a.name for a in op_accounts}:
+            op_accounts.append(AccountConfig(opts.system_account))  # stands in until fetched
         names = [a.name for a in [*opts.accounts, *op_accounts]]
         system = opts.system_account or SYSTEM_ACCOUNT
         if not opts.no_system_account and system not in names and system == SYSTEM_ACCOUNT:
@@ -688,6 +719,10 @@ class NatsServer:
             om += c.out_msgs
             ob += c.out_bytes
         return im, ib, om, ob
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def _auth_options(opts: Options) -> Options:
