@@ -80,10 +80,12 @@ async def test_creds_login_and_refusals(kind: Kind, world: World) -> None:
     token, _ukp = world.user(a, "wrongseed")
     wrong_seed = world.write_creds("wrongseed", token, jwt.KeyPair.create(jwt.PREFIX_USER))
     unknown = world.account("unknown-not-preloaded")
-    config = world.config()
     del world.accounts["unknown-not-preloaded"]
-    config = world.config()
+    # An account JWT of another operator, preloaded here: its users are refused.
+    foreign = other_op.account("F")
+    config = world.config(preload={foreign.pub: other_op.account_jwt(foreign)})
     not_preloaded = world.creds(unknown, "np")
+    foreign_user = other_op.creds(foreign, "foreign")
     with serve(kind, config) as server:
         assert await _login(server, good) == "ok"
         nc = await _connect(server, good)
@@ -95,6 +97,8 @@ async def test_creds_login_and_refusals(kind: Kind, world: World) -> None:
         assert await _login(server, stranger) == VIOLATION
         server.wait_for_log("Account JWT lookup error: account missing")
         assert await _login(server, not_preloaded) == VIOLATION
+        assert await _login(server, foreign_user) == VIOLATION
+        server.wait_for_log("Account JWT lookup error: account validation failed")
         assert await _login(server, wrong_seed) == VIOLATION
         server.wait_for_log("Signature not verified")
         server.wait_for_log("authentication error")
@@ -385,11 +389,19 @@ async def test_exports_imports_and_activations(kind: Kind, world: World) -> None
         C.Import(subject="feed.>", account=exp.pub, type="stream", local_subject="in.>"),
         C.Import(subject="svc.>", account=exp.pub, type="service", token=activation(imp.pub)),
     ]
-    # NOPE imports the service without a token (and with one made out for IMP): never wired.
+    # NOPE imports the service without a token: never wired.
     nope.claims.nats.imports = [
         C.Import(subject="svc.a", account=exp.pub, type="service"),
     ]
+    # LATE's token has expired: the account is still valid, the import is not wired.
+    late = world.account("LATE")
+    act = jwt.ActivationClaims(sub=late.pub, exp=int(time.time()) - 5)
+    act.nats.subject, act.nats.kind = "svc.>", "service"
+    late.claims.nats.imports = [
+        C.Import(subject="svc.>", account=exp.pub, type="service", token=jwt.encode(act, exp.key))
+    ]
     ce, ci, cn = world.creds(exp, "e"), world.creds(imp, "i"), world.creds(nope, "n")
+    cl = world.creds(late, "l")
     with serve(kind, world.config()) as server:
         e, i, n = await _connect(server, ce), await _connect(server, ci), await _connect(server, cn)
         sub = await i.subscribe("in.>")
@@ -409,7 +421,10 @@ async def test_exports_imports_and_activations(kind: Kind, world: World) -> None
         assert reply.data == b"served svc.a"
         with pytest.raises(nats.errors.NoRespondersError):
             await n.request("svc.a", b"", timeout=TIMEOUT)
-        for nc in (e, i, n):
+        lt = await _connect(server, cl)
+        with pytest.raises(nats.errors.NoRespondersError):
+            await lt.request("svc.a", b"", timeout=TIMEOUT)
+        for nc in (e, i, n, lt):
             await nc.close()
 
 

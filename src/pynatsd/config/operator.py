@@ -218,7 +218,7 @@ def operator_start_error(opts: Options) -> str | None:
             return "operators require an account resolver to be configured"
         if opts.accounts:
             return "operators do not allow Accounts to be configured directly"
-        if opts.users or opts.username or opts.authorization:
+        if opts.users:
             return "operators do not allow users to be configured directly"
         if opts.trusted_keys:
             return "conflicting options for 'TrustedKeys' and 'TrustedOperators'"
