@@ -297,6 +297,7 @@ async def test_src_times_and_connection_types(kind: Kind, world: World) -> None:
         server.wait_for_log("Bad src Ip 127.0.0.1")
         server.wait_for_log("Outside connect times")
         server.wait_for_log("Connection type not allowed")
+        server.wait_for_log('invalid connection types ["FOO"]')
     assert got == {
         "src ok": "ok",
         "src bad": VIOLATION,

@@ -389,7 +389,8 @@ class OperatorAuth:
             known = [t for t in user.allowed_connection_types if t.upper() in _KNOWN_CONN_TYPES]
             unknown = [t for t in user.allowed_connection_types if t.upper() not in _KNOWN_CONN_TYPES]
             if unknown:
-                debug("DBG", f'unknown connection type "{unknown[0]}"')
+                listed = " ".join(f'"{t.upper()}"' for t in unknown)
+                debug("DBG", f"invalid connection types [{listed}]")
                 if not known:
                     return None
             if "STANDARD" not in {t.upper() for t in known}:
