@@ -653,6 +653,7 @@ _CONNECT_TYPES: dict[str, tuple[type, ...]] = {
     "auth_token": (str,),
     "nkey": (str,),
     "sig": (str,),
+    "jwt": (str,),
     "protocol": (int,),
 }
 
