@@ -139,11 +139,22 @@ def _our_tokens() -> tuple[dict[str, str], dict[str, jwt.KeyPair]]:
     uc.nats.issuer_account = acc.public_key
     act = jwt.ActivationClaims(sub=jwt.KeyPair.create(jwt.PREFIX_ACCOUNT).public_key)
     act.nats.subject, act.nats.kind = "s.a", "service"
+    server = jwt.KeyPair.create(jwt.PREFIX_SERVER)
+    req = jwt.AuthRequestClaims(sub=usr.public_key, aud="nats-authorization-request")
+    req.nats.server_id = jwt.claims.ServerID(name="srv", host="127.0.0.1", id=server.public_key, xkey="X")
+    req.nats.user_nkey = usr.public_key
+    req.nats.client_info = jwt.claims.ClientInformation(host="127.0.0.1", id=7, kind="Client", type="nats")
+    req.nats.connect_opts = jwt.claims.ConnectOptions(user="bob", password="pw", protocol=1, lang="python3")
+    resp = jwt.AuthResponseClaims(sub=usr.public_key, aud=server.public_key)
+    resp.nats.jwt = "eyJ..."
+    resp.nats.error = ""
     tokens = {
         "operator": jwt.encode(oc, op),
         "account": jwt.encode(ac, op),
         "user": jwt.encode(uc, acc),
         "activation": jwt.encode(act, acc),
+        "authorization_request": jwt.encode(req, server),
+        "authorization_response": jwt.encode(resp, acc),
     }
     return tokens, {"op": op, "acc": acc, "scoped": scoped, "usr": usr}
 
