@@ -190,6 +190,7 @@ class Options:
     account_resolver: str = ""  # "MEMORY" or "URL"
     resolver_url: str = ""  # the URL resolver's account server (ends with "/")
     resolver_preload: dict[str, str] = field(default_factory=dict)
+    resolver_pinned_accounts: list[str] | None = None  # None: any account may log in
 
     # TLS for client connections (None = plain TCP)
     tls: TLSOptions | None = None

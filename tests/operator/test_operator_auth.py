@@ -450,3 +450,13 @@ def test_info_in_operator_mode(kind: Kind, world: World) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{15}", info["nonce"])
     assert re.fullmatch(r"X[A-Z2-7]{55}", info["xkey"])
     assert reply == b"-ERR 'Authorization Violation'\r\n"
+
+
+async def test_resolver_pinned_accounts(kind: Kind, world: World) -> None:
+    a, b = world.account("A"), world.account("B")
+    ca, cb, cs = world.creds(a, "a"), world.creds(b, "b"), world.creds(world.sys, "s")
+    with serve(kind, world.config(f"resolver_pinned_accounts: [{a.pub}]\n")) as server:
+        assert await _login(server, ca) == "ok"
+        assert await _login(server, cs) == "ok"  # the system account is always pinned
+        assert await _login(server, cb) == VIOLATION
+        server.wait_for_log(f"Account {b.pub} not listed as operator pinned account")

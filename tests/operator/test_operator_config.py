@@ -69,6 +69,10 @@ def test_load_errors_are_the_references(tmp_path: Path, template: str) -> None:
             "operators do not allow users to be configured directly",
         ),
         ("system_account: {ACC}\n", "system_account in config and operator JWT must be identical"),
+        (
+            "resolver_pinned_accounts: [{OPKEY}]\n",
+            'pinned account key "{OPKEY}" is not a valid public account nkey',
+        ),
     ],
 )
 def test_start_refusals_are_the_references(tmp_path: Path, extra: str, reason: str) -> None:
@@ -79,7 +83,7 @@ def test_start_refusals_are_the_references(tmp_path: Path, extra: str, reason: s
         server = ServerProcess(server_command(kind), "-c", str(path), name=kind)
         with pytest.raises(ServerStartError):
             server.start(attempts=1)
-        assert reason in server.tail(), (kind, server.tail())
+        assert reason.format(**files) in server.tail(), (kind, server.tail())
 
 
 def test_unbuilt_resolvers_are_refused_clearly(tmp_path: Path) -> None:

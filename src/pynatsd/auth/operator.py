@@ -121,6 +121,11 @@ class OperatorAuth:
 
     def __init__(self, opts: Options, log: Any = None) -> None:
         self.trusted, self._strict = trusted_keys(opts)
+        # resolver_pinned_accounts (with the system account), or None: every account.
+        pinned = opts.resolver_pinned_accounts
+        self._pinned: set[str] | None = None
+        if pinned:
+            self._pinned = {*pinned, *([opts.system_account] if opts.system_account else [])}
         self.accounts: dict[str, JwtAccount] = {}
         self._invalid: set[str] = set()  # preloaded, but not valid: lookups fail validation
         self._log = log
@@ -360,6 +365,9 @@ class OperatorAuth:
             debug("DBG", f"User JWT no longer valid: {_vr(issues)}")
             return None
         issuer = uc.nats.issuer_account or uc.iss
+        if self._pinned is not None and issuer not in self._pinned:
+            debug("DBG", f"Account {issuer} not listed as operator pinned account")
+            return None
         acc = self.accounts.get(issuer)
         if acc is None:
             debug("DBG", f"Account JWT lookup error: {self.lookup_error(issuer)}")

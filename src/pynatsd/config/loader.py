@@ -22,7 +22,13 @@ from pynatsd.config.accounts import parse_accounts
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.operator import finish as finish_operator
-from pynatsd.config.operator import parse_operator, parse_resolver, parse_resolver_preload, parse_trusted
+from pynatsd.config.operator import (
+    parse_operator,
+    parse_pinned_accounts,
+    parse_resolver,
+    parse_resolver_preload,
+    parse_trusted,
+)
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
 from pynatsd.config.tls import parse_tls
 from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
@@ -62,7 +68,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
     "resolver_tls": "account resolver",
-    "resolver_pinned_accounts": "account resolver",
     "prof_port": "profiling",
     "prof_block_rate": "profiling",
     "max_sub_tokens": "subscription token limit",
@@ -763,6 +768,7 @@ _TOP_LEVEL: dict[str, _Handler] = {
     **dict.fromkeys(("trusted", "trusted_keys"), parse_trusted),
     **dict.fromkeys(("resolver", "account_resolver", "accounts_resolver"), parse_resolver),
     "resolver_preload": parse_resolver_preload,
+    "resolver_pinned_accounts": parse_pinned_accounts,
 }
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pynatsd import jwt
 from pynatsd.config.errors import ConfigIssue, go_type_name
 from pynatsd.gocompat import go_quote
-from pynatsd.jwt.keys import PREFIX_OPERATOR
+from pynatsd.jwt.keys import PREFIX_ACCOUNT, PREFIX_OPERATOR
 from pynatsd.protocol.nkeys import decode_public_key
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "finish",
     "operator_start_error",
     "parse_operator",
+    "parse_pinned_accounts",
     "parse_resolver",
     "parse_resolver_preload",
     "parse_trusted",
@@ -168,6 +169,34 @@ def parse_resolver(loader: _Loader, key: str, node: Node) -> None:
         )
 
 
+def parse_pinned_accounts(loader: _Loader, key: str, node: Node) -> None:
+    """``resolver_pinned_accounts``: the only accounts users may log into (one or a list)."""
+    v = node.value
+    names: list[str] = []
+    if isinstance(v, str):
+        names = [v]
+    elif isinstance(v, list):
+        for item in v:
+            if isinstance(item.value, str):
+                names.append(item.value)
+            else:
+                loader.errors.append(
+                    ConfigIssue(
+                        item.pos,
+                        "error parsing resolver_pinned_accounts: unsupported type in array "
+                        + go_type_name(item.value),
+                    )
+                )
+    else:
+        loader.errors.append(
+            ConfigIssue(
+                node.pos, f"error parsing resolver_pinned_accounts: unsupported type {go_type_name(v)}"
+            )
+        )
+        return
+    loader.opts.resolver_pinned_accounts = names
+
+
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
@@ -211,6 +240,9 @@ def operator_start_error(opts: Options) -> str | None:
     """What the reference says when it refuses to start with these operator settings."""
     if not opts.trusted_operators and not opts.trusted_keys:
         return None
+    for name in opts.resolver_pinned_accounts or ():
+        if opts.trusted_operators and decode_public_key(name, PREFIX_ACCOUNT) is None:
+            return f"pinned account key {go_quote(name)} is not a valid public account nkey"
     if opts.account_resolver == "URL" and opts.resolver_preload:
         return "resolver preloads only available for writeable resolver types MEM/DIR/CACHE_DIR"
     if opts.trusted_operators:
