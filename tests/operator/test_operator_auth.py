@@ -460,3 +460,44 @@ async def test_resolver_pinned_accounts(kind: Kind, world: World) -> None:
         assert await _login(server, cs) == "ok"  # the system account is always pinned
         assert await _login(server, cb) == VIOLATION
         server.wait_for_log(f"Account {b.pub} not listed as operator pinned account")
+
+
+async def test_activation_expiry_stops_the_import(kind: Kind, world: World) -> None:
+    exp = world.account("EXP")
+    exp.claims.nats.exports = [C.Export(subject="feed.>", type="stream", token_req=True)]
+    imp = world.account("IMP")
+    act = jwt.ActivationClaims(sub=imp.pub, exp=int(time.time()) + 3)
+    act.nats.subject, act.nats.kind = "feed.>", "stream"
+    imp.claims.nats.imports = [
+        C.Import(subject="feed.>", account=exp.pub, type="stream", token=jwt.encode(act, exp.key))
+    ]
+    with serve(kind, world.config()) as server:
+        e, i = await _connect(server, world.creds(exp, "e")), await _connect(server, world.creds(imp, "i"))
+        got: list[bytes] = []
+
+        async def collect(m: nats.aio.msg.Msg) -> None:
+            got.append(m.data)
+
+        await i.subscribe("feed.>", cb=collect)
+        await i.flush()
+
+        async def delivered(n: int) -> bool:
+            """Publish one message; whether it arrived (the importer's flush comes after the
+            exporter's, so a delivered message is in before the PONG)."""
+            before = len(got)
+            await e.publish("feed.x", str(n).encode())
+            await e.flush(timeout=TIMEOUT)
+            await i.flush(timeout=TIMEOUT)
+            return len(got) > before
+
+        assert await delivered(0)
+        deadline = time.monotonic() + TIMEOUT
+        n = 1
+        while await delivered(n):  # until the activation expires
+            assert time.monotonic() < deadline, "the import outlived its activation"
+            n += 1
+            await asyncio.sleep(0.05)
+        assert time.time() >= act.exp - 1
+        assert not await delivered(n + 1)
+        await e.close()
+        await i.close()

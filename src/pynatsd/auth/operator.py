@@ -137,6 +137,8 @@ class OperatorAuth:
         self._fetched: dict[str, str] = {}  # account -> JWT, kept across reloads
         self._fetch_errors: dict[str, str] = {}
         self._inflight: dict[str, asyncio.Future[None]] = {}
+        # When the first activation of the wired imports expires (Unix time; 0: none).
+        self.next_activation_expiry = 0.0
         now = time.time()
         for name, token in opts.resolver_preload.items():
             self._preload(name, token, now)
@@ -250,6 +252,7 @@ class OperatorAuth:
     def account_configs(self, now: float | None = None) -> list[AccountConfig]:
         """Every valid account as an accounts-block entry, imports checked against exports."""
         n = time.time() if now is None else now
+        self.next_activation_expiry = 0.0
         return [self._account_config(a, n) for a in self.accounts.values()]
 
     def _account_config(self, acc: JwtAccount, now: float) -> AccountConfig:
@@ -317,10 +320,12 @@ class OperatorAuth:
             pos = export.account_token_position
             if pos > len(toks) or toks[pos - 1] != importer:
                 return None
-        if export.token_req and (
-            V.activation_ok(imp, importer, exporter.name, exporter.signers, export.revocations, now) is None
-        ):
-            return None
+        if export.token_req:
+            act = V.activation_ok(imp, importer, exporter.name, exporter.signers, export.revocations, now)
+            if act is None:
+                return None
+            if act.exp and (not self.next_activation_expiry or act.exp < self.next_activation_expiry):
+                self.next_activation_expiry = float(act.exp)  # the server rebuilds the imports then
         if service:
             return ImportConfig(
                 account=imp.account,

@@ -101,6 +101,7 @@ class NatsServer:
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
         self._match_cache = self.sublist.cache_dict()
         self.auth = Authenticator(_auth_options(opts), log=self.log)
+        self._activation_timer: asyncio.TimerHandle | None = None
         self.resolver: URLResolver | None = None  # operator mode's URL resolver (server/resolver.py)
         self._wire_operator(None)
         # The made-up no_auth_user of a system-account-only config still advertises auth.
@@ -218,6 +219,7 @@ class NatsServer:
                 f.write(str(os.getpid()))
         if opts.ports_file_dir:
             self._write_ports_file()
+        self._schedule_activation_expiry()  # operator mode: now that the loop runs
         log.notice("Server is ready")
         self._tick()
         self.ready.set()
@@ -249,6 +251,8 @@ class NatsServer:
                 await ext.stop()
             except Exception:
                 self.log.exception("Error stopping %s", type(ext).__name__)
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
         if self.resolver is not None:
             await self.resolver.close()
         for path in (self.opts.pid_file, self._ports_file_path()):
@@ -385,6 +389,19 @@ class NatsServer:
             del self.accounts[name]
         self.system_account = None if opts.no_system_account else self.accounts.get(system)
         imports.wire(self, self.accounts)
+        self._schedule_activation_expiry()
+
+    def _schedule_activation_expiry(self) -> None:
+        """Operator mode: rebuild the imports when an activation token expires (its import
+        stops, as the reference removes it)."""
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
+            self._activation_timer = None
+        op = self.auth.operator
+        if op is None or not op.next_activation_expiry or not self.loop.is_running():
+            return
+        delay = max(op.next_activation_expiry - time.time(), 0.0) + 0.05
+        self._activation_timer = self.loop.call_later(delay, self._configure_accounts, self.opts)
 
     def bind_account(self, c: Client, name: str) -> bool:
         """Move a client that just authenticated into its account; False (and the client
