@@ -501,3 +501,27 @@ async def test_activation_expiry_stops_the_import(kind: Kind, world: World) -> N
         assert not await delivered(n + 1)
         await e.close()
         await i.close()
+
+
+async def test_reload_applies_new_account_claims(kind: Kind, world: World) -> None:
+    """SIGHUP with changed preloaded claims applies them as the reference applies an account
+    update: a revoked user is told so and closed, connections over a lowered limit (the
+    newest) are closed, a good new login still works."""
+    import os
+    import signal
+
+    a = world.account("A")
+    victim_token, victim_key = world.user(a, "victim")
+    victim = world.write_creds("victim", victim_token, victim_key)
+    other = world.creds(a, "other")
+    with serve(kind, world.config()) as server:
+        v, o = await _connect(server, victim), await _connect(server, other)
+        a.claims.nats.revocations = {victim_key.public_key: int(time.time()) + 5}
+        a.claims.nats.limits.conn = 1
+        world.config()
+        os.kill(server.pid, signal.SIGHUP)
+        await _closed_with(v, "user authentication revoked")
+        await _closed_with(o, "maximum account active connections exceeded")
+        server.wait_for_log("Reloaded server configuration")
+        assert await _login(server, victim) == VIOLATION
+        assert await _login(server, other) == "ok"

@@ -325,10 +325,14 @@ class NatsServer:
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
         if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
             self.global_account.mappings = _mappings(new)
+        kept: dict[Account, int] = {}  # operator mode: connections kept per account, oldest first
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
             if not c.connect_received:
+                continue
+            if c.grant is not None and self.auth.operator is not None:
+                self._recheck_jwt_client(c, kept)
                 continue
             if old_auth.is_listed(c.user) and not self.auth.is_listed(c.user):
                 c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
@@ -347,6 +351,34 @@ class NatsServer:
             c.apply_account_limits()
             c.refresh_pub_checks()
         self.log.notice("Reloaded server configuration")
+
+    def _recheck_jwt_client(self, c: Client, kept: dict[Account, int]) -> None:
+        """A user-JWT connection after its account's claims may have changed, as the
+        reference applies an account update: the newest connections over the account's
+        connection limit are closed, a revoked user gets ``User Authentication Revoked``,
+        anything else no longer valid ``Authorization Violation``."""
+        acc = c.account
+        n = kept.get(acc, 0)
+        if 0 <= acc.max_connections <= n:
+            c.send_err("maximum account active connections exceeded")
+            c.close("Maximum Account Connections Exceeded")
+            return
+        kept[acc] = n + 1  # counted before its own checks, as the reference counts it
+        reasons: list[str] = []
+        result = self.auth.authenticate(
+            c.connect_opts, c.nonce, cert=c.cert, host=c.host, log=lambda _lvl, text: reasons.append(text)
+        )
+        if result is None or self.accounts.get(result.account) is not acc:
+            if "User authentication revoked" in reasons:
+                c.send_err("User Authentication Revoked")
+                c.close("Authentication Revoked")
+            else:
+                c.auth_violation()
+            return
+        c.grant = result.grant
+        c.perms = ClientPermissions(result.permissions) if result.permissions else None
+        c.apply_account_limits()
+        c.refresh_pub_checks()
 
     # -- accounts -------------------------------------------------------------------------
     def _wire_operator(self, old: Authenticator | None) -> None:
