@@ -191,6 +191,7 @@ class Options:
     resolver_url: str = ""  # the URL resolver's account server (ends with "/")
     resolver_preload: dict[str, str] = field(default_factory=dict)
     resolver_pinned_accounts: list[str] | None = None  # None: any account may log in
+    resolver_tls: TLSOptions | None = None  # the URL resolver's TLS client settings
 
     # TLS for client connections (None = plain TCP)
     tls: TLSOptions | None = None

@@ -4,6 +4,7 @@ reference and on pynatsd with the same config."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ from .test_operator_auth import VIOLATION, _connect, _login
 class AccountServer:
     """An account server as nsc pushes to: ``GET /jwt/v1/accounts/<public key>``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.jwts: dict[str, str] = {}
         self.requests: list[str] = []
         self.answer_base = True
@@ -52,7 +53,11 @@ class AccountServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwt/v1"
+        scheme = "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/jwt/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
 
@@ -73,11 +78,11 @@ def _publish(world: World, srv: AccountServer) -> None:
         srv.jwts[acct.pub] = world.account_jwt(acct)
 
 
-def _url_config(world: World, srv: AccountServer) -> Path:
+def _url_config(world: World, srv: AccountServer, extra: str = "") -> Path:
     op_file = world.dir / "operator.jwt"
     op_file.write_text(world.operator_jwt())
     path = world.dir / "url.conf"
-    path.write_text(f"operator: {op_file}\nresolver: URL({srv.url}/accounts/)\n")
+    path.write_text(f"operator: {op_file}\nresolver: URL({srv.url}/accounts/)\n{extra}")
     return path
 
 
@@ -131,3 +136,22 @@ async def test_account_server_must_answer_at_start(
     with pytest.raises(ServerStartError) as info, serve(kind, _url_config(world, account_server)):
         pass
     assert f'could not fetch <"{account_server.url}/accounts/">: 404 Not Found' in str(info.value)
+
+
+async def test_account_server_over_tls(kind: Kind, world: World, tmp_path: Path) -> None:
+    """``resolver_tls { ca_file }``: the account server's certificate is checked with it."""
+    from tests.support.tls import make_certs
+
+    certs = make_certs(tmp_path / "certs")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.server.cert, certs.server.key)
+    srv = AccountServer(ctx)
+    try:
+        a = world.account("A")
+        _publish(world, srv)
+        config = _url_config(world, srv, f"resolver_tls: {{ ca_file: {certs.ca} }}\n")
+        with serve(kind, config) as server:
+            assert await _login(server, world.creds(a)) == "ok"
+        assert f"/jwt/v1/accounts/{a.pub}" in srv.requests
+    finally:
+        srv.close()

@@ -67,7 +67,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "mqtt": "MQTT",
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
-    "resolver_tls": "account resolver",
     "prof_port": "profiling",
     "prof_block_rate": "profiling",
     "max_sub_tokens": "subscription token limit",
@@ -273,6 +272,11 @@ class _Loader:
 
     def tls(self, key: str, node: Node) -> None:
         self.opts.tls, issues = parse_tls(node, self.opts.unsupported, key)
+        self.errors.extend(issues)
+
+    def resolver_tls(self, key: str, node: Node) -> None:
+        """``resolver_tls``: the URL resolver's TLS client settings (a ``tls`` block)."""
+        self.opts.resolver_tls, issues = parse_tls(node, self.opts.unsupported, key)
         self.errors.extend(issues)
 
     def https(self, key: str, node: Node) -> None:
@@ -769,6 +773,7 @@ _TOP_LEVEL: dict[str, _Handler] = {
     **dict.fromkeys(("resolver", "account_resolver", "accounts_resolver"), parse_resolver),
     "resolver_preload": parse_resolver_preload,
     "resolver_pinned_accounts": parse_pinned_accounts,
+    "resolver_tls": _Loader.resolver_tls,
 }
 
 

@@ -390,7 +390,7 @@ class NatsServer:
         if old is not None and old.operator is not None:
             op.adopt(old.operator)
         if self.resolver is None or self.resolver.url != _slash(self.opts.resolver_url):
-            self.resolver = URLResolver(self.opts.resolver_url)
+            self.resolver = URLResolver(self.opts.resolver_url, self.opts.resolver_tls)
         op.fetcher = self.resolver.fetch
         op.on_accounts_changed = lambda: self._configure_accounts(self.opts)
 
