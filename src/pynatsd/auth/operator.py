@@ -2,8 +2,10 @@
 
 The server trusts only operator keys (``trusted_keys``, and each operator JWT's subject
 unless it asks for strict signing-key use, plus its signing keys). Accounts come from the
-resolver (MEMORY: the ``resolver_preload`` JWTs); each one signed by a trusted key and
-valid becomes an :class:`~pynatsd.options.AccountConfig` named by its public key, so the
+resolver: MEMORY holds the ``resolver_preload`` JWTs; the URL resolver's fetches
+(``server/resolver.py``, injected as :attr:`OperatorAuth.fetcher`) add accounts as users
+need them (:meth:`OperatorAuth.resolve`). Each account signed by a trusted key and valid
+becomes an :class:`~pynatsd.options.AccountConfig` named by its public key, so the
 accounts machinery (limits, imports, exports) serves it unchanged. A client logs in with
 a user JWT in CONNECT (``jwt``) and its signature of the INFO nonce (``sig``, unless the
 JWT is a bearer token); :meth:`OperatorAuth.authenticate` makes the reference's checks in
