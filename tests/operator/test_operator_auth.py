@@ -464,8 +464,9 @@ async def test_resolver_pinned_accounts(kind: Kind, world: World) -> None:
 
 async def test_activation_expiry_stops_the_import(kind: Kind, world: World) -> None:
     """An import whose activation expires stops: a subscriber in the importing account gets
-    messages before, and none after (checked with a new subscriber: the reference keeps an
-    older subscription's shadow for a while)."""
+    messages before, and none after (each time a fresh subscriber: with the reference, a
+    subscription made before the expiry was once seen to get a message again after missing
+    one)."""
     exp = world.account("EXP")
     exp.claims.nats.exports = [C.Export(subject="feed.>", type="stream", token_req=True)]
     imp = world.account("IMP")
