@@ -217,6 +217,16 @@ class Options:
     no_system_account: bool = False
     auth_block: bool = False
 
+    # operator (JWT) mode (config/operator.py, auth/operator.py): the operators' JWTs, trusted
+    # operator keys, the account resolver ("MEMORY"; "" = none) and its preloaded account JWTs
+    trusted_operators: list[str] = field(default_factory=list)
+    trusted_keys: list[str] = field(default_factory=list)
+    account_resolver: str = ""  # "MEMORY" or "URL"
+    resolver_url: str = ""  # the URL resolver's account server (ends with "/")
+    resolver_preload: dict[str, str] = field(default_factory=dict)
+    resolver_pinned_accounts: list[str] | None = None  # None: any account may log in
+    resolver_tls: TLSOptions | None = None  # the URL resolver's TLS client settings
+
     # TLS for client connections (None = plain TCP)
     tls: TLSOptions | None = None
     allow_non_tls: bool = False  # with tls: plain clients are accepted too (INFO tls_available)

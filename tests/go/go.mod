@@ -6,6 +6,7 @@ require github.com/nats-io/nats.go v1.56.0
 
 require (
 	github.com/klauspost/compress v1.20.0 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	golang.org/x/crypto v0.57.0 // indirect

@@ -110,6 +110,10 @@ class Conns:
     async def __call__(self, user: str | None = None, **kw: object) -> nats.NATS:
         nc = await connect(self.srv, user, **kw)
         self.all.append(nc)
+        # The reference answers the connect's PING before its account's imports reach the
+        # new connection: a request sent right away can meet no responders (seen 2 in 200).
+        # One more round trip settles it.
+        await nc.flush()
         return nc
 
     async def close(self) -> None:

@@ -44,6 +44,7 @@ from typing import Any
 import bcrypt
 
 from pynatsd.auth.certmap import user_for_cert
+from pynatsd.auth.operator import JwtGrant, Log, OperatorAuth
 from pynatsd.options import Options, Permissions, User
 from pynatsd.protocol.nkeys import verify_nonce
 from pynatsd.tls import CertIdentity, effective_timeout
@@ -93,6 +94,7 @@ class AuthResult:
     user: str | None
     permissions: Permissions | None
     account: str = ""
+    grant: JwtGrant | None = None  # operator mode: the user JWT's limits and expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,11 @@ class Authenticator:
     bcrypt off the event loop and shares one run between concurrent identical attempts.
     """
 
-    def __init__(self, options: Options, *, cache_size: int = 1024) -> None:
+    def __init__(self, options: Options, *, cache_size: int = 1024, log: Any = None) -> None:
+        # Operator (JWT) mode: user JWTs only (auth/operator.py); None otherwise.
+        self.operator = (
+            OperatorAuth(options, log) if options.trusted_operators or options.trusted_keys else None
+        )
         self._token = options.authorization
         self._username = options.username
         self._password = options.password
@@ -142,12 +148,18 @@ class Authenticator:
     @property
     def auth_required(self) -> bool:
         """Credentials are checked: CONNECT must authenticate and the auth timer is armed."""
-        return bool(self._users) or bool(self._nkeys) or bool(self._token) or bool(self._username)
+        return (
+            bool(self._users)
+            or bool(self._nkeys)
+            or bool(self._token)
+            or bool(self._username)
+            or self.operator is not None
+        )
 
     @property
     def nonce_required(self) -> bool:
-        """Each connection gets a nonce in INFO: there are NKey users to sign it."""
-        return bool(self._nkeys)
+        """Each connection gets a nonce in INFO: there are NKey users (or user JWTs) to sign it."""
+        return bool(self._nkeys) or self.operator is not None
 
     @property
     def has_no_auth_user(self) -> bool:
@@ -172,7 +184,13 @@ class Authenticator:
     # -- authentication --
 
     def authenticate(
-        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+        self,
+        connect: Mapping[str, Any],
+        nonce: bytes = b"",
+        cert: CertIdentity | None = None,
+        *,
+        host: str = "",
+        log: Log | None = None,
     ) -> AuthResult | None:
         """Judge a CONNECT object; None means reply ``Authorization Violation`` and close.
         ``nonce`` is the one the connection's INFO carried (for NKey signatures).
@@ -180,19 +198,29 @@ class Authenticator:
         May run bcrypt (tens of milliseconds or more): call from a worker thread, or use
         :meth:`authenticate_async` on the event loop.
         """
-        r = self._evaluate(connect, nonce, cert)
+        r = self._evaluate(connect, nonce, cert, host, log)
         if isinstance(r, _BcryptPending):
             return r.result if self._verify_bcrypt(r.hashed, r.password) else None
         return r
 
     async def authenticate_async(
-        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+        self,
+        connect: Mapping[str, Any],
+        nonce: bytes = b"",
+        cert: CertIdentity | None = None,
+        *,
+        host: str = "",
+        log: Log | None = None,
     ) -> AuthResult | None:
         """Like :meth:`authenticate`, without blocking the event loop on bcrypt.
 
-        ``cert``: the client certificate, which names the user under ``verify_and_map``.
+        ``cert``: the client certificate, which names the user under ``verify_and_map``;
+        ``host``: the client's address (a user JWT's ``src``); ``log`` hears why a user JWT
+        was refused (operator mode).
         """
-        r = self._evaluate(connect, nonce, cert)
+        if self.operator is not None and self.operator.fetcher is not None:
+            await self.operator.resolve(connect)  # the URL resolver: fetch the user's account
+        r = self._evaluate(connect, nonce, cert, host, log)
         if not isinstance(r, _BcryptPending):
             return r
         key = self._cache_key(r.hashed, r.password)
@@ -208,10 +236,21 @@ class Authenticator:
         return r.result if ok else None
 
     def _evaluate(
-        self, connect: Mapping[str, Any], nonce: bytes = b"", cert: CertIdentity | None = None
+        self,
+        connect: Mapping[str, Any],
+        nonce: bytes = b"",
+        cert: CertIdentity | None = None,
+        host: str = "",
+        log: Log | None = None,
     ) -> AuthResult | _BcryptPending | None:
         if not self.auth_required:
             return AuthResult(None, None)
+        if self.operator is not None:
+            got = self.operator.authenticate(connect, nonce, host, log or _quiet)
+            if got is None:
+                return None
+            account, perms, grant = got
+            return AuthResult(grant.user_key, perms, account, grant)
         if self._tls_map and self._users and not (self._nkeys and connect.get("nkey")):
             # verify_and_map: the certificate alone names the user; no password is asked
             # (but a CONNECT naming an NKey is judged as that NKey user, as the reference does).
@@ -315,6 +354,10 @@ class Authenticator:
         self._inflight.pop(key, None)
         if not task.cancelled() and task.exception() is None and task.result():
             self._cache_add(key)
+
+
+def _quiet(level: str, text: str) -> None:
+    """A log that hears nothing."""
 
 
 def _field(connect: Mapping[str, Any], name: str) -> str | None:

@@ -21,6 +21,14 @@ from datetime import datetime
 from pynatsd.config.accounts import parse_accounts
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
+from pynatsd.config.operator import finish as finish_operator
+from pynatsd.config.operator import (
+    parse_operator,
+    parse_pinned_accounts,
+    parse_resolver,
+    parse_resolver_preload,
+    parse_trusted,
+)
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
 from pynatsd.config.tls import parse_tls
 from pynatsd.gocompat import format_duration, go_quote, parse_duration_ns
@@ -59,20 +67,6 @@ UNSUPPORTED_FEATURES: dict[str, str] = {
     "mqtt": "MQTT",
     "ocsp": "OCSP stapling",
     "ocsp_cache": "OCSP stapling",
-    "operator": "operator (JWT) mode",
-    "operators": "operator (JWT) mode",
-    "root": "operator (JWT) mode",
-    "roots": "operator (JWT) mode",
-    "root_operator": "operator (JWT) mode",
-    "root_operators": "operator (JWT) mode",
-    "trusted": "trusted operator keys",
-    "trusted_keys": "trusted operator keys",
-    "resolver": "account resolver",
-    "account_resolver": "account resolver",
-    "accounts_resolver": "account resolver",
-    "resolver_tls": "account resolver",
-    "resolver_preload": "account resolver",
-    "resolver_pinned_accounts": "account resolver",
     "prof_port": "profiling",
     "prof_block_rate": "profiling",
     "max_sub_tokens": "subscription token limit",
@@ -230,6 +224,8 @@ class _Loader:
                 elif not node.used_as_variable:
                     raise _Invalid(node.pos, f"unknown field {go_quote(key)}")
         self._check_no_auth_user(config)
+        if not self.errors:
+            finish_operator(self.opts)
 
     @contextlib.contextmanager
     def _collecting(self) -> Iterator[None]:
@@ -275,6 +271,11 @@ class _Loader:
 
     def tls(self, key: str, node: Node) -> None:
         self.opts.tls, issues = parse_tls(node, self.opts.unsupported, key)
+        self.errors.extend(issues)
+
+    def resolver_tls(self, key: str, node: Node) -> None:
+        """``resolver_tls``: the URL resolver's TLS client settings (a ``tls`` block)."""
+        self.opts.resolver_tls, issues = parse_tls(node, self.opts.unsupported, key)
         self.errors.extend(issues)
 
     def https(self, key: str, node: Node) -> None:
@@ -776,6 +777,15 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "store_dir": _Loader.store_dir,
     "mappings": _Loader.mappings,
     "maps": _Loader.mappings,
+    # operator (JWT) mode: config/operator.py
+    **dict.fromkeys(
+        ("operator", "operators", "root", "roots", "root_operator", "root_operators"), parse_operator
+    ),
+    **dict.fromkeys(("trusted", "trusted_keys"), parse_trusted),
+    **dict.fromkeys(("resolver", "account_resolver", "accounts_resolver"), parse_resolver),
+    "resolver_preload": parse_resolver_preload,
+    "resolver_pinned_accounts": parse_pinned_accounts,
+    "resolver_tls": _Loader.resolver_tls,
 }
 
 

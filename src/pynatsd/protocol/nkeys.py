@@ -24,6 +24,7 @@ __all__ = [
     "NONCE_RAW_LEN",
     "PREFIX_ACCOUNT",
     "PREFIX_USER",
+    "crc16",
     "decode_public_key",
     "decode_signature",
     "is_valid_public_user_key",
@@ -44,7 +45,7 @@ _B64_URL_RAW = re.compile(rb"[A-Za-z0-9_-]*")
 _B64_STD = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
-def _crc16(data: bytes) -> int:
+def crc16(data: bytes) -> int:
     """CRC-16/XMODEM (polynomial 0x1021, initial 0), the NKeys checksum."""
     crc = 0
     for byte in data:
@@ -67,7 +68,7 @@ def decode_public_key(key: str, prefix: int | None = None) -> bytes | None:
     if len(raw) != 1 + _KEY_LEN + 2:
         return None
     body, crc = raw[:-2], int.from_bytes(raw[-2:], "little")
-    if _crc16(body) != crc or body[0] not in _PUBLIC_PREFIXES:
+    if crc16(body) != crc or body[0] not in _PUBLIC_PREFIXES:
         return None
     if prefix is not None and body[0] != prefix:
         return None

@@ -17,6 +17,7 @@ from pynatsd.mapping import Mappings, build_mappings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pynatsd.jwt import AccountClaims
     from pynatsd.options import AccountConfig
     from pynatsd.server.client import Client, InternalClient, Subscription
     from pynatsd.server.imports import Responses
@@ -37,6 +38,7 @@ class Account:
         "closed_totals",
         "config",
         "import_subs",
+        "jwt_claims",
         "mappings",
         "max_connections",
         "max_payload",
@@ -78,6 +80,10 @@ class Account:
         # msg_trace: the destination and sampling for W3C traceparent publishes (server/msgtrace.py)
         self.trace_dest = ""
         self.trace_sampling = 0
+        # Operator mode: the account's JWT claims (pynatsd.jwt.AccountClaims), for the layers
+        # that read its limits (JetStream: ``jwt_claims.nats.limits.jetstream()`` and
+        # ``.tiered_limits``); None for accounts of the config file.
+        self.jwt_claims: AccountClaims | None = None
 
     def apply_config(self, cfg: AccountConfig | None) -> None:
         """Limits of the ``accounts`` block (-1: none of its own)."""

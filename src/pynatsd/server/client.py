@@ -35,6 +35,7 @@ from pynatsd.server.closed import sub_records
 from pynatsd.tls import go_cipher_name, peer_cert_facts
 
 if TYPE_CHECKING:
+    from pynatsd.auth.operator import JwtGrant
     from pynatsd.server.account import Account
     from pynatsd.server.server import NatsServer
     from pynatsd.tls import CertIdentity
@@ -106,6 +107,9 @@ class Client(asyncio.Protocol):
         self.pub_checks = True  # pedantic, verbose, permissions or mappings: the slow publish path
         self.connect_received = False
         self.perms: ClientPermissions | None = None
+        # Operator mode: what the user JWT granted (limits, expiry); None otherwise.
+        self.grant: JwtGrant | None = None
+        self._expire_handle: asyncio.TimerHandle | None = None
         # Set by the TLS listener (server/tls_listener.py) before connection_made.
         self.info_sent = False  # INFO went out in plaintext before the handshake
         self.tls_first = False  # the handshake came before INFO (handshake_first)
@@ -283,6 +287,9 @@ class Client(asyncio.Protocol):
         for h in (self._ping_handle, self._auth_handle, self._deadline_handle, self._stall_handle):
             if h is not None:
                 h.cancel()
+        if self._expire_handle is not None:
+            self._expire_handle.cancel()
+            self._expire_handle = None
         self._ping_handle = self._auth_handle = self._deadline_handle = self._stall_handle = None
         self._release_producers()
         subs = sub_records(self) if self.subs and self.registered else ()
@@ -370,7 +377,9 @@ class Client(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.pause_reading()
             task = srv.loop.create_task(
-                auth.authenticate_async(self.connect_opts, self.nonce, cert=self.cert)
+                auth.authenticate_async(
+                    self.connect_opts, self.nonce, cert=self.cert, host=self.host, log=self._auth_log
+                )
             )
             task.add_done_callback(self._connect_authenticated)
             return True
@@ -385,11 +394,23 @@ class Client(asyncio.Protocol):
             self.auth_violation()
             return
         self.user = result.user or ""
+        if result.grant is not None:
+            self.grant = result.grant
         if (result.account or self.account is not self.server.global_account) and not self._rebind(
             result.account
         ):
             return
         self.perms = ClientPermissions(result.permissions) if result.permissions else None
+        grant = result.grant
+        if grant is not None and (grant.expires_in > 0 or grant.account_expires_in > 0):
+            # Whichever JWT ends first ends the login: the user's or its account's.
+            user_first = grant.expires_in > 0 and not 0 < grant.account_expires_in < grant.expires_in
+            delay, text = (
+                (grant.expires_in, E.ERR_USER_AUTH_EXPIRED)
+                if user_first
+                else (grant.account_expires_in, E.ERR_ACCOUNT_AUTH_EXPIRED)
+            )
+            self._expire_handle = self.server.loop.call_later(delay, self._jwt_expired, text)
         self._connect_done()
         if self.transport is not None:
             self.transport.resume_reading()
@@ -418,7 +439,28 @@ class Client(asyncio.Protocol):
         msubs = opts.max_subscriptions
         if acc.max_subscriptions > 0 and (msubs <= 0 or acc.max_subscriptions < msubs):
             msubs = acc.max_subscriptions
+        grant = self.grant
+        if grant is not None:  # a user JWT's own limits, where tighter
+            if 0 < grant.payload < mpay:
+                mpay = grant.payload
+                self.parser.max_payload = mpay
+            if grant.subs > 0 and (msubs <= 0 or grant.subs < msubs):
+                msubs = grant.subs
         self.max_subs = msubs
+
+    def _auth_log(self, level: str, text: str) -> None:
+        """Why a user JWT was refused (or accepted), as the reference logs it."""
+        log = self.server.log
+        (log.error if level == "ERR" else log.debug)(
+            "%s:%d - cid:%d - %s", self.host, self.port, self.cid, text
+        )
+
+    def _jwt_expired(self, text: str) -> None:
+        self._expire_handle = None
+        if not self.closed:
+            self.server.log.debug("%s:%d - cid:%d - %s", self.host, self.port, self.cid, text)
+            self.send_err(text)
+            self.close("Authentication Expired")
 
     def _connect_done(self) -> None:
         self.connect_received = True
@@ -443,7 +485,10 @@ class Client(asyncio.Protocol):
         self.close("Authentication Failure")
 
     def _auth_who(self) -> str:
-        """Who tried, for the log line, as the reference names them (NKey first)."""
+        """Who tried, for the log line, as the reference names them (NKey first; nobody in
+        operator mode)."""
+        if self.server.auth.operator is not None:
+            return ""
         o = self.connect_opts
         for key, label in (("nkey", "Nkey"), ("user", "User")):
             v = o.get(key)
@@ -689,6 +734,7 @@ _CONNECT_TYPES: dict[str, tuple[type, ...]] = {
     "auth_token": (str,),
     "nkey": (str,),
     "sig": (str,),
+    "jwt": (str,),
     "protocol": (int,),
 }
 

@@ -18,8 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pynatsd.auth import Authenticator, ClientPermissions
+from pynatsd.config.operator import operator_start_error
+from pynatsd.jwt.keys import CurveKey
 from pynatsd.mapping import Mappings, build_mappings
-from pynatsd.options import Options, User
+from pynatsd.options import AccountConfig, Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
 from pynatsd.server import imports
 from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT, Account
@@ -37,6 +39,7 @@ from pynatsd.server.errors import StartError, UnsupportedFeature
 from pynatsd.server.internal import Extension, Internal
 from pynatsd.server.logging import ServerLogger
 from pynatsd.server.msgtrace import MsgTrace
+from pynatsd.server.resolver import ResolverError, URLResolver
 from pynatsd.server.sublist import MatchResult, Sublist
 from pynatsd.server.tls_listener import TLSListener
 from pynatsd.tls import TLSConfigError, build_context
@@ -101,7 +104,10 @@ class NatsServer:
         self.server_name = opts.server_name or self.server_id
         self.sublist: Sublist[Subscription] = Sublist(cache=not opts.disable_sublist_cache)
         self._match_cache = self.sublist.cache_dict()
-        self.auth = Authenticator(_auth_options(opts))
+        self.auth = Authenticator(_auth_options(opts), log=self.log)
+        self._activation_timer: asyncio.TimerHandle | None = None
+        self.resolver: URLResolver | None = None  # operator mode's URL resolver (server/resolver.py)
+        self._wire_operator(None)
         # The made-up no_auth_user of a system-account-only config still advertises auth.
         self._always_auth = self.auth.has_no_auth_user and not opts.no_auth_user
         self.clients: dict[int, Client] = {}
@@ -160,6 +166,8 @@ class NatsServer:
         # API): a trace stops there (Internal.subscribe's system_service).
         self.system_services: set[Subscription] = set()
         self._configure_accounts(opts)
+        if self.auth.operator is not None:  # operator mode: INFO names the server's curve key
+            self._info_fields["xkey"] = CurveKey.create().public_key
 
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
@@ -171,6 +179,19 @@ class NatsServer:
         if opts.unsupported:
             key, feature = next(iter(opts.unsupported.items()))
             raise UnsupportedFeature(f"{feature} is not supported by pynatsd yet (option {key!r})")
+        reason = operator_start_error(opts)  # operator (JWT) mode: the reference's refusals
+        if reason is not None:
+            raise StartError(reason)
+        op = self.auth.operator
+        if op is not None and self.resolver is not None:
+            # The URL resolver, as the reference: someone must answer at the URL itself; the
+            # system account is fetched (a bare one stands in when that fails).
+            try:
+                await self.resolver.fetch("")
+            except ResolverError as exc:
+                raise StartError(str(exc)) from None
+            if opts.system_account:
+                await op.ensure_account(opts.system_account)
         if self.system_account is None and not opts.no_system_account:
             raise StartError("error resolving system account: account missing")
         log = self.log
@@ -181,6 +202,8 @@ class NatsServer:
         log.notice("  ID:       %s", self.server_id)
         if opts.config_file:
             log.notice("Using configuration file: %s", opts.config_file)
+        if self.auth.operator is not None:
+            self.auth.operator.log_startup(opts, log)
         for ext in self._extensions:
             await ext.start()
         port = opts.port if opts.port > 0 else 0
@@ -212,6 +235,7 @@ class NatsServer:
                 f.write(str(os.getpid()))
         if opts.ports_file_dir:
             self._write_ports_file()
+        self._schedule_activation_expiry()  # operator mode: now that the loop runs
         log.notice("Server is ready")
         self._tick()
         self.ready.set()
@@ -243,6 +267,10 @@ class NatsServer:
                 await ext.stop()
             except Exception:
                 self.log.exception("Error stopping %s", type(ext).__name__)
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
+        if self.resolver is not None:
+            await self.resolver.close()
         for path in (self.opts.pid_file, self._ports_file_path()):
             if path:
                 try:
@@ -306,23 +334,28 @@ class NatsServer:
             return
         self.opts = new
         self.closed.resize(new.max_closed_clients)
-        old_auth, self.auth = self.auth, Authenticator(_auth_options(new))
+        old_auth, self.auth = self.auth, Authenticator(_auth_options(new), log=self.log)
+        self._wire_operator(old_auth)
         self._always_auth = self.auth.has_no_auth_user and not new.no_auth_user
         self._configure_accounts(new)
         self.config_time = time.time()
         self.log.debug_on, self.log.trace_on = new.debug, new.trace
         if new.mappings is not None:  # as the reference: no mappings block keeps the current ones
             self.global_account.mappings = _mappings(new)
+        kept: dict[Account, int] = {}  # operator mode: connections kept per account, oldest first
         for c in list(self.clients.values()):
             c.parser.max_payload = new.max_payload
             c.parser.max_control_line = new.max_control_line
             if not c.connect_received:
                 continue
+            if c.grant is not None and self.auth.operator is not None:
+                self._recheck_jwt_client(c, kept)
+                continue
             if old_auth.is_listed(c.user) and not self.auth.is_listed(c.user):
                 c.close("Client Closed")  # its user or NKey was removed: no -ERR, as the reference
                 continue
             if self.auth.auth_required or self.auth.has_no_auth_user:
-                result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert)
+                result = self.auth.authenticate(c.connect_opts, c.nonce, cert=c.cert, host=c.host)
                 if result is None or self.accounts.get(result.account or GLOBAL_ACCOUNT) is not c.account:
                     c.auth_violation()  # as the reference: a user gone or moved to another account
                     continue
@@ -341,16 +374,61 @@ class NatsServer:
                 self.log.exception("Error applying the reloaded configuration")
         self.log.notice("Reloaded server configuration")
 
+    def _recheck_jwt_client(self, c: Client, kept: dict[Account, int]) -> None:
+        """A user-JWT connection after its account's claims may have changed, as the
+        reference applies an account update: the newest connections over the account's
+        connection limit are closed, a revoked user gets ``User Authentication Revoked``,
+        anything else no longer valid ``Authorization Violation``."""
+        acc = c.account
+        n = kept.get(acc, 0)
+        if 0 <= acc.max_connections <= n:
+            c.send_err("maximum account active connections exceeded")
+            c.close("Maximum Account Connections Exceeded")
+            return
+        kept[acc] = n + 1  # counted before its own checks, as the reference counts it
+        reasons: list[str] = []
+        result = self.auth.authenticate(
+            c.connect_opts, c.nonce, cert=c.cert, host=c.host, log=lambda _lvl, text: reasons.append(text)
+        )
+        if result is None or self.accounts.get(result.account) is not acc:
+            if "User authentication revoked" in reasons:
+                c.send_err("User Authentication Revoked")
+                c.close("Authentication Revoked")
+            else:
+                c.auth_violation()
+            return
+        c.grant = result.grant
+        c.perms = ClientPermissions(result.permissions) if result.permissions else None
+        c.apply_account_limits()
+        c.refresh_pub_checks()
+
     # -- accounts -------------------------------------------------------------------------
+    def _wire_operator(self, old: Authenticator | None) -> None:
+        """Operator mode with the URL resolver: accounts are fetched when a user needs one,
+        then created here; a reload keeps those fetched before."""
+        op = self.auth.operator
+        if op is None or self.opts.account_resolver != "URL":
+            return
+        if old is not None and old.operator is not None:
+            op.adopt(old.operator)
+        if self.resolver is None or self.resolver.url != _slash(self.opts.resolver_url):
+            self.resolver = URLResolver(self.opts.resolver_url, self.opts.resolver_tls)
+        op.fetcher = self.resolver.fetch
+        op.on_accounts_changed = lambda: self._configure_accounts(self.opts)
+
     def _configure_accounts(self, opts: Options) -> None:
         """Create (or on reload, keep and update) the accounts of ``opts`` and wire their
         imports; an account that is gone keeps its object until its clients are closed."""
         imports.unwire(self, self.accounts)
-        names = [a.name for a in opts.accounts]
+        # Operator mode: the accounts are the valid account JWTs (auth/operator.py).
+        op_accounts = self.auth.operator.account_configs() if self.auth.operator is not None else []
+        if self.resolver is not None and opts.system_account not in {a.name for a in op_accounts}:
+            op_accounts.append(AccountConfig(opts.system_account))  # stands in until fetched
+        names = [a.name for a in [*opts.accounts, *op_accounts]]
         system = opts.system_account or SYSTEM_ACCOUNT
         if not opts.no_system_account and system not in names and system == SYSTEM_ACCOUNT:
             names.append(system)  # the default one; a named one must be configured
-        configs = {a.name: a for a in opts.accounts}
+        configs = {a.name: a for a in [*opts.accounts, *op_accounts]}
         for name in names:
             acc = self.accounts.get(name)
             if acc is None:
@@ -358,10 +436,26 @@ class NatsServer:
                 acc = self.accounts[name] = Account(name, sl)
                 acc.client = InternalClient(self, name, acc)
             acc.apply_config(configs.get(name))
+            if self.auth.operator is not None:  # operator mode: the account JWT's claims
+                jwt_acc = self.auth.operator.accounts.get(name)
+                acc.jwt_claims = jwt_acc.claims if jwt_acc is not None else None
         for name in [n for n in self.accounts if n != GLOBAL_ACCOUNT and n not in names]:
             del self.accounts[name]
         self.system_account = None if opts.no_system_account else self.accounts.get(system)
         imports.wire(self, self.accounts)
+        self._schedule_activation_expiry()
+
+    def _schedule_activation_expiry(self) -> None:
+        """Operator mode: rebuild the imports when an activation token expires (its import
+        stops, as the reference removes it)."""
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
+            self._activation_timer = None
+        op = self.auth.operator
+        if op is None or not op.next_activation_expiry or not self.loop.is_running():
+            return
+        delay = max(op.next_activation_expiry - time.time(), 0.0) + 0.05
+        self._activation_timer = self.loop.call_later(delay, self._configure_accounts, self.opts)
 
     def bind_account(self, c: Client, name: str) -> bool:
         """Move a client that just authenticated into its account; False (and the client
@@ -708,6 +802,10 @@ class NatsServer:
             om += c.out_msgs
             ob += c.out_bytes
         return im, ib, om, ob
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def _auth_options(opts: Options) -> Options:
