@@ -120,6 +120,12 @@ class JsAccountLimits:
     memory_max_stream_bytes: int = -1
     store_max_stream_bytes: int = -1
     max_bytes_required: bool = False
+    # Tiered limits (account JWTs only): ``tier`` names the tier these limits are, the one a
+    # single server's streams fall in ("R1"); ``tiers`` are all the account's tiers, for
+    # ``$JS.API.INFO``. A tiered account without an R1 tier has ``tier`` set to "" and
+    # ``tiers`` non-empty: no stream fits (10120).
+    tier: str = ""
+    tiers: tuple[tuple[str, JsAccountLimits], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,28 @@ class World:
         path = self.dir / f"{name}.creds"
         path.write_text(jwt.format_creds(token, ukp.seed))
         return path
+
+
+def jetstream_limits(
+    *,
+    mem: int = 0,
+    disk: int = 0,
+    streams: int = -1,
+    consumer: int = -1,
+    tiers: dict[str, dict[str, int]] | None = None,
+) -> Callable[[C.AccountClaims], None]:
+    """An account edit giving it JetStream limits as nsc writes them: flat ``mem`` / ``disk``
+    (0 = none) with ``streams`` / ``consumer``, or ``tiers`` (tier name -> those same keys)."""
+
+    def edit(ac: C.AccountClaims) -> None:
+        lim = ac.nats.limits
+        lim.mem_storage, lim.disk_storage, lim.streams, lim.consumer = mem, disk, streams, consumer
+        for name, t in (tiers or {}).items():
+            lim.tiered_limits[name] = C.JetStreamLimits(
+                mem_storage=t.get("mem", 0),
+                disk_storage=t.get("disk", 0),
+                streams=t.get("streams", -1),
+                consumer=t.get("consumer", -1),
+            )
+
+    return edit

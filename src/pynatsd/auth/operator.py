@@ -15,6 +15,7 @@ its order and reports the reason of a refusal with the reference's debug texts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pynatsd.options import (
     AccountConfig,
     ExportConfig,
     ImportConfig,
+    JsAccountLimits,
     Options,
     Permission,
     Permissions,
@@ -283,6 +285,7 @@ class OperatorAuth:
             ic = self._import_config(ac.sub, imp, now)
             if ic is not None:
                 cfg.imports.append(ic)
+        cfg.jetstream = _jetstream(lim)
         if ac.nats.mappings:
             from pynatsd.options import MapDest
 
@@ -469,3 +472,35 @@ def _vr(issues: list[str]) -> str:
 
 def _tags(tags: list[str]) -> str:
     return "[" + " ".join(f'"{t}"' for t in tags) + "]"
+
+
+def _jetstream(lim: C.AccountLimits) -> JsAccountLimits | None:
+    """An account JWT's JetStream limits as the reference reads them: enabled when any
+    storage is allowed; storage, stream and consumer limits taken as written (-1 unlimited),
+    the others' zero meaning unlimited; tiered limits when no flat storage limit is set."""
+
+    def unlimited(v: int) -> int:
+        return v if v > 0 else -1
+
+    def convert(j: C.JetStreamLimits | C.AccountLimits, tier: str = "") -> JsAccountLimits:
+        return JsAccountLimits(
+            max_memory=j.mem_storage,
+            max_store=j.disk_storage,
+            max_streams=j.streams,
+            max_consumers=j.consumer,
+            max_ack_pending=unlimited(j.max_ack_pending),
+            memory_max_stream_bytes=unlimited(j.mem_max_stream_bytes),
+            store_max_stream_bytes=unlimited(j.disk_max_stream_bytes),
+            max_bytes_required=j.max_bytes_required,
+            tier=tier,
+        )
+
+    if not lim.jetstream_enabled():
+        return None
+    if lim.mem_storage != 0 or lim.disk_storage != 0:
+        return convert(lim.jetstream())
+    tiers = tuple((name, convert(t, name)) for name, t in sorted(lim.tiered_limits.items()))
+    r1 = dict(tiers).get("R1")
+    if r1 is None:
+        return JsAccountLimits(tiers=tiers)
+    return dataclasses.replace(r1, tiers=tiers)

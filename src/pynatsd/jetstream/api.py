@@ -52,6 +52,7 @@ from pynatsd.store.base import StoredMsg
 if TYPE_CHECKING:
     from pynatsd.jetstream.manager import JetStream
     from pynatsd.jetstream.stream import Stream
+    from pynatsd.options import JsAccountLimits
     from pynatsd.server.internal import Client, Subscription
 
 Handler = Callable[[list[str], bytes], Any]
@@ -182,25 +183,33 @@ class ApiRouter:
         mem, disk = js.usage()
         reserved_mem, reserved_disk = js.reserved()
         lim = js.limits
+        n_streams = len(js.streams)
+        n_consumers = sum(len(s.consumers) for s in js.streams.values())
+        tiers: dict[str, S.Tier] | None = None
+        if lim.tiers:  # tiered limits (account JWTs): the account's limits are per tier
+            tiers = {}
+            for name, tier_lim in lim.tiers:
+                used = name == lim.tier  # a single server's streams are all in tier R1
+                tiers[name] = S.Tier(
+                    memory=mem if used else 0,
+                    storage=disk if used else 0,
+                    reserved_memory=reserved_mem if used else 0,
+                    reserved_storage=reserved_disk if used else 0,
+                    streams=n_streams if used else 0,
+                    consumers=n_consumers if used else 0,
+                    limits=_account_limits(tier_lim),
+                )
         resp = S.AccountInfoResponse(
             memory=mem,
             storage=disk,
             reserved_memory=reserved_mem,
             reserved_storage=reserved_disk,
-            streams=len(js.streams),
-            consumers=sum(len(s.consumers) for s in js.streams.values()),
-            limits=S.AccountLimits(
-                max_memory=lim.max_memory,
-                max_storage=lim.max_store,
-                max_streams=lim.max_streams,
-                max_consumers=lim.max_consumers,
-                max_ack_pending=lim.max_ack_pending,
-                memory_max_stream_bytes=lim.memory_max_stream_bytes,
-                storage_max_stream_bytes=lim.store_max_stream_bytes,
-                max_bytes_required=lim.max_bytes_required,
-            ),
+            streams=n_streams,
+            consumers=n_consumers,
+            limits=_account_limits(lim) if not lim.tiers else _ZERO_LIMITS,
             domain=self.core.opts.jetstream_domain,
             api=S.ApiStats(level=S.API_LEVEL, total=js.api_total, errors=js.api_errors),
+            tiers=tiers,
         )
         return marshal_json(resp)
 
@@ -760,3 +769,29 @@ def _subjects_overlap(a: list[str], b: list[str]) -> bool:
 
 def _same_config(a: S.StreamConfig, b: S.StreamConfig) -> bool:
     return msgspec.structs.asdict(a) == msgspec.structs.asdict(b)
+
+
+def _account_limits(lim: JsAccountLimits) -> S.AccountLimits:
+    return S.AccountLimits(
+        max_memory=lim.max_memory,
+        max_storage=lim.max_store,
+        max_streams=lim.max_streams,
+        max_consumers=lim.max_consumers,
+        max_ack_pending=lim.max_ack_pending,
+        memory_max_stream_bytes=lim.memory_max_stream_bytes,
+        storage_max_stream_bytes=lim.store_max_stream_bytes,
+        max_bytes_required=lim.max_bytes_required,
+    )
+
+
+# a tiered account's flat limits, as the reference leaves them: all zero
+_ZERO_LIMITS = S.AccountLimits(
+    max_memory=0,
+    max_storage=0,
+    max_streams=0,
+    max_consumers=0,
+    max_ack_pending=0,
+    memory_max_stream_bytes=0,
+    storage_max_stream_bytes=0,
+    max_bytes_required=False,
+)

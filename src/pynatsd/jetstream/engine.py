@@ -133,16 +133,16 @@ class JetStreamEngine:
         """Each account's limits as the options say now; None = no JetStream."""
         core = self.core
         system = core.system_account_name
-        configs = {a.name: a for a in core.opts.accounts}
-        global_only = all(name in (GLOBAL_ACCOUNT, system) for name in core.account_names())
+        operator = bool(core.opts.trusted_operators or core.opts.trusted_keys)
+        global_only = not operator and all(name in (GLOBAL_ACCOUNT, system) for name in core.account_names())
         wanted: dict[str, JsAccountLimits | None] = {}
         for name in core.account_names():
             if global_only:
                 wanted[name] = _UNLIMITED if name == GLOBAL_ACCOUNT else None
             elif name == system:
                 wanted[name] = None
-            else:
-                cfg = configs.get(name)
+            else:  # the accounts block's, or in operator mode the account JWT's
+                cfg = core.account_config(name)
                 wanted[name] = cfg.jetstream if cfg is not None else None
         return wanted
 

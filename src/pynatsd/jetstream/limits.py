@@ -37,6 +37,8 @@ def check_create(js: JetStream, cfg: S.StreamConfig) -> None:
     """The reference's limits check on a create or restore request, before its config is
     validated: the stream count (a stream of the same name does not count), then bytes."""
     limits = js.limits
+    if limits.tiers and not limits.tier:  # tiered, without the tier a single server's streams are in
+        raise api_error(JSErr.NO_LIMITS)
     if limits.max_streams > 0:
         others = sum(1 for name in js.streams if name != cfg.name)
         if others >= limits.max_streams:

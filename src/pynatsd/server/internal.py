@@ -45,7 +45,7 @@ from pynatsd.server.msgtrace import MsgTrace
 if TYPE_CHECKING:
     import asyncio
 
-    from pynatsd.options import Options
+    from pynatsd.options import AccountConfig, Options
     from pynatsd.server.logging import ServerLogger
     from pynatsd.server.server import NatsServer
 
@@ -193,6 +193,12 @@ class Internal:
         """The system account's name, "" when the server runs without one."""
         acc = self._server.system_account
         return acc.name if acc is not None else ""
+
+    def account_config(self, name: str) -> AccountConfig | None:
+        """What configures account ``name``: its entry of the ``accounts`` block, or in
+        operator mode what its account JWT says; None for ``$G`` and unknown names."""
+        acc = self._server.accounts.get(name)
+        return acc.config if acc is not None else None
 
     def for_account(self, name: str) -> Internal | None:
         """A handle bound to another account (None if the server has no such account);
