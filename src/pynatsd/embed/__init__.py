@@ -55,6 +55,8 @@ class Server:
     (:meth:`advance_clock`).
     """
 
+    kind = "pynatsd"  # as the pytest plugin's reference server says "reference"
+
     def __init__(
         self,
         options: Options | None = None,
