@@ -142,7 +142,7 @@ class ReferenceServer:
             self._log.seek(0)
             if b"Server is ready" in self._log.read():
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
         self._log.seek(0)
         log = self._log.read().decode(errors="replace")
         self.stop()
