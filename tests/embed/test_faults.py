@@ -280,3 +280,15 @@ async def test_advance_needs_a_clock_and_one_clock_per_process() -> None:
             await pynatsd.Server(clock=True).start()
     async with pynatsd.Server(clock=True):  # released at shutdown
         pass
+
+
+async def test_the_clock_leaves_the_core_s_own_timers_alone() -> None:
+    # pings (every 2 min, 2 unanswered close a connection) keep real time: hours passing
+    # for JetStream in a few milliseconds must not cut clients off as stale
+    async with pynatsd.Server(jetstream=True, clock=True) as srv, clients(srv.client_url, "a") as (a,):
+        for _ in range(10):
+            await srv.advance_clock(3600)
+        sub = await a.nc.subscribe("x")
+        await a.nc.publish("x", b"still here")
+        assert (await sub.next_msg(timeout=WAIT)).data == b"still here"
+        assert a.disconnects == 0 and srv.server.clients
