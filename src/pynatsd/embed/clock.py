@@ -3,9 +3,10 @@
 Two seams, both set up only when a server is started with ``clock=True`` (an unclocked
 server runs exactly the code it always ran):
 
-- the event loop the server schedules on is wrapped (:class:`ClockedLoop`): ``time()``,
-  ``call_later`` and ``call_at`` see virtual time, and :meth:`Clock.advance` fires every
-  timer that has come due, in order, at once;
+- the event loop the layers schedule on (``Internal.loop``) is wrapped
+  (:class:`ClockedLoop`): ``time()``, ``call_later`` and ``call_at`` see virtual time, and
+  :meth:`Clock.advance` fires every timer that has come due, in order, at once; the core's
+  own timers (pings, auth timeout) keep the real loop;
 - the ``time`` module the JetStream and store modules read (``time.time_ns()`` for message
   timestamps, ``max_age``, TTLs, ack deadlines, pause ends) is replaced in those modules by
   :class:`ShiftedTime`, the real clock plus the same offset.
