@@ -205,3 +205,33 @@ async def test_fetch_errors_back_off_while_the_server_is_away(
 
 def test_broker_logs_under_its_own_logger() -> None:
     assert logging.getLogger("pynatsd.broker").parent is logging.getLogger("pynatsd")
+
+
+async def test_counters_are_exported_through_an_embedded_server_s_monitoring(tmp_path: Path) -> None:
+    import aiohttp
+
+    async with pynatsd.Server(jetstream=True, store_dir=str(tmp_path), http_port=-1) as srv:
+        assert srv.http_url is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.get(srv.http_url + "/brokerz") as r:
+                assert r.status == 404  # nothing exported yet
+            async with Broker(servers=[srv.client_url], client_name="orders-svc", fetch_wait=1.0) as b:
+                b.export_metrics(srv)
+                got: list[bytes] = []
+
+                async def handler(e: Event) -> None:
+                    got.append(e.body)
+
+                await b.subscribe("orders.created", handler, queue="proc")
+                await b.publish("orders.created", b"1")
+                await until(lambda: got == [b"1"], "the message")
+                async with http.get(srv.http_url + "/brokerz") as r:
+                    doc = await r.json()
+        assert doc["brokers"]["orders-svc"] == {
+            "published": 1,
+            "consumed": 1,
+            "handler_errors": 0,
+            "handler_crashes": 0,
+            "fetch_errors": 0,
+            "active_subscriptions": 1,
+        }

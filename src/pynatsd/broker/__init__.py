@@ -24,7 +24,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pynatsd.embed import Server
 
 __all__ = [
     "Broker",
@@ -232,6 +235,21 @@ class Broker:
         self._streams: set[str] = set()
         self._subs: list[Subscription] = []
         self._lock = asyncio.Lock()
+
+    # -- metrics -------------------------------------------------------------------------------
+    def export_metrics(self, server: Server, name: str | None = None) -> None:
+        """Show this broker's counters on an embedded server's monitoring port, at
+        ``/brokerz`` (``{"brokers": {name: counters}}``; name: the client name)."""
+        internal = server.server.internal
+        current = internal.offered("brokerz")
+        exported: dict[str, Counters] = getattr(current, "brokers", None) or {}
+
+        def report() -> dict[str, Any]:
+            return {"brokers": {n: c.as_dict() for n, c in exported.items()}}
+
+        report.brokers = exported  # type: ignore[attr-defined]
+        exported[name or self.client_name] = self.counters
+        internal.offer("brokerz", report)
 
     # -- connection ------------------------------------------------------------------------
     async def connect(self) -> Broker:

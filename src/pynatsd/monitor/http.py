@@ -57,6 +57,7 @@ class MonitorServer:
         app.router.add_get(b + "/healthz", self._healthz)
         app.router.add_get(b + "/varz", self._varz)
         app.router.add_get(b + "/jsz", self._jsz)
+        app.router.add_get(b + "/brokerz", self._brokerz)  # pynatsd.broker's counters (an extension)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=ssl_context)
@@ -101,6 +102,14 @@ class MonitorServer:
         except QueryError as e:
             return web.Response(status=400, text=str(e))
         return self._go_json(doc, request)
+
+    async def _brokerz(self, request: web.Request) -> web.Response:
+        """Counters of the pynatsd.broker instances exported to this server (not in the
+        reference): offered under "brokerz" by ``Broker.export_metrics``."""
+        report = self.core.offered("brokerz")
+        if report is None:
+            return web.Response(status=404, text="no broker exports metrics to this server")
+        return self._json(report(), request)
 
     @staticmethod
     def _go_json(data: Any, request: web.Request) -> web.Response:
