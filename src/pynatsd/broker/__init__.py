@@ -11,8 +11,10 @@ dependency: ``pip install pynatsd[broker]``.
   :class:`HandlerError` naks for redelivery; any other exception is a crash, logged with
   its traceback, and naks too. Fetch errors back off 1 s, 2 s, 4 s ... 30 s, reset by a
   successful fetch.
-- :meth:`Broker.disconnect` drains: handlers in progress finish and ack, then the
-  connection drains and closes. Durable consumers stay for the next start.
+- :meth:`Broker.disconnect` drains: a fetch in progress ends (at most ``fetch_wait``), what
+  it brought is handled and acked, then the connection drains and closes. Durable
+  consumers stay for the next start; :meth:`Subscription.unsubscribe` stops one worker the
+  same way.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class Subscription:
     _psub: Any = None
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
-    _waiting: bool = False  # in a fetch or a back-off sleep: safe to cancel
+    _sleeping: bool = False  # in a back-off wait: safe to cancel
     backoff: float = field(default=BACKOFF_START)
 
     async def unsubscribe(self) -> None:
@@ -126,8 +128,8 @@ class Subscription:
         if task is None:
             return
         self._stopping = True
-        if self._waiting:
-            task.cancel()
+        if self._sleeping:  # a back-off wait; a fetch in progress is waited for instead:
+            task.cancel()  # what it brings is handled, not left unacked until its ack wait
         try:
             await task
         except asyncio.CancelledError:
@@ -140,9 +142,7 @@ class Subscription:
     async def _run(self) -> None:
         import nats.errors
 
-        counters = self.broker.counters
         while not self._stopping:
-            self._waiting = True
             nc = self.broker.nc
             try:
                 if not nc.is_connected:  # nats-py would only buffer the request and time out
@@ -151,25 +151,14 @@ class Subscription:
             except nats.errors.TimeoutError:
                 if nc.is_connected:
                     self.backoff = BACKOFF_START  # an empty fetch is a successful one
-                    continue
-                await self._back_off("not connected")  # it went away during the fetch
+                else:
+                    await self._back_off("not connected")  # it went away during the fetch
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                counters.fetch_errors += 1
-                log.warning(
-                    "fetch from %s/%s failed: %r; retrying in %.0f s",
-                    self.stream,
-                    self.queue,
-                    e,
-                    self.backoff,
-                )
-                await asyncio.sleep(self.backoff)
-                self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+                await self._back_off(repr(e))
                 continue
-            finally:
-                self._waiting = False
             self.backoff = BACKOFF_START
             for msg in msgs:  # in order; a stop waits for the batch in hand
                 await self._handle(msg)
@@ -179,7 +168,11 @@ class Subscription:
         self.broker.counters.fetch_errors += 1
         delay, self.backoff = self.backoff, min(self.backoff * 2, BACKOFF_MAX)
         log.warning("fetch from %s/%s failed: %s; retrying in %.0f s", self.stream, self.queue, why, delay)
-        await asyncio.sleep(delay)
+        self._sleeping = True
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._sleeping = False
 
     async def _handle(self, msg: Any) -> None:
         counters = self.broker.counters
@@ -267,7 +260,7 @@ class Broker:
     async def disconnect(self) -> None:
         """Stop the workers (handlers in progress finish and ack), then drain and close."""
         for sub in list(self._subs):
-            await sub._stop()
+            await sub.unsubscribe()  # the worker ends its batch; the durable consumer stays
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await self.nc.drain()
