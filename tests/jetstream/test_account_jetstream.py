@@ -71,9 +71,13 @@ def server(kind: Kind, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 async def connect(srv: ServerProcess, user: str) -> nats.NATS:
-    return await nats.connect(
+    nc = await nats.connect(
         srv.url, user=user, password=user, allow_reconnect=False, max_reconnect_attempts=0
     )
+    # The reference answers the connect's PING before the account's JetStream API import
+    # reaches the new connection; one more round trip settles it (see test_accounts.Conns).
+    await nc.flush()
+    return nc
 
 
 async def api(nc: nats.NATS, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -352,6 +356,8 @@ async def test_a_stream_sources_from_another_accounts_stream(kind: Kind, tmp_pat
     try:
         o = await nats.connect(srv.url, user="o", password="o")
         p = await nats.connect(srv.url, user="p", password="p")
+        await o.flush()
+        await p.flush()
         ojs = o.jetstream(timeout=T)
         await ojs.add_stream(name="ORDERS", subjects=["orders.>"])
         for i in range(5):

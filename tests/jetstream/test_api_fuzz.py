@@ -4,6 +4,7 @@ server logs no internal error and keeps serving. Seeded, so a failure replays ex
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -100,3 +101,5 @@ async def test_random_api_requests_are_all_answered(
     assert "Exception in callback" not in caplog.text and "Traceback" not in caplog.text
     err = capsys.readouterr().err
     assert "[ERR]" not in err and "Traceback" not in err
+    # an embedded server logs through Python's logging (the "pynatsd" logger)
+    assert not [r for r in caplog.records if r.name == "pynatsd" and r.levelno >= logging.ERROR]

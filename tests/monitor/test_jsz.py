@@ -99,6 +99,7 @@ def diff(query: str, docs: dict[Kind, Any]) -> str:
 
 async def populate(srv: ServerProcess) -> None:
     a = await nats.connect(srv.url, user="a", password="a")
+    await a.flush()  # the reference's imports settle after the connect
     js = a.jetstream(timeout=10)
     await js.add_stream(name="S", subjects=["s.>"], max_bytes=10_000)
     await js.add_stream(name="M", mirror={"name": "S"}, max_bytes=10_000)
@@ -107,6 +108,7 @@ async def populate(srv: ServerProcess) -> None:
     await js.add_consumer("S", durable_name="D", ack_policy="explicit")
     await until_messages(a, "M", 3)
     b = await nats.connect(srv.url, user="b", password="b")
+    await b.flush()
     await b.jetstream(timeout=10).add_stream(name="BS", subjects=["bs"], storage="memory")
     await a.close()
     await b.close()

@@ -41,6 +41,8 @@ async def test_jetstream_limits_from_account_jwts(kind: Kind, world: World) -> N
             for name, acct in (("FLAT", flat), ("TIERED", tiered), ("R3ONLY", only_r3), ("NONE", none))
         }
         try:
+            for nc in conns.values():  # the reference's imports settle after the connect
+                await nc.flush()
             flat_info = await info(conns["FLAT"])
             assert flat_info["limits"] == {
                 "max_memory": 100_000,

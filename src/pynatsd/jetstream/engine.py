@@ -27,6 +27,7 @@ from pynatsd.jetstream import jsz
 from pynatsd.jetstream.errors import ApiError, JSErr, api_error
 from pynatsd.jetstream.manager import JetStream
 from pynatsd.jetstream.not_enabled import NotEnabled
+from pynatsd.jetstream.store_lock import StoreLock
 from pynatsd.options import JsAccountLimits
 from pynatsd.server.internal import StartError
 
@@ -72,6 +73,7 @@ class JetStreamEngine:
         # more than storing the message)
         self._mem = self._disk = 0
         self._usage_at = 0.0
+        self._lock = StoreLock(self.root)  # one server per store directory (store_lock.py)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,6 +82,7 @@ class JetStreamEngine:
         if any(a.name == system and a.jetstream is not None for a in core.opts.accounts):
             raise StartError("Not allowed to enable JetStream on the system account")
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()  # store lock: refuses a directory another server uses
         if self.max_store < 0:
             self.max_store = shutil.disk_usage(self.root).free * 3 // 4
         log = core.log
@@ -116,6 +119,7 @@ class JetStreamEngine:
         for responder in self._not_enabled.values():
             responder.close()
         self._not_enabled.clear()
+        self._lock.release()  # store lock
 
     @property
     def streams(self) -> dict[str, Stream]:

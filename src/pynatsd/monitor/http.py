@@ -74,6 +74,7 @@ class MonitorServer:
             "/accountz": self._accountz,
             "/accstatz": self._accstatz,
             "/jsz": self._jsz,
+            "/brokerz": self._brokerz,  # pynatsd.broker's counters (an extension)
             "/routez": self._routez,
             "/gatewayz": self._gatewayz,
             "/leafz": self._leafz,
@@ -173,6 +174,14 @@ class MonitorServer:
 
     async def _jsz(self, request: web.Request) -> web.Response:
         return await self._simple(request, "/jsz", jsz)
+
+    async def _brokerz(self, request: web.Request) -> web.Response:
+        """Counters of the pynatsd.broker instances exported to this server (not in the
+        reference): offered under "brokerz" by ``Broker.export_metrics``."""
+        report = self.core.offered("brokerz")
+        if report is None:
+            return web.Response(status=404, text="no broker exports metrics to this server")
+        return self._json(report(), request)
 
     async def _routez(self, request: web.Request) -> web.Response:
         q = Query(request.query)

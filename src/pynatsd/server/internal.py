@@ -128,7 +128,7 @@ class Internal:
     # -- identity, options, clock ---------------------------------------------------------
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        return self._server.loop
+        return self._server.layer_loop  # the server's loop (a test clock's wrapper: embed/clock.py)
 
     @property
     def log(self) -> ServerLogger:

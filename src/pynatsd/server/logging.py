@@ -91,3 +91,29 @@ class ServerLogger:
         if self._own_stream:
             self._stream.close()
             self._own_stream = False
+
+
+class PythonLogger(ServerLogger):
+    """The server's log through Python's :mod:`logging` (the ``pynatsd`` logger), for
+    embedded servers: a library must not write to stderr on its own. With logging
+    unconfigured only warnings and errors reach the user (Python's last-resort handler);
+    an application or pytest (``caplog``, ``--log-level``) decides the rest."""
+
+    _LEVELS = {"INF": 20, "WRN": 30, "ERR": 40, "FTL": 50, "DBG": 10, "TRC": 5}
+
+    def __init__(self, debug: bool = False, trace: bool = False, name: str = "pynatsd") -> None:
+        import logging
+
+        super().__init__(debug=debug, trace=trace, stream=sys.stderr)
+        self.logger = logging.getLogger(name)
+
+    def _emit(self, label: str, msg: str, args: tuple[Any, ...]) -> None:
+        level = self._LEVELS[label]
+        if not self.logger.isEnabledFor(level):
+            return
+        if args:
+            try:
+                msg = msg % args
+            except (TypeError, ValueError):
+                msg = f"{msg} {args!r}"
+        self.logger.log(level, "%s", msg)

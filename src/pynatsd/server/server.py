@@ -149,6 +149,10 @@ class NatsServer:
         self.shutdown_event = asyncio.Event()
         self.stopped = asyncio.Event()
         self.lame_duck = False
+        #: embedding hook (pynatsd/embed/clock.py): wraps the layers' loop (``Internal.loop``)
+        #: at start for a test clock; the core's own timers (pings, auth) keep real time
+        self.wrap_loop: Callable[[asyncio.AbstractEventLoop], asyncio.AbstractEventLoop] | None = None
+        self.layer_loop = self.loop
         self.config_time = time.time()
         # statistics; message counters live on the connections (see totals())
         self._closed_totals = (0, 0, 0, 0)
@@ -171,7 +175,9 @@ class NatsServer:
 
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
+        self.loop = self.layer_loop = asyncio.get_running_loop()
+        if self.wrap_loop is not None:  # embedding hook: a controllable clock
+            self.layer_loop = self.wrap_loop(self.loop)
         self.ready = asyncio.Event()
         self.shutdown_event = asyncio.Event()
         self.stopped = asyncio.Event()
