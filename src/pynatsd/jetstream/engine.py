@@ -180,7 +180,7 @@ class JetStreamEngine:
                 self.core.log.error("%s", text)
                 continue
             if js is not None:
-                js.limits = limits
+                js.set_limits(limits)
                 continue
             js = self.accounts[name] = JetStream(handle, self, limits)
             js.open()
@@ -220,13 +220,25 @@ class JetStreamEngine:
         """Refuse a message when the server is past a memory or disk limit (10023) or
         when it would take its account past one (10002), as the reference.
 
-        Usage is counted per stream: each check brings the publishing stream's count up
-        to date in O(1) (so what ``discard: old`` or a purge freed is seen at once);
-        other streams' changes (expiry, purges) are summed at most once a second, and
-        again exactly before any refusal. The passing case is written out inline: it
-        runs for every stored message."""
+        For an account with limits, usage is counted per stream: each check brings the
+        publishing stream's count up to date in O(1) (so what ``discard: old`` or a purge
+        freed is seen at once). Other streams' changes (expiry, purges), and accounts
+        without limits of their own (only the server's bound them: their messages are
+        counted up), are summed again at most once a second, and exactly before any
+        refusal. The passing cases are written out inline: they run for every stored
+        message."""
         if time.monotonic() - self._usage_at > 1.0:
             self._recount()
+        if js.unlimited:  # only the server's limits: counted up, summed again every second
+            if stream.config.storage == "memory":
+                if self._mem <= self.max_memory:
+                    self._mem += adding
+                    return
+            elif self._disk <= self.max_store:
+                self._disk += adding
+                return
+            self._refuse(js, stream.config.storage == "memory", adding)
+            return
         delta = stream.store.used_bytes() - stream.counted_bytes
         if stream.config.storage == "memory":
             if delta:

@@ -45,6 +45,7 @@ class JetStream:
         self.core = core
         self.engine = engine
         self.limits = limits
+        self.unlimited = limits.max_memory < 0 and limits.max_store < 0  # no byte limits of its own
         self.account_dir = engine.root / core.account_name / "streams"
         self.streams: dict[str, Stream] = {}
         # origin name -> its caught-up mirror_direct mirrors, which share its DIRECT.GETs
@@ -181,6 +182,11 @@ class JetStream:
                 else:
                     disk += s.config.max_bytes
         return mem, disk
+
+    def set_limits(self, limits: JsAccountLimits) -> None:
+        """New limits (a reload)."""
+        self.limits = limits
+        self.unlimited = limits.max_memory < 0 and limits.max_store < 0
 
     def consumer_limits(self) -> ConsumerLimits:
         """The server's and the account's limits a new consumer is held to (0 = none)."""
