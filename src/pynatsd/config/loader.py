@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynatsd.config.accounts import parse_accounts
+from pynatsd.config.cluster import parse_cluster
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.parser import ConfigMap, Node, Value, parse_file, parse_string
@@ -48,7 +49,6 @@ _DEFAULT_RESPONSE_EXPIRES = 120.0  # seconds, as the reference
 
 # Top-level keys the reference understands but pynatsd cannot honour yet.
 UNSUPPORTED_FEATURES: dict[str, str] = {
-    "cluster": "clustering",
     "gateway": "gateways (super-clusters)",
     "leaf": "leaf nodes",
     "leafnodes": "leaf nodes",
@@ -271,6 +271,11 @@ class _Loader:
 
     def http_port(self, key: str, node: Node) -> None:
         self.opts.http_port = _port(node, key, _int(node, key))
+
+    # -- routes (config/cluster.py) --------------------------------------------------------
+
+    def cluster(self, key: str, node: Node) -> None:
+        self.errors.extend(parse_cluster(node, self.opts))
 
     # -- TLS (config/tls.py) -------------------------------------------------------------
 
@@ -774,7 +779,13 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "store_dir": _Loader.store_dir,
     "mappings": _Loader.mappings,
     "maps": _Loader.mappings,
+    "cluster": _Loader.cluster,
 }
+
+
+def listen_address(node: Node) -> tuple[str | None, int]:
+    """``listen``-style ``host:port`` or port (config/cluster.py); raises the loader's issue."""
+    return _listen(node)
 
 
 # -- public API -------------------------------------------------------------------------------

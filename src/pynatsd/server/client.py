@@ -96,6 +96,7 @@ class Client(asyncio.Protocol):
         self.lang = ""
         self.version = ""
         self.user = ""
+        self.protocol = 0  # 1: takes INFO updates (connect_urls)
         self.connect_opts: dict[str, Any] = {}
         # Sent in INFO when NKey users exist (also by the TLS listener, before the
         # handshake); CONNECT's sig signs it.
@@ -342,6 +343,7 @@ class Client(asyncio.Protocol):
         self.lang = str(o.get("lang", self.lang) or "")
         self.version = str(o.get("version", self.version) or "")
         proto = o.get("protocol", 0)
+        self.protocol = proto
         if proto < 0 or proto > 1:
             self.send_err("invalid client protocol")
             self.close("Protocol Violation")

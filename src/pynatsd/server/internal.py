@@ -17,12 +17,15 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
 * add fields to INFO, a port to the ports file, and a start/stop pair to the server's
   life (:class:`Extension`);
 * read the server's identity, options and counters;
-* reach the other accounts, and hear when a reload changed them.
+* reach the other accounts, and hear when a reload changed them;
+* link to other servers (routes): hear of every local subscription change, hold a remote
+  server's interest as subscriptions of a link, hand over the messages a link brings in
+  (delivered locally only), and tell clients about new servers (INFO updates).
 
 An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
 its own subject index and internal client), so layers written against this interface
 work per account unchanged. Route, gateway and leaf
-connections will not be clients; they will reach routing through this same interface.
+connections are not clients; they reach routing through this same interface.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pynatsd.server import imports
+from pynatsd.server import imports, remote
 from pynatsd.server.client import Client, MsgCallback, Subscription
 from pynatsd.server.errors import StartError
 
@@ -264,3 +267,59 @@ class Internal:
 
     def add_extension(self, ext: Extension) -> None:
         self._server.add_extension(ext)
+
+    async def wait_ready(self) -> None:
+        """Return once the server accepts clients (its client port is known)."""
+        await self._server.ready.wait()
+
+    def send_info_update(self) -> None:
+        """Send the current INFO (after :meth:`set_info_fields`) to every client that takes
+        updates, as the reference tells clients about new cluster members."""
+        self._server.send_async_info()
+
+    # -- links to other servers (server/remote.py) ----------------------------------------
+    def enable_links(self, listener: Callable[[str, Subscription, bool], None]) -> None:
+        """Route every message with remote interest in mind from now on (with no links
+        the core never pays for them), and call ``listener(account, sub, added)`` whenever
+        a local subscription of any account is added or removed."""
+        self._server.enable_links(lambda acc, sub, added: listener(acc.name, sub, added))
+
+    def local_subscriptions(self) -> list[Subscription]:
+        """Every local subscription of this account (what a new link is told about)."""
+        subs = self._account.sublist.overlapping(">")
+        return [s for s in subs if s.__class__ is not remote.RemoteSubscription and not s.closed]
+
+    def link_client(self, link: remote.Link, name: str) -> remote.LinkClient:
+        """A link's presence in this account: it owns the link's remote interest and
+        publishes the messages the link brings in."""
+        return remote.LinkClient(self._server, self._account, link, name)
+
+    def add_remote_interest(
+        self, owner: remote.LinkClient, subject: str, queue: str | None, weight: int
+    ) -> remote.RemoteSubscription | None:
+        """Interest of the server behind ``owner`` (a queue group with ``weight`` members
+        there); None for an invalid subject."""
+        sub = remote.RemoteSubscription(owner, subject, queue, weight)
+        return sub if self._account.sublist.insert(sub) else None
+
+    def remove_remote_interest(self, sub: remote.RemoteSubscription) -> None:
+        if not sub.closed:
+            sub.closed = True
+            self._account.sublist.remove(sub)
+
+    def deliver_from_link(
+        self,
+        owner: remote.LinkClient,
+        subject: bytes,
+        reply: bytes | None,
+        hdr: int,
+        msg: bytes,
+        queues: list[bytes] | None,
+    ) -> bool:
+        """Deliver a message a link brought in to local receivers only (a queue group
+        only if ``queues`` names it); False when nobody here received it."""
+        owner.in_msgs += 1
+        owner.in_bytes += len(msg)
+        return remote.route_message(
+            self._server, owner, subject, reply, hdr, b"%d" % len(msg), msg, None, queues
+        )

@@ -21,7 +21,7 @@ from pynatsd.auth import Authenticator, ClientPermissions
 from pynatsd.mapping import Mappings, build_mappings
 from pynatsd.options import Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
-from pynatsd.server import imports
+from pynatsd.server import imports, remote
 from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
@@ -123,6 +123,10 @@ class NatsServer:
         self._claim_roots: dict[bytes, tuple[int, ...]] = {}
         self._claim_verdicts: dict[bytes, tuple[int, int, bool]] = {}
         self._extensions: list[Extension] = []
+        # Links to other servers (routes): when set, deliver() hands every message to
+        # server/remote.py; the listener hears of local interest changes per account.
+        self.linked = False
+        self._link_listener: Callable[[Account, Subscription, bool], None] | None = None
         self.reload_hooks: list[Callable[[], None]] = []  # Internal.add_reload_hook
         self._info_fields: dict[str, Any] = {}
         self._ports: dict[str, list[str]] = {}
@@ -343,10 +347,37 @@ class NatsServer:
                 acc = self.accounts[name] = Account(name, sl)
                 acc.client = InternalClient(self, name, acc)
             acc.apply_config(configs.get(name))
+            if self._link_listener is not None and acc.sublist.listener is None:
+                self._watch_account(acc)
         for name in [n for n in self.accounts if n != GLOBAL_ACCOUNT and n not in names]:
             del self.accounts[name]
         self.system_account = None if opts.no_system_account else self.accounts.get(system)
         imports.wire(self, self.accounts)
+
+    # -- links to other servers (server/remote.py) ------------------------------------------
+    def enable_links(self, listener: Callable[[Account, Subscription, bool], None]) -> None:
+        """Route through server/remote.py from now on, and tell ``listener`` of every local
+        subscription added (True) or removed (False) in any account."""
+        self.linked = True
+        self._link_listener = listener
+        for acc in self.accounts.values():
+            self._watch_account(acc)
+
+    def _watch_account(self, acc: Account) -> None:
+        listener = self._link_listener
+        assert listener is not None
+
+        def changed(sub: Subscription, added: bool) -> None:
+            if sub.__class__ is not remote.RemoteSubscription:
+                listener(acc, sub, added)
+
+        acc.sublist.listener = changed
+
+    def send_async_info(self) -> None:
+        """Send the current INFO to every client that takes INFO updates (protocol 1)."""
+        for c in list(self.clients.values()):
+            if c.connect_received and c.protocol >= 1 and not c.closed:
+                c.queue(info_line(self.info(c, ldm=self.lame_duck, update=True)))
 
     def bind_account(self, c: Client, name: str) -> bool:
         """Move a client that just authenticated into its account; False (and the client
@@ -415,7 +446,7 @@ class NatsServer:
             "port": self.port,
         }
 
-    def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
+    def info(self, c: Client | None = None, ldm: bool = False, update: bool = False) -> dict[str, Any]:
         opts = self.opts
         d = self.identity()
         d["headers"] = not opts.no_header_support
@@ -433,7 +464,9 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
-            if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
+            if (
+                c.nonce and not ldm and not update
+            ):  # only the first INFO has it (not lame duck's), as the reference
                 d["nonce"] = c.nonce.decode("ascii")
         d["api_lvl"] = API_LEVEL  # with or without JetStream, as the reference
         if ldm:
@@ -574,6 +607,8 @@ class NatsServer:
 
         ``frame_subject``: routed by ``subject``, the frames carry this one instead.
         """
+        if self.linked:
+            return remote.route_message(self, pub, subject, reply, hdr, size, msg, frame_subject)
         r = pub.cache.get(subject)
         if r is None:
             if self._claim_roots:
