@@ -219,8 +219,13 @@ def run_pubsub(
     subject: str = "bench",
     subjects: int = 1,
     timeout: float = 60.0,
+    sub_endpoint: Endpoint | None = None,
+    before_publish: Callable[[], None] | None = None,
 ) -> BenchResult:
-    """``msgs`` messages split over ``pubs`` publishers; each of ``subs`` subscribers expects all."""
+    """``msgs`` messages split over ``pubs`` publishers; each of ``subs`` subscribers expects all.
+
+    ``sub_endpoint`` puts the subscribers on another server (across a route); then
+    ``before_publish`` runs once they are ready (to wait until their interest got there)."""
     if msgs < 1 or pubs < 1 or subs < 0 or size < 0 or not 1 <= subjects <= MAX_SUBJECTS:
         raise BenchError("invalid parameters")
     pub_subjects, sub_subject = bench_subjects(subject, subjects)
@@ -242,8 +247,12 @@ def run_pubsub(
             sub_keys = [("sub", i) for i in range(subs)]
             pub_keys = [("pub", i) for i in range(pubs)]
             for _, i in sub_keys:
-                co.start("sub", i, _subscriber, endpoint, sub_subject, msgs, size, f"pynats-bench-sub-{i}")
+                co.start(
+                    "sub", i, _subscriber, sub_endpoint or endpoint, sub_subject, msgs, size, f"pynats-bench-sub-{i}"
+                )
             co.wait("ready", sub_keys)
+            if before_publish is not None:
+                before_publish()
             for (_, i), count in zip(pub_keys, split_evenly(msgs, pubs), strict=True):
                 co.start("pub", i, _publisher, endpoint, pub_subjects, size, count, f"pynats-bench-pub-{i}")
             co.wait("ready", pub_keys)
