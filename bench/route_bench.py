@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -28,12 +29,14 @@ if str(REPO) not in sys.path:
 import nats  # noqa: E402
 from nats.errors import NoRespondersError  # noqa: E402
 from nats.errors import TimeoutError as NatsTimeout  # noqa: E402
+from tests.support.launcher import ServerProcess, free_port, server_command  # noqa: E402
 
 from pynatsd.cli.bench.core import run_pubsub, run_request  # noqa: E402
 from pynatsd.cli.client_options import Endpoint  # noqa: E402
-from tests.support.launcher import ServerProcess, free_port, server_command  # noqa: E402
 
-PAIRS = (("pynatsd", "pynatsd"), ("reference", "reference"), ("pynatsd", "reference"), ("reference", "pynatsd"))
+# ROUTE_BENCH_PAIRS="pynatsd>pynatsd,..." picks pairs (publisher's server first).
+_DEFAULT_PAIRS = "pynatsd>pynatsd,reference>reference,pynatsd>reference,reference>pynatsd"
+PAIRS = [tuple(p.split(">")) for p in os.environ.get("ROUTE_BENCH_PAIRS", _DEFAULT_PAIRS).split(",")]
 
 
 def start(tmp: Path, kind: str, name: str, routes: list[int]) -> tuple[ServerProcess, int, int]:
@@ -100,7 +103,7 @@ def main() -> int:
                         msgs=args.msgs,
                         size=args.size,
                         sub_endpoint=sub,
-                        before_publish=lambda: wait_interest(b_port, a_port),
+                        before_publish=lambda b=b_port, a=a_port: wait_interest(b, a),  # type: ignore[misc]
                         timeout=300,
                     )
                     assert r.ok and r.sub is not None, r.errors
@@ -110,8 +113,12 @@ def main() -> int:
                     p50s.append(q.latency.p50_us)
                     p99s.append(q.latency.p99_us)
                 label = f"{pub_kind} -> {sub_kind}"
-                rows.append((label, statistics.median(rates), statistics.median(p50s), statistics.median(p99s)))
-                print(f"{label}: sub {rows[-1][1]:,.0f} msgs/s, request p50 {rows[-1][2]:.0f} us p99 {rows[-1][3]:.0f} us")
+                rows.append(
+                    (label, statistics.median(rates), statistics.median(p50s), statistics.median(p99s))
+                )
+                print(
+                    f"{label}: sub {rows[-1][1]:,.0f} msgs/s, request p50 {rows[-1][2]:.0f} us p99 {rows[-1][3]:.0f} us"
+                )
             finally:
                 a.stop()
                 b.stop()

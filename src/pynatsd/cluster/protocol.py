@@ -46,11 +46,12 @@ class RouteHandler(Protocol):
 
     def on_msg(
         self,
-        account: str,
+        account: bytes,
         subject: bytes,
         reply: bytes | None,
         queues: list[bytes] | None,
         hdr: int,
+        size: bytes,
         msg: bytes,
     ) -> None: ...
 
@@ -64,14 +65,14 @@ class RouteParser:
         self._handler = handler
         self._buf = b""
         # A message whose payload has not fully arrived: (account, subject, reply, queues, hdr, size).
-        self._pending: tuple[str, bytes, bytes | None, list[bytes] | None, int, int] | None = None
+        self._pending: tuple[bytes, bytes, bytes | None, list[bytes] | None, int, int] | None = None
         self.dead = False
 
     def feed(self, data: bytes) -> None:
         buf = self._buf + data if self._buf else data
         pos = 0
         n = len(buf)
-        h = self._handler
+        on_msg = self._handler.on_msg
         while pos < n and not self.dead:
             pending = self._pending
             if pending is not None:
@@ -83,13 +84,30 @@ class RouteParser:
                     raise RouteParseError("Unknown Protocol Operation")
                 pos += size + 2
                 self._pending = None
-                h.on_msg(pending[0], pending[1], pending[2], pending[3], pending[4], msg)
+                on_msg(pending[0], pending[1], pending[2], pending[3], pending[4], b"%d" % size, msg)
                 continue
             end = buf.find(b"\r\n", pos)
             if end < 0:
                 if n - pos > MAX_CONTROL_LINE:
                     raise RouteParseError("Maximum Control Line Exceeded")
                 break
+            if buf.startswith(b"RMSG ", pos):
+                # The common message (no headers, no queue list) without a trip through _op.
+                args = buf[pos + 5 : end].split()
+                if 3 <= len(args) <= 4 and args[-1].isdigit():
+                    szb = args[-1]
+                    size = int(szb)
+                    start = end + 2
+                    reply = args[2] if len(args) == 4 else None
+                    if start + size + 2 <= n:
+                        if buf[start + size : start + size + 2] != b"\r\n":
+                            raise RouteParseError("Unknown Protocol Operation")
+                        pos = start + size + 2
+                        on_msg(args[0], args[1], reply, None, -1, szb, buf[start : start + size])
+                    else:
+                        self._pending = (args[0], args[1], reply, None, -1, size)
+                        pos = start
+                    continue
             line = buf[pos:end]
             pos = end + 2
             self._op(line)
@@ -150,12 +168,12 @@ def _json(arg: bytes) -> dict[str, Any]:
 
 def _msg_args(
     args: list[bytes], headers: bool
-) -> tuple[str, bytes, bytes | None, list[bytes] | None, int, int]:
+) -> tuple[bytes, bytes, bytes | None, list[bytes] | None, int, int]:
     """RMSG/HMSG arguments as the reference's processRoutedMsgArgs reads them."""
     fixed = 3 if headers else 2  # account subject [hdr] size
     if len(args) < fixed + 1:
         raise RouteParseError("processRoutedMsgArgs Parse Error")
-    account, subject = args[0].decode(), args[1]
+    account, subject = args[0], args[1]
     reply: bytes | None = None
     queues: list[bytes] | None = None
     sizes = args[-2:] if headers else args[-1:]

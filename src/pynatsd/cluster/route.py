@@ -11,6 +11,7 @@ cluster's (cluster/manager.py).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +20,7 @@ from pynatsd.gocompat import go_quote
 
 if TYPE_CHECKING:
     from pynatsd.cluster.manager import Cluster
+    from pynatsd.server.internal import LinkDeliverer
     from pynatsd.server.remote import LinkClient, RemoteSubscription
 
 __all__ = ["Route"]
@@ -54,6 +56,7 @@ class Route(asyncio.Protocol):
         self._clients: dict[str, LinkClient] = {}
         self._rsubs: dict[tuple[str, str, str | None], RemoteSubscription] = {}
         self._acc_b: dict[str, bytes] = {}
+        self._deliverers: dict[bytes, LinkDeliverer] = {}
         self.in_msgs = 0
         self.out_msgs = 0
 
@@ -67,6 +70,12 @@ class Route(asyncio.Protocol):
         peer = t.get_extra_info("peername")
         if peer:
             self.host, self.port = peer[0], peer[1]
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
         c = self.cluster
         c.log.notice("%s - Route connection created", self._tag())
         if self.solicited:
@@ -122,7 +131,18 @@ class Route(asyncio.Protocol):
         if acc is None:
             acc = self._acc_b[account] = account.encode()
         self.out_msgs += 1
-        self.queue(msg_frame(acc, subject, reply, hdr, msg, queues))
+        if self.closed:
+            return
+        if hdr < 0 and not queues:  # the common frame, built here without a call
+            if reply:
+                self.out += b"RMSG %s %s %s %d\r\n%s\r\n" % (acc, subject, reply, len(msg), msg)
+            else:
+                self.out += b"RMSG %s %s %d\r\n%s\r\n" % (acc, subject, len(msg), msg)
+        else:
+            self.out += msg_frame(acc, subject, reply, hdr, msg, queues)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.cluster.loop.call_soon(self.flush)
 
     def close(self, reason: str) -> None:
         if self.closed:
@@ -278,20 +298,24 @@ class Route(asyncio.Protocol):
 
     def on_msg(
         self,
-        account: str,
+        account: bytes,
         subject: bytes,
         reply: bytes | None,
         queues: list[bytes] | None,
         hdr: int,
+        size: bytes,
         msg: bytes,
     ) -> None:
         self.in_msgs += 1
-        owner = self._owner(account)
-        if owner is None:
-            return
-        internal = self.cluster.account(account)
-        assert internal is not None
-        internal.deliver_from_link(owner, subject, reply, hdr, msg, queues)
+        deliver = self._deliverers.get(account)
+        if deliver is None:
+            owner = self._owner(account.decode("utf-8", "replace"))
+            if owner is None:
+                return
+            internal = self.cluster.account(owner.account.name)
+            assert internal is not None
+            deliver = self._deliverers[account] = internal.link_deliverer(owner)
+        deliver(subject, reply, hdr, size, msg, None, queues)
 
     # -- remote interest ---------------------------------------------------------------------
     def _owner(self, account: str) -> LinkClient | None:

@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Extension", "Internal", "MsgCallback", "ServerCounters", "StartError", "Subscription"]
 
 
+#: See :meth:`Internal.link_deliverer`.
+LinkDeliverer = Callable[
+    [bytes, "bytes | None", int, bytes, bytes, "bytes | None", "list[bytes] | None"], bool
+]
+
+
 class Extension(Protocol):
     """A layer that lives as long as the server: started before clients are accepted (in
     the order added), stopped after they are closed (in reverse order)."""
@@ -307,19 +313,9 @@ class Internal:
             sub.closed = True
             self._account.sublist.remove(sub)
 
-    def deliver_from_link(
-        self,
-        owner: remote.LinkClient,
-        subject: bytes,
-        reply: bytes | None,
-        hdr: int,
-        msg: bytes,
-        queues: list[bytes] | None,
-    ) -> bool:
-        """Deliver a message a link brought in to local receivers only (a queue group
-        only if ``queues`` names it); False when nobody here received it."""
-        owner.in_msgs += 1
-        owner.in_bytes += len(msg)
-        return remote.route_message(
-            self._server, owner, subject, reply, hdr, b"%d" % len(msg), msg, None, queues
-        )
+    def link_deliverer(self, owner: remote.LinkClient) -> LinkDeliverer:
+        """The function that delivers a message ``owner``'s link brought in to local
+        receivers only (a queue group only if ``queues`` names it): called as
+        ``deliver(subject, reply, hdr_len, size, msg, None, queues)``, False when nobody
+        here received it. Bound once per link and account: no lookup per message."""
+        return functools.partial(remote.route_message, self._server, owner)

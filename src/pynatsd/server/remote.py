@@ -166,19 +166,17 @@ def _deliver_local(
     """The local half of ``NatsServer.deliver``, to receivers already picked."""
     if not targets:
         return 0
-    from pynatsd.server.server import _frame_heads
-
     n = len(msg)
     tail = tail_plain = b""
     routed = subject
     heads: dict[Subscription, bytes] | None
     if frame_subject is not None:
-        heads = _frame_heads(r, frame_subject)
+        heads = _heads(r, frame_subject)
         subject = frame_subject
     else:
         heads = r.heads
         if heads is None:
-            heads = r.heads = _frame_heads(r, subject)
+            heads = r.heads = _heads(r, subject)
     delivered = 0
     dirty = srv._dirty
     for sub in targets:
@@ -216,3 +214,13 @@ def _deliver_local(
     if delivered:
         srv.schedule_flush()
     return delivered
+
+
+def _heads(r: MatchResult[Subscription], subject: bytes) -> dict[Subscription, bytes]:
+    """``MSG subject sid`` of every local subscriber of a result (as server._frame_heads)."""
+    start = b"MSG " + subject + b" "
+    heads = {sub: start + sub.sid_b for sub in r.psubs}
+    for members in r.qsubs:
+        for sub in members:
+            heads[sub] = start + sub.sid_b
+    return heads

@@ -101,8 +101,12 @@ def _subscriber(
     expected: int,
     size: int,
     name: str,
+    patient: bool = False,
 ) -> dict[str, Any]:
-    """Count frames until ``expected``, then flush with PING/PONG to catch any extras."""
+    """Count frames until ``expected``, then flush with PING/PONG to catch any extras.
+
+    ``patient``: the publishers are on another server (across a route), so their final PONG
+    does not mean everything reached this one: wait for ``expected`` (or the deadline)."""
     deadline = sig.deadline
     conn = RawConn.open(endpoint, name, deadline, subs=((subject, 1),))
     sock = conn.sock
@@ -123,7 +127,7 @@ def _subscriber(
             try:
                 n = counter.recv(sock)
             except TimeoutError:
-                if sig.pubs_done.is_set() or sig.stop.is_set():
+                if (sig.pubs_done.is_set() and not patient) or sig.stop.is_set():
                     break
                 continue
             if not n:
@@ -248,7 +252,15 @@ def run_pubsub(
             pub_keys = [("pub", i) for i in range(pubs)]
             for _, i in sub_keys:
                 co.start(
-                    "sub", i, _subscriber, sub_endpoint or endpoint, sub_subject, msgs, size, f"pynats-bench-sub-{i}"
+                    "sub",
+                    i,
+                    _subscriber,
+                    sub_endpoint or endpoint,
+                    sub_subject,
+                    msgs,
+                    size,
+                    f"pynats-bench-sub-{i}",
+                    sub_endpoint is not None,
                 )
             co.wait("ready", sub_keys)
             if before_publish is not None:
