@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +72,9 @@ cluster {{
     )
     proc = ServerProcess(server_command(kind), "-c", str(conf), host=None, name=f"{kind}-{name}")
     proc.start()
+    if kind == "reference":  # it opens the route port after its ready line
+        proc.wait_for_log("Listening for route connections")
     return Node(kind, proc, port, cport)
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started: list[Node] = []
-    yield started
-    for n in started:
-        n.proc.stop()
 
 
 async def connect(node: Node, **kw: object) -> NATS:

@@ -59,7 +59,7 @@ class RouteHandler(Protocol):
 class RouteParser:
     """Splits the byte stream of a route into operations, calling the handler for each."""
 
-    __slots__ = ("_buf", "_handler", "_pending", "dead")
+    __slots__ = ("_buf", "_handler", "_pending", "dead", "expect_connect")
 
     def __init__(self, handler: RouteHandler) -> None:
         self._handler = handler
@@ -67,6 +67,8 @@ class RouteParser:
         # A message whose payload has not fully arrived: (account, subject, reply, queues, hdr, size).
         self._pending: tuple[bytes, bytes, bytes | None, list[bytes] | None, int, int] | None = None
         self.dead = False
+        # An accepted route must start with CONNECT (anything else: Authorization Violation).
+        self.expect_connect = False
 
     def feed(self, data: bytes) -> None:
         buf = self._buf + data if self._buf else data
@@ -91,7 +93,7 @@ class RouteParser:
                 if n - pos > MAX_CONTROL_LINE:
                     raise RouteParseError("Maximum Control Line Exceeded")
                 break
-            if buf.startswith(b"RMSG ", pos):
+            if buf.startswith(b"RMSG ", pos) and not self.expect_connect:
                 # The common message (no headers, no queue list) without a trip through _op.
                 args = buf[pos + 5 : end].split()
                 if 3 <= len(args) <= 4 and args[-1].isdigit():
@@ -117,6 +119,10 @@ class RouteParser:
         h = self._handler
         op, _, rest = line.partition(b" ")
         u = op.upper()
+        if self.expect_connect:
+            if u != b"CONNECT":
+                raise RouteParseError("Authorization Violation")
+            self.expect_connect = False
         if u == b"RMSG" or u == b"HMSG":
             self._pending = _msg_args(rest.split(), u == b"HMSG")
         elif u == b"RS+":

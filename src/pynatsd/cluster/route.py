@@ -81,6 +81,7 @@ class Route(asyncio.Protocol):
         if self.solicited:
             self.queue(c.connect_frame(self.url or ""))
         else:
+            self.parser.expect_connect = True
             timeout = c.opts.auth_timeout or 2.0
             self._auth_handle = c.loop.call_later(timeout, self._handshake_timeout)
         self.queue(c.info_frame())

@@ -105,7 +105,7 @@ def _apply(c: ClusterOptions, k: str, key: str, child: Node, opts: Options) -> N
         name = str(_expect(child, str, "string"))
         if " " in name:
             raise _Bad(child, "cluster name cannot contain spaces")
-        if name == "LNOC":
+        if name == "_":  # the reference reserves it for leaf-node origin
             raise _Bad(child, "cluster name is reserved")
         c.name = name
     elif k == "listen":

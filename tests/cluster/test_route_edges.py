@@ -1,0 +1,196 @@
+"""Routes at their edges: flags instead of a config file, route credentials, both servers
+dialling each other (duplicate routes), and bad input on the route port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.test_routes import PAIR_IDS, PAIRS, Collector, Node, connect, in_sync, start_node
+from tests.support import ServerProcess, free_port, require_reference
+from tests.support.launcher import server_command
+
+T = 20.0
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+async def test_cluster_flags(first: str, second: str, nodes: list[Node]) -> None:
+    """``--cluster``/``--cluster_name``/``--routes`` as the reference's command line takes them."""
+    started = []
+    for kind, routes in ((first, []), (second, None)):
+        if kind == "reference":
+            require_reference()
+        port, cport = free_port(), free_port()
+        args = [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--cluster",
+            f"nats://127.0.0.1:{cport}",
+            "--cluster_name",
+            "flags",
+        ]
+        if routes is None:
+            args += ["--routes", f"nats-route://127.0.0.1:{started[0].cluster_port}"]
+        proc = ServerProcess(server_command(kind), *args, host=None, name=kind)
+        proc.start()
+        node = Node(kind, proc, port, cport)
+        nodes.append(node)
+        started.append(node)
+    na, nb = await connect(started[0]), await connect(started[1])
+    try:
+        await in_sync(na, nb)
+        await in_sync(nb, na)
+    finally:
+        await na.close()
+        await nb.close()
+
+
+ROUTE_AUTH = "authorization { user: ruser, password: rpass }"
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+async def test_route_credentials(first: str, second: str, tmp_path: Path, nodes: list[Node]) -> None:
+    """A seed that requires route credentials: a joiner with them in its route URL is routed."""
+    if "reference" in (first, second):
+        require_reference()
+    port, cport = free_port(), free_port()
+    conf = tmp_path / "seed.conf"
+    conf.write_text(
+        f"listen: 127.0.0.1:{port}\ncluster {{ name: c1, listen: 127.0.0.1:{cport}, {ROUTE_AUTH} }}\n"
+    )
+    seed = ServerProcess(server_command(first), "-c", str(conf), host=None, name=first)
+    seed.start()
+    a = Node(first, seed, port, cport)
+    nodes.append(a)
+    jport, jcport = free_port(), free_port()
+    jconf = tmp_path / "joiner.conf"
+    jconf.write_text(
+        f"listen: 127.0.0.1:{jport}\ncluster {{ name: c1, listen: 127.0.0.1:{jcport}, {ROUTE_AUTH},\n"
+        f"  routes: [ nats-route://ruser:rpass@127.0.0.1:{cport} ] }}\n"
+    )
+    joiner = ServerProcess(server_command(second), "-c", str(jconf), host=None, name=second)
+    joiner.start()
+    b = Node(second, joiner, jport, jcport)
+    nodes.append(b)
+    na, nb = await connect(a), await connect(b)
+    try:
+        await in_sync(na, nb)
+        await in_sync(nb, na)
+    finally:
+        await na.close()
+        await nb.close()
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+async def test_wrong_route_credentials_are_refused(
+    first: str, second: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    if "reference" in (first, second):
+        require_reference()
+    a = start_node(tmp_path, first, "A", [], cluster_extra=ROUTE_AUTH)
+    nodes.append(a)
+    port, cport = free_port(), free_port()
+    conf = tmp_path / "bad.conf"
+    conf.write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f"cluster {{ name: c1, listen: 127.0.0.1:{cport}, routes: [ nats-route://ruser:wrong@127.0.0.1:{a.cluster_port} ] }}\n"
+    )
+    bad = ServerProcess(server_command(second), "-c", str(conf), host=None, name=second)
+    bad.start()
+    nodes.append(Node(second, bad, port, cport))
+    a.proc.wait_for_log("authentication error")
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+async def test_servers_dialling_each_other_keep_one_route(
+    first: str, second: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Both servers list each other: one route survives (duplicates are resolved) and every
+    message is delivered once."""
+    if "reference" in (first, second):
+        require_reference()
+    pa, ca, pb, cb = free_port(), free_port(), free_port(), free_port()
+    procs = []
+    for kind, name, port, cport, other in ((first, "A", pa, ca, cb), (second, "B", pb, cb, ca)):
+        conf = tmp_path / f"{name}.conf"
+        conf.write_text(
+            f"server_name: {name}\nlisten: 127.0.0.1:{port}\n"
+            f"cluster {{ name: c1, listen: 127.0.0.1:{cport}, routes: [ nats-route://127.0.0.1:{other} ] }}\n"
+        )
+        proc = ServerProcess(server_command(kind), "-c", str(conf), host=None, name=f"{kind}-{name}")
+        procs.append(proc)
+    for proc in procs:
+        proc.start(ready=None)
+    for proc, (port, cport) in zip(procs, ((pa, ca), (pb, cb)), strict=True):
+        proc.wait_for_log("Server is ready")
+        nodes.append(Node(first, proc, port, cport))
+    na, nb = await connect(nodes[0]), await connect(nodes[1])
+    try:
+        got = Collector()
+        await na.subscribe("dup.>", cb=got.cb)
+        await in_sync(na, nb)
+        for i in range(100):
+            await nb.publish("dup.x", b"%d" % i)
+        await nb.publish("dup.x", b"END")
+        await asyncio.wait_for(got.done.wait(), T)
+        await in_sync(na, nb)
+        assert [m.data for m in got.msgs] == [b"%d" % i for i in range(100)]
+    finally:
+        await na.close()
+        await nb.close()
+
+
+def _route_port_exchange(cport: int, payload: bytes) -> bytes:
+    """Send ``payload`` to a route port, return what came back until the server closed."""
+    with socket.create_connection(("127.0.0.1", cport), timeout=T) as s:
+        s.sendall(payload)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pynatsd", "reference"])
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"GARBAGE\r\n", b"-ERR 'Authorization Violation'\r\n"),
+        (
+            b'CONNECT {"name":"NX","cluster":"c1","headers":true}\r\nGARBAGE\r\n',
+            b"-ERR 'Unknown Protocol Operation'\r\n",
+        ),
+        (b'CONNECT {"lang":"python","verbose":false}\r\n', b"-ERR 'attempted to connect to route port'\r\n"),
+        (
+            b'CONNECT {"name":"NX","cluster":"other","headers":true}\r\n',
+            b'-ERR \'Rejecting connection, cluster name "other" does not match "c1"\'\r\n',
+        ),
+    ],
+    ids=["garbage-first", "garbage-after-connect", "client-on-route-port", "wrong-cluster"],
+)
+def test_bad_input_on_the_route_port(tmp_path: Path, kind: str, payload: bytes, expected: bytes) -> None:
+    node = start_node(tmp_path, kind, "A", [])
+    try:
+        out = _route_port_exchange(node.cluster_port, payload)
+        assert out.startswith(b"INFO ")
+        assert expected in out
+        # The server is unaffected: clients still work.
+        with socket.create_connection(("127.0.0.1", node.port), timeout=T) as c:
+            c.sendall(b"CONNECT {}\r\nPING\r\n")
+            buf = b""
+            while b"PONG" not in buf:
+                chunk = c.recv(4096)
+                assert chunk
+                buf += chunk
+    finally:
+        node.proc.stop()
