@@ -4,6 +4,8 @@ dialling each other (duplicate routes), and bad input on the route port."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import socket
 from pathlib import Path
 
@@ -194,3 +196,39 @@ def test_bad_input_on_the_route_port(tmp_path: Path, kind: str, payload: bytes, 
                 buf += chunk
     finally:
         node.proc.stop()
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+async def test_lame_duck_is_announced_to_the_cluster(
+    first: str, second: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """A server entering lame-duck mode tells its peers, whose clients then get an INFO
+    update without its URL."""
+    a = start_node(tmp_path, first, "A", [], extra="lame_duck_duration: 30s\nlame_duck_grace_period: 20s")
+    nodes.append(a)
+    b = start_node(tmp_path, second, "B", [a.cluster_port])
+    nodes.append(b)
+    na, nb = await connect(a), await connect(b)
+    await in_sync(na, nb)
+    await na.close()
+    await nb.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+    try:
+        writer.write(b'CONNECT {"protocol":1,"verbose":false}\r\nPING\r\n')
+        await writer.drain()
+        a_url = f"127.0.0.1:{a.port}"
+        first_info = await asyncio.wait_for(reader.readline(), T)
+        assert a_url.encode() in first_info
+        assert a.proc.proc is not None
+        a.proc.proc.send_signal(signal.SIGUSR2)  # lame-duck mode, as `nats-server --signal ldm`
+        while True:
+            line = await asyncio.wait_for(reader.readline(), T)
+            assert line, "B closed the connection"
+            if line.startswith(b"PING"):
+                writer.write(b"PONG\r\n")
+            if line.startswith(b"INFO ") and a_url.encode() not in line:
+                info = json.loads(line[5:])
+                assert f"127.0.0.1:{b.port}" in info["connect_urls"]
+                break
+    finally:
+        writer.close()

@@ -64,6 +64,7 @@ class Cluster:
         self._rid = 0
         self._stopping = False
         self._ever_routed = False
+        self._lame = False
 
     @property
     def log(self) -> ServerLogger:
@@ -95,6 +96,7 @@ class Cluster:
             for sub in acc.local_subscriptions() if acc is not None else ():
                 self._local_interest(name, sub, True)
         self.core.add_reload_hook(self._accounts.clear)
+        self.core.add_lame_duck_hook(self._lame_duck)
         self._listener = await self.loop.create_server(
             lambda: Route(self),
             host=opts.host or None,
@@ -242,6 +244,15 @@ class Cluster:
             del self.routes[route.remote_id]
             self.connect_urls_changed()
 
+    def _lame_duck(self) -> None:
+        """Tell every peer that this server is going away (INFO with ``ldm``), as the
+        reference does, so that they stop offering its URLs to their clients."""
+        frame = info_frame({**self.info(), "ldm": True})
+        for r in self.routes.values():
+            r.queue(frame)
+        self._lame = True
+        self._advertise()  # clients are offered the other servers only, as the reference
+
     def peer_lame_duck(self, route: Route) -> None:
         """A peer entered lame-duck mode: stop offering its URLs to clients."""
         route.connect_urls = []
@@ -333,7 +344,7 @@ class Cluster:
         fields: dict[str, Any] = {"cluster": self.name}
         # As the reference: no connect_urls until a first route has joined.
         if not self.opts.no_advertise and self._ever_routed:
-            urls = list(self.own_client_urls())
+            urls = [] if self._lame else list(self.own_client_urls())
             for r in self.routes.values():
                 for u in r.connect_urls:
                     if u not in urls:

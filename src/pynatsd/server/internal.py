@@ -175,6 +175,11 @@ class Internal:
         """Call ``hook`` after a reload has applied new options and accounts."""
         self._server.reload_hooks.append(hook)
 
+    def add_lame_duck_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the server enters lame-duck mode, before clients are told
+        (INFO with ``ldm``) and long before they are closed."""
+        self._server.lame_duck_hooks.append(hook)
+
     def remove_reload_hook(self, hook: Callable[[], None]) -> None:
         if hook in self._server.reload_hooks:
             self._server.reload_hooks.remove(hook)

@@ -128,6 +128,7 @@ class NatsServer:
         self.linked = False
         self._link_listener: Callable[[Account, Subscription, bool], None] | None = None
         self.reload_hooks: list[Callable[[], None]] = []  # Internal.add_reload_hook
+        self.lame_duck_hooks: list[Callable[[], None]] = []  # Internal.add_lame_duck_hook
         self._info_fields: dict[str, Any] = {}
         self._ports: dict[str, list[str]] = {}
         self._dirty: list[Client] = []
@@ -266,6 +267,8 @@ class NatsServer:
         self.log.notice("Entering lame duck mode, stop accepting new clients")
         if self._listener is not None:
             self._listener.close()
+        for hook in list(self.lame_duck_hooks):
+            hook()
         for c in list(self.clients.values()):
             c.queue(self.info_line(c, ldm=True))
         self._flush_all()
