@@ -120,6 +120,13 @@ class Route(asyncio.Protocol):
             return
         data, self.out = self.out, bytearray()
         t.write(data)
+        limit = self.cluster.core.opts.max_pending
+        if t.get_write_buffer_size() > limit:
+            # A peer that stopped reading: cut it rather than buffer without bound.
+            self.cluster.log.notice(
+                "%s - Slow Consumer Detected: MaxPending of %d Exceeded", self._tag(), limit
+            )
+            self.close("Slow Consumer (Pending Bytes)")
 
     def send_err(self, text: str) -> None:
         self.queue(f"-ERR '{text}'\r\n".encode())
@@ -148,8 +155,10 @@ class Route(asyncio.Protocol):
     def close(self, reason: str) -> None:
         if self.closed:
             return
-        self.flush()
         self.closed = True
+        if self.out and self.transport is not None:
+            self.transport.write(bytes(self.out))  # what was queued (an -ERR) goes out first
+        self.out = bytearray()
         self.parser.dead = True
         for h in (self._ping_handle, self._auth_handle):
             if h is not None:

@@ -82,7 +82,7 @@ class ServerCounters:
 class Internal:
     """A layer's handle on the core, bound to one account's subject space."""
 
-    __slots__ = ("_account", "_client", "_deliver", "_server", "route")
+    __slots__ = ("__weakref__", "_account", "_client", "_deliver", "_server", "route")
 
     def __init__(self, server: NatsServer, account: Account) -> None:
         self._server = server
@@ -97,6 +97,13 @@ class Internal:
         self.route: Callable[[bytes, bytes | None, int, bytes, bytes], bool] = functools.partial(
             server.deliver, account.client
         )
+        server.internals.add(self)
+
+    def rebind(self) -> None:
+        """Take the server's current routing function (it changes once links are on)."""
+        server = self._server
+        self._deliver = server.deliver
+        self.route = functools.partial(server.deliver, self._account.client)
 
     # -- identity, options, clock ---------------------------------------------------------
     @property

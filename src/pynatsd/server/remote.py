@@ -5,8 +5,8 @@ A remote server's interest lives in the account's own sublist as a
 :class:`RemoteSubscription` (one per subject, or per queue group with the number of
 members as its weight, as the reference's routed subscriptions), so one match tells about
 local and remote receivers alike. A server with links uses :func:`route_message` instead of
-the single-server ``NatsServer.deliver`` (the core checks one attribute per publish to
-choose), which:
+the single-server ``NatsServer.deliver`` (it replaces the method on the instance, so a
+server without links pays nothing for them), which:
 
 * sends at most one message per link however many of its subscriptions match, carrying the
   names of the queue groups whose member was picked over there;

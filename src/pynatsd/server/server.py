@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import secrets
 import socket
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -111,6 +113,7 @@ class NatsServer:
         # Every account by name: $G, the accounts block, the system account (server/account.py).
         self.accounts: dict[str, Account] = {GLOBAL_ACCOUNT: self.global_account}
         self.system_account: Account | None = None
+        self.internals: weakref.WeakSet[Internal] = weakref.WeakSet()  # every Internal handle
         self.internal = Internal(self, self.global_account)
         # Subject mappings of the config file (None without any: publishes pay nothing).
         self.global_account.mappings = _mappings(opts)
@@ -365,6 +368,12 @@ class NatsServer:
         self._link_listener = listener
         for acc in self.accounts.values():
             self._watch_account(acc)
+        # From now on deliver() is remote.route_message: an instance attribute that shadows
+        # the method, so a server without links pays nothing at all on the publish path.
+        # Callers that bound the method earlier (Internal handles) are re-bound.
+        self.deliver = functools.partial(remote.route_message, self)  # type: ignore[method-assign]
+        for handle in list(self.internals):
+            handle.rebind()
 
     def _watch_account(self, acc: Account) -> None:
         listener = self._link_listener
@@ -610,8 +619,6 @@ class NatsServer:
 
         ``frame_subject``: routed by ``subject``, the frames carry this one instead.
         """
-        if self.linked:
-            return remote.route_message(self, pub, subject, reply, hdr, size, msg, frame_subject)
         r = pub.cache.get(subject)
         if r is None:
             if self._claim_roots:
