@@ -232,3 +232,36 @@ async def test_lame_duck_is_announced_to_the_cluster(
                 break
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize("restart", ["seed", "joiner"])
+async def test_a_restarted_node_rejoins_and_interest_is_rebuilt(
+    first: str, second: str, restart: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Kill one node and start it again on the same ports: the joiner's configured route is
+    dialled again (either way round) and subscriptions on both sides cross it again."""
+    a = start_node(tmp_path, first, "A", [])
+    nodes.append(a)
+    b = start_node(tmp_path, second, "B", [a.cluster_port])
+    nodes.append(b)
+    na, nb = await connect(a), await connect(b)
+    await in_sync(na, nb)
+    await na.close()
+    await nb.close()
+    victim = a if restart == "seed" else b
+    victim.proc.kill()
+    victim.proc.start()
+    na, nb = await connect(a), await connect(b)
+    try:
+        got = Collector()
+        await na.subscribe("again.>", cb=got.cb)
+        await in_sync(na, nb)
+        await in_sync(nb, na)
+        await nb.publish("again.x", b"back")
+        await nb.publish("again.x", b"END")
+        await asyncio.wait_for(got.done.wait(), T)
+        assert [m.data for m in got.msgs] == [b"back"]
+    finally:
+        await na.close()
+        await nb.close()

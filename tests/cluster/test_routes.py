@@ -422,3 +422,26 @@ async def test_wrong_cluster_name_is_rejected(tmp_path: Path, nodes: list[Node])
         b = start_node(tmp_path, second, f"B{first}{second}", [a.cluster_port], cluster_name="beta")
         nodes.append(b)
         a.proc.wait_for_log('Rejecting connection, cluster name "beta" does not match "alpha"')
+
+
+@pytest.mark.parametrize("seed", ["pynatsd", "reference"])
+async def test_five_mixed_nodes_form_a_full_mesh_from_one_seed(
+    seed: str, tmp_path: Path, nodes: list[Node]
+) -> None:
+    """Four nodes of both kinds know only the seed; every node ends up routed to every
+    other (checked on every ordered pair: routed messages are not forwarded, so delivery
+    between two joiners needs their own route)."""
+    a = start_node(tmp_path, seed, "S", [])
+    nodes.append(a)
+    kinds = ["pynatsd", "reference", "pynatsd", "reference"]
+    for i, kind in enumerate(kinds):
+        nodes.append(start_node(tmp_path, kind, f"N{i}", [a.cluster_port]))
+    clients = [await connect(n) for n in nodes]
+    try:
+        for i, sub_side in enumerate(clients):
+            for j, pub_side in enumerate(clients):
+                if i != j:
+                    await in_sync(sub_side, pub_side)
+    finally:
+        for nc in clients:
+            await nc.close()
