@@ -256,6 +256,20 @@ async def test_queue_group_one_member_cluster_wide(pair: list[Node]) -> None:
         await asyncio.wait_for(end.wait(), T)
         await in_sync(nb, na)
         assert sorted(remote_only) == sorted(b"%d" % i for i in range(40))
+
+        # A request to a queue group whose members are all across the route: one answers
+        # (RMSG carries the reply and the queue name: "+ <reply> <queue>").
+        async def serve(msg: Msg) -> None:
+            await msg.respond(
+                b"served:" + msg.data,
+            )
+
+        await nb.subscribe("svc.q", queue="svc", cb=serve)
+        await nb.subscribe("svc.q", queue="svc", cb=serve)
+        await in_sync(nb, na)
+        for i in range(10):
+            reply = await na.request("svc.q", b"%d" % i, timeout=T, headers={"N": str(i)})
+            assert reply.data == b"served:%d" % i
     finally:
         await na.close()
         await nb.close()
