@@ -265,3 +265,66 @@ async def test_a_restarted_node_rejoins_and_interest_is_rebuilt(
     finally:
         await na.close()
         await nb.close()
+
+
+def test_random_input_after_the_handshake_does_not_hurt_the_server(tmp_path: Path) -> None:
+    """Seeded random operations on a registered route: the route may be closed, the server
+    keeps serving its clients."""
+    import random
+
+    node = start_node(tmp_path, "pynatsd", "A", [])
+    rng = random.Random(14)
+    words = [
+        b"RS+",
+        b"RS-",
+        b"RMSG",
+        b"HMSG",
+        b"INFO",
+        b"PING",
+        b"PONG",
+        b"-ERR",
+        b"+OK",
+        b"$G",
+        b"foo",
+        b"*",
+        b">",
+    ]
+    try:
+        for _ in range(30):
+            ops = []
+            for _ in range(rng.randint(1, 8)):
+                parts = [rng.choice(words) for _ in range(rng.randint(1, 6))]
+                if rng.random() < 0.3:
+                    parts.append(b"%d" % rng.randint(-5, 20))
+                if rng.random() < 0.1:
+                    parts.append(bytes(rng.randrange(256) for _ in range(rng.randint(1, 12))))
+                ops.append(
+                    b" ".join(parts)
+                    + b"\r\n"
+                    + (b"x" * rng.randint(0, 10) + b"\r\n" if rng.random() < 0.3 else b"")
+                )
+            hello = (
+                b'CONNECT {"name":"NFUZZ%d","cluster":"c1","headers":true}\r\n' % rng.randrange(10**6)
+                + b'INFO {"server_id":"NFUZZ%d","cluster":"c1","port":1,"host":"127.0.0.1"}\r\n'
+                % rng.randrange(10**6)
+            )
+            with socket.create_connection(("127.0.0.1", node.cluster_port), timeout=T) as s:
+                s.sendall(hello + b"".join(ops) + b"PING\r\n")
+                s.settimeout(0.5)
+                try:
+                    while s.recv(65536):
+                        pass
+                except (TimeoutError, ConnectionResetError):
+                    pass
+        assert node.proc.alive()
+        with socket.create_connection(("127.0.0.1", node.port), timeout=T) as c:
+            c.sendall(b"CONNECT {}\r\nSUB x 1\r\nPUB x 2\r\nhi\r\nPING\r\n")
+            buf = b""
+            while b"PONG" not in buf:
+                chunk = c.recv(4096)
+                assert chunk
+                buf += chunk
+            assert b"MSG x 1 2\r\nhi\r\n" in buf
+        assert "Traceback" not in node.proc.tail(1000)
+    finally:
+        node.proc.stop()

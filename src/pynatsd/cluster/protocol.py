@@ -128,22 +128,36 @@ class RouteParser:
         elif u == b"RS+":
             args = rest.split()
             if len(args) == 2:
-                h.on_sub(args[0].decode(), args[1].decode(), None, 0)
+                h.on_sub(args[0].decode("utf-8", "replace"), args[1].decode("utf-8", "replace"), None, 0)
             elif len(args) == 4:
                 try:
                     weight = int(args[3])
                 except ValueError:
                     raise RouteParseError("processRemoteSub Parse Error")
-                h.on_sub(args[0].decode(), args[1].decode(), args[2].decode(), weight)
+                h.on_sub(
+                    args[0].decode("utf-8", "replace"),
+                    args[1].decode("utf-8", "replace"),
+                    args[2].decode("utf-8", "replace"),
+                    weight,
+                )
             elif len(args) == 3:
-                h.on_sub(args[0].decode(), args[1].decode(), args[2].decode(), 1)
+                h.on_sub(
+                    args[0].decode("utf-8", "replace"),
+                    args[1].decode("utf-8", "replace"),
+                    args[2].decode("utf-8", "replace"),
+                    1,
+                )
             else:
                 raise RouteParseError("processRemoteSub Parse Error")
         elif u == b"RS-":
             args = rest.split()
             if len(args) not in (2, 3):
                 raise RouteParseError("processRemoteUnsub Parse Error")
-            h.on_unsub(args[0].decode(), args[1].decode(), args[2].decode() if len(args) == 3 else None)
+            h.on_unsub(
+                args[0].decode("utf-8", "replace"),
+                args[1].decode("utf-8", "replace"),
+                args[2].decode("utf-8", "replace") if len(args) == 3 else None,
+            )
         elif u == b"PING":
             h.on_ping()
         elif u == b"PONG":
