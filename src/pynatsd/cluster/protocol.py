@@ -10,6 +10,7 @@ Operations: ``INFO {json}``, ``CONNECT {json}``, ``PING``, ``PONG``, ``+OK``, ``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = [
@@ -59,7 +60,7 @@ class RouteHandler(Protocol):
 class RouteParser:
     """Splits the byte stream of a route into operations, calling the handler for each."""
 
-    __slots__ = ("_buf", "_handler", "_pending", "dead", "expect_connect")
+    __slots__ = ("_buf", "_handler", "_pending", "dead", "expect_connect", "fast_account", "fast_deliver")
 
     def __init__(self, handler: RouteHandler) -> None:
         self._handler = handler
@@ -69,6 +70,10 @@ class RouteParser:
         self.dead = False
         # An accepted route must start with CONNECT (anything else: Authorization Violation).
         self.expect_connect = False
+        # The handler may name the deliverer of the account its last message was for:
+        # plain RMSGs for that account then go to it without a call to on_msg.
+        self.fast_account = b""
+        self.fast_deliver: Callable[..., object] | None = None
 
     def feed(self, data: bytes) -> None:
         buf = self._buf + data if self._buf else data
@@ -105,7 +110,10 @@ class RouteParser:
                         if buf[start + size : start + size + 2] != b"\r\n":
                             raise RouteParseError("Unknown Protocol Operation")
                         pos = start + size + 2
-                        on_msg(args[0], args[1], reply, None, -1, szb, buf[start : start + size])
+                        if args[0] == self.fast_account and self.fast_deliver is not None:
+                            self.fast_deliver(args[1], reply, -1, szb, buf[start : start + size], None, None)
+                        else:
+                            on_msg(args[0], args[1], reply, None, -1, szb, buf[start : start + size])
                     else:
                         self._pending = (args[0], args[1], reply, None, -1, size)
                         pos = start

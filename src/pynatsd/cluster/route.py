@@ -57,7 +57,6 @@ class Route(asyncio.Protocol):
         self._rsubs: dict[tuple[str, str, str | None], RemoteSubscription] = {}
         self._acc_b: dict[str, bytes] = {}
         self._deliverers: dict[bytes, LinkDeliverer] = {}
-        self.in_msgs = 0
         self.out_msgs = 0
 
     def _tag(self) -> str:
@@ -316,7 +315,6 @@ class Route(asyncio.Protocol):
         size: bytes,
         msg: bytes,
     ) -> None:
-        self.in_msgs += 1
         deliver = self._deliverers.get(account)
         if deliver is None:
             owner = self._owner(account.decode("utf-8", "replace"))
@@ -325,6 +323,7 @@ class Route(asyncio.Protocol):
             internal = self.cluster.account(owner.account.name)
             assert internal is not None
             deliver = self._deliverers[account] = internal.link_deliverer(owner)
+        self.parser.fast_account, self.parser.fast_deliver = account, deliver
         deliver(subject, reply, hdr, size, msg, None, queues)
 
     # -- remote interest ---------------------------------------------------------------------

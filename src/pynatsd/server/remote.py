@@ -91,14 +91,23 @@ def route_message(
         r = account.sublist.match(subject)
     if not r.any:
         return False
-    targets: list[Subscription] = []
-    links: dict[Link, list[bytes]] = {}
-    for sub in r.psubs:
-        if sub.__class__ is RemoteSubscription:
-            if not from_link and not sub.closed:
-                links.setdefault(sub.link, [])  # type: ignore[attr-defined]
-        else:
-            targets.append(sub)
+    split = r.split
+    if split is None:
+        split = r.split = _split(r.psubs)
+    local, plinks = split
+    if not r.qsubs:
+        # Plain subscribers only (the common case): no per-message partition or dict.
+        delivered = (
+            _deliver_local(srv, pub, r, local, subject, reply, hdr, size, msg, frame_subject) if local else 0
+        )
+        if plinks and not from_link:
+            name = account.name
+            for link in plinks:
+                link.send_msg(name, subject, reply, hdr, msg, _NO_QUEUES)  # type: ignore[attr-defined]
+            delivered += len(plinks)
+        return delivered > 0
+    targets: list[Subscription] = list(local)
+    links: dict[Link, list[bytes]] = {} if from_link else {link: [] for link in plinks}  # type: ignore[misc]
     for members in r.qsubs:
         _pick(members, pub, subject, from_link, queues, targets, links)
     delivered = _deliver_local(srv, pub, r, targets, subject, reply, hdr, size, msg, frame_subject)
@@ -108,6 +117,16 @@ def route_message(
             link.send_msg(name, subject, reply, hdr, msg, names)
             delivered += 1
     return delivered > 0
+
+
+_NO_QUEUES: list[bytes] = []
+
+
+def _split(psubs: tuple[Subscription, ...]) -> tuple[tuple[Subscription, ...], tuple[object, ...]]:
+    """Local plain subscribers, and each link with plain interest once."""
+    local = tuple(s for s in psubs if s.__class__ is not RemoteSubscription)
+    links = tuple(dict.fromkeys(s.link for s in psubs if s.__class__ is RemoteSubscription))  # type: ignore[attr-defined]
+    return local, links
 
 
 def _pick(
@@ -155,7 +174,7 @@ def _deliver_local(
     srv: NatsServer,
     pub: Client,
     r: MatchResult[Subscription],
-    targets: list[Subscription],
+    targets: list[Subscription] | tuple[Subscription, ...],
     subject: bytes,
     reply: bytes | None,
     hdr: int,
@@ -211,8 +230,9 @@ def _deliver_local(
         sub.delivered += 1
         if sub.max_msgs or c.perms is not None:
             srv._after_delivery(sub, reply)
-    if delivered:
-        srv.schedule_flush()
+    if delivered and not srv._flush_scheduled:
+        srv._flush_scheduled = True
+        srv.loop.call_soon(srv._flush_all)
     return delivered
 
 
