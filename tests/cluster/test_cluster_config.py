@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import pynatsd_command
+from tests.support import require_reference as reference_binary
 from tests.support.config import needs_reference, reference_test_config, write
 
 BAD = [
@@ -77,3 +78,24 @@ def test_unbuilt_route_features_are_refused_by_name(tmp_path: Path, text: str, f
     code, out = pynatsd_test_config(path)
     assert code != 0
     assert feature in out and "not supported by pynatsd yet" in out
+
+
+@needs_reference
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--routes", "nats://127.0.0.1:5"],
+        ["--cluster", "nats://127.0.0.1:x"],
+        ["--cluster_name", "a b", "--cluster", "nats://127.0.0.1:6222"],
+    ],
+    ids=["routes-without-cluster", "bad-cluster-url", "name-with-spaces"],
+)
+def test_bad_cluster_flags_fail_as_the_reference(args: list[str]) -> None:
+    ref = subprocess.run([reference_binary(), "-p", "0", *args], capture_output=True, timeout=30, check=False)
+    ours = subprocess.run(
+        [*pynatsd_command(), "-p", "0", *args], capture_output=True, timeout=60, check=False
+    )
+    assert ref.returncode != 0 and ours.returncode != 0
+    ref_text = ref.stderr.decode().strip().splitlines()[-1].split(": ", 1)[1]
+    our_text = ours.stderr.decode().strip().splitlines()[-1].split(": ", 1)[1]
+    assert our_text == ref_text

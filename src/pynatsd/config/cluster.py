@@ -207,6 +207,7 @@ def apply_cluster_flags(flags: dict[str, object], opts: Options) -> str | None:
     )
     if not any(n in flags for n in names):
         return None
+    had_listener = opts.cluster is not None and opts.cluster.port != 0
     c = opts.cluster or ClusterOptions()
     opts.cluster = c
     listen = flags.get("cluster") or flags.get("cluster_listen")
@@ -217,6 +218,10 @@ def apply_cluster_flags(flags: dict[str, object], opts: Options) -> str | None:
         except ValueError:
             host, port = None, None
         if host is None or port is None:
+            tail = urlsplit(listen).netloc.rsplit("]", 1)[-1]
+            if ":" in tail and not tail.rsplit(":", 1)[1].isdigit():
+                # Go's url.Parse, as the reference reports it
+                return f'parse "{listen}": invalid port ":{tail.rsplit(":", 1)[1]}" after host'
             return f"could not parse cluster URL: {listen}"
         c.host, c.port = host, port
         if u.username:
@@ -227,6 +232,8 @@ def apply_cluster_flags(flags: dict[str, object], opts: Options) -> str | None:
             return "cluster name cannot contain spaces"
         c.name = name
     routes = flags.get("routes")
+    if isinstance(routes, str) and routes and not listen and not had_listener:
+        return "solicited routes require cluster capabilities, e.g. --cluster"
     if isinstance(routes, str) and routes:
         parsed = parse_route_urls([r for r in routes.split(",") if r.strip()])
         if parsed is None:
