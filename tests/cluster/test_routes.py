@@ -51,10 +51,11 @@ def start_node(
     cluster_name: str = "c1",
     extra: str = "",
     cluster_extra: str = "",
+    cluster_port: int = 0,  # 0: a free one
 ) -> Node:
     if kind == "reference":
         require_reference()
-    port, cport = free_port(), free_port()
+    port, cport = free_port(), cluster_port or free_port()
     route_urls = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
     conf = tmp / f"{name}.conf"
     conf.write_text(
