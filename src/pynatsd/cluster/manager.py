@@ -95,7 +95,8 @@ class Cluster:
             acc = self.account(name)
             for sub in acc.local_subscriptions() if acc is not None else ():
                 self._local_interest(name, sub, True)
-        self.core.add_reload_hook(self._accounts.clear)
+        self.core.add_reload_hook(self._reloaded)
+        self._import_jetstream_api()
         self.core.add_lame_duck_hook(self._lame_duck)
         self._listener = await self.loop.create_server(
             lambda: Route(self),
@@ -243,6 +244,24 @@ class Cluster:
         if route.registered and self.routes.get(route.remote_id) is route:
             del self.routes[route.remote_id]
             self.connect_urls_changed()
+
+    def _reloaded(self) -> None:
+        self._accounts.clear()
+        self._import_jetstream_api()  # a reload re-wired the imports without it
+
+    def _import_jetstream_api(self) -> None:
+        """As a reference server without JetStream in a cluster with only ``$G`` and the
+        system account ("simple mixed mode"): ``$JS.API.>`` of ``$G`` is imported from the
+        system account, so that this server's clients reach the JetStream of the cluster's
+        JetStream servers (which serve the API in the system account) over the routes."""
+        core = self.core
+        system = core.system_account_name
+        names = set(core.account_names())
+        if core.opts.jetstream or not system or names != {"$G", system}:
+            return
+        g = self.account("$G")
+        if g is not None:
+            g.import_service(system, "$JS.API.>", share=True)
 
     def _lame_duck(self) -> None:
         """Tell every peer that this server is going away (INFO with ``ldm``), as the

@@ -110,7 +110,11 @@ class RouteParser:
                         if buf[start + size : start + size + 2] != b"\r\n":
                             raise RouteParseError("Unknown Protocol Operation")
                         pos = start + size + 2
-                        if args[0] == self.fast_account and self.fast_deliver is not None:
+                        if (
+                            args[0] == self.fast_account
+                            and self.fast_deliver is not None
+                            and (reply is None or not reply.startswith(b"$JS.ACK."))
+                        ):
                             self.fast_deliver(args[1], reply, -1, szb, buf[start : start + size], None, None)
                         else:
                             on_msg(args[0], args[1], reply, None, -1, szb, buf[start : start + size])

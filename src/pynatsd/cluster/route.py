@@ -324,7 +324,10 @@ class Route(asyncio.Protocol):
             assert internal is not None
             deliver = self._deliverers[account] = internal.link_deliverer(owner)
         self.parser.fast_account, self.parser.fast_deliver = account, deliver
-        deliver(subject, reply, hdr, size, msg, None, queues)
+        frame_subject = None
+        if reply is not None and reply.startswith(b"$JS.ACK."):
+            reply, frame_subject = _split_ack_reply(reply)
+        deliver(subject, reply, hdr, size, msg, frame_subject, queues)
 
     # -- remote interest ---------------------------------------------------------------------
     def _owner(self, account: str) -> LinkClient | None:
@@ -345,6 +348,19 @@ class Route(asyncio.Protocol):
 
     def subscription_count(self) -> int:
         return len(self._rsubs)
+
+
+def _split_ack_reply(reply: bytes) -> tuple[bytes, bytes | None]:
+    """A JetStream delivery routed by its deliver subject carries the stored subject after
+    an ``@`` that follows the eighth dot of its ``$JS.ACK...`` reply (the reference's
+    encoding across routes): the reply, and the subject to frame the message with."""
+    dots = 0
+    for i, b in enumerate(reply):
+        if b == 0x2E:  # "."
+            dots += 1
+        elif b == 0x40 and dots >= 8:  # "@"
+            return reply[:i], reply[i + 1 :] or None
+    return reply, None
 
 
 def _join(host: str, port: int) -> str:

@@ -178,6 +178,19 @@ class Internal:
         acc = self._server.accounts.get(name)
         return Internal(self._server, acc) if acc is not None else None
 
+    def import_service(self, exporter: str, subject: str, share: bool = False) -> bool:
+        """A service import into this account of ``subject`` from account ``exporter`` (as
+        a config's ``imports``, undone by a reload, which then calls the reload hooks);
+        False when there is no such account."""
+        from pynatsd.options import ImportConfig
+
+        exp = self._server.accounts.get(exporter)
+        if exp is None:
+            return False
+        imp = ImportConfig(account=exporter, subject=subject, service=True, share=share)
+        imports.add_service_import(self._server, self._account, exp, imp)
+        return True
+
     def add_reload_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after a reload has applied new options and accounts."""
         self._server.reload_hooks.append(hook)

@@ -497,6 +497,10 @@ class NatsServer:
     def set_info_fields(self, fields: dict[str, Any]) -> None:
         self._info_fields.update(fields)
 
+    def info_field(self, name: str) -> Any:
+        """A field a layer added to INFO (None if none did)."""
+        return self._info_fields.get(name)
+
     def register_port(self, kind: str, url: str) -> None:
         self._ports.setdefault(kind, []).append(url)
 
