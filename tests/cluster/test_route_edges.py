@@ -328,3 +328,32 @@ def test_random_input_after_the_handshake_does_not_hurt_the_server(tmp_path: Pat
         assert "Traceback" not in node.proc.tail(1000)
     finally:
         node.proc.stop()
+
+
+def test_service_import_subscriptions_are_not_announced(tmp_path: Path) -> None:
+    """The ``$JS.API.>`` import of ``$G`` (and any service import) is local, as the
+    reference's (sub.si): announcing it would bring other servers' own API requests back
+    here, to be answered twice. A plain subscription is announced."""
+    node = start_node(tmp_path, "pynatsd", "A", [])
+    try:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=T) as c:
+            c.sendall(b"CONNECT {}\r\nSUB plain.subject 1\r\nPING\r\n")
+            buf = b""
+            while b"PONG" not in buf:
+                chunk = c.recv(4096)
+                assert chunk
+                buf += chunk
+            with socket.create_connection(("127.0.0.1", node.cluster_port), timeout=T) as s:
+                s.sendall(
+                    b'CONNECT {"name":"NPEER","cluster":"c1","headers":true}\r\n'
+                    b'INFO {"server_id":"NPEER","cluster":"c1","port":1,"host":"127.0.0.1"}\r\nPING\r\n'
+                )
+                out = b""
+                while b"PONG" not in out:
+                    chunk = s.recv(65536)
+                    assert chunk
+                    out += chunk
+        assert b"RS+ $G plain.subject\r\n" in out
+        assert b"$JS.API" not in out
+    finally:
+        node.proc.stop()

@@ -51,7 +51,7 @@ class Subscription:
     ``Internal.subscribe``): routing calls it instead of writing a MSG frame.
     """
 
-    __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
+    __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "si", "sid", "sid_b", "subject")
 
     def __init__(
         self, client: Client, subject: str, queue: str | None, sid: bytes, cb: MsgCallback | None = None
@@ -65,6 +65,7 @@ class Subscription:
         self.max_msgs = 0
         self.delivered = 0
         self.closed = False
+        self.si = False  # a service import's: local, never announced to other servers
 
 
 class Client(asyncio.Protocol):

@@ -303,7 +303,7 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
             return False
         return True
 
-    importer.import_subs.append(server.subscribe_internal(importer, local_s, request))
+    importer.import_subs.append(server.subscribe_internal(importer, local_s, request, si=True))
 
 
 def wire(server: NatsServer, accounts: dict[str, Account]) -> None:

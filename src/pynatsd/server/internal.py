@@ -318,7 +318,7 @@ class Internal:
     def local_subscriptions(self) -> list[Subscription]:
         """Every local subscription of this account (what a new link is told about)."""
         subs = self._account.sublist.overlapping(">")
-        return [s for s in subs if s.__class__ is not remote.RemoteSubscription and not s.closed]
+        return [s for s in subs if s.__class__ is not remote.RemoteSubscription and not s.closed and not s.si]
 
     def link_client(self, link: remote.Link, name: str) -> remote.LinkClient:
         """A link's presence in this account: it owns the link's remote interest and

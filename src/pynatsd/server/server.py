@@ -380,7 +380,7 @@ class NatsServer:
         assert listener is not None
 
         def changed(sub: Subscription, added: bool) -> None:
-            if sub.__class__ is not remote.RemoteSubscription:
+            if sub.__class__ is not remote.RemoteSubscription and not sub.si:
                 listener(acc, sub, added)
 
         acc.sublist.listener = changed
@@ -537,12 +537,14 @@ class NatsServer:
 
     # -- in-process subscriptions (Internal) ------------------------------------------
     def subscribe_internal(
-        self, account: Account, subject: str, cb: MsgCallback, queue: str | None = None
+        self, account: Account, subject: str, cb: MsgCallback, queue: str | None = None, si: bool = False
     ) -> Subscription:
-        """Subscribe an in-process handler; it is called synchronously for each message."""
+        """Subscribe an in-process handler; it is called synchronously for each message.
+        ``si``: a service import's subscription (never announced to routes, as the reference)."""
         owner = account.client
         owner._isid += 1
         sub = Subscription(owner, subject, queue, b"%d" % owner._isid, cb)
+        sub.si = si
         if not account.sublist.insert(sub):
             raise ValueError(f"invalid subject {subject!r}")
         owner.subs[sub.sid_b] = sub
