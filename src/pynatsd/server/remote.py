@@ -91,9 +91,11 @@ def route_message(
         r = account.sublist.match(subject)
     if not r.any:
         return False
-    split = r.split
+    split = _splits.get(r)
     if split is None:
-        split = r.split = _split(r.psubs)
+        if len(_splits) >= _SPLITS_MAX:
+            _splits.clear()
+        split = _splits[r] = _split(r.psubs)
     local, plinks = split
     if not r.qsubs:
         # Plain subscribers only (the common case): no per-message partition or dict.
@@ -120,6 +122,11 @@ def route_message(
 
 
 _NO_QUEUES: list[bytes] = []
+# Per match result (cached per subject, replaced when its subject's interest changes): the
+# local plain subscribers and the links with plain interest. Kept here, not on the result,
+# so that a server without links carries nothing for it; bounded by clearing.
+_splits: dict[MatchResult[Subscription], tuple[tuple[Subscription, ...], tuple[object, ...]]] = {}
+_SPLITS_MAX = 8192
 
 
 def _split(psubs: tuple[Subscription, ...]) -> tuple[tuple[Subscription, ...], tuple[object, ...]]:

@@ -476,9 +476,8 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
-            if (
-                c.nonce and not ldm and not update
-            ):  # only the first INFO has it (not lame duck's), as the reference
+            # only the first INFO has it (not lame duck's, not an update), as the reference
+            if c.nonce and not ldm and not update:
                 d["nonce"] = c.nonce.decode("ascii")
         d["api_lvl"] = API_LEVEL  # with or without JetStream, as the reference
         if ldm:

@@ -42,7 +42,7 @@ class _Node(Generic[S]):
 class MatchResult(Generic[S]):
     """Plain subscribers, and one tuple of members per matching queue group."""
 
-    __slots__ = ("any", "heads", "psubs", "qsubs", "split")
+    __slots__ = ("any", "heads", "psubs", "qsubs")
 
     def __init__(self, psubs: tuple[S, ...], qsubs: tuple[tuple[S, ...], ...]) -> None:
         self.psubs = psubs
@@ -51,9 +51,6 @@ class MatchResult(Generic[S]):
         # Per-subscriber frame heads, built by the router on first use; a cached result
         # is for one literal subject, so they stay valid as long as the result does.
         self.heads: dict[S, bytes] | None = None
-        # With links to other servers (server/remote.py): the plain subscribers split into
-        # local ones and the links with interest, also built once per cached result.
-        self.split: tuple[tuple[S, ...], tuple[object, ...]] | None = None
 
     def __bool__(self) -> bool:
         return self.any
