@@ -3,7 +3,8 @@
 The core (:mod:`pynatsd.server`) names no layer above it. This is the one place that puts
 them on top of it, each holding the core's :class:`~pynatsd.server.internal.Internal`
 interface and living in the server's life as an extension, in the reference's start-up
-order: monitoring, then JetStream (streams recovered), then the client listener.
+order: monitoring, then JetStream (streams recovered), then the client listener, then
+routes (the cluster listener and the routes it dials).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pynatsd.server.logging import ServerLogger
 from pynatsd.server.server import NatsServer
 
 if TYPE_CHECKING:
+    from pynatsd.cluster.manager import Cluster
     from pynatsd.jetstream.engine import JetStreamEngine
     from pynatsd.monitor.http import MonitorServer
 
@@ -25,10 +27,19 @@ class Node:
     """One server and its layers; start and stop it through :attr:`server`."""
 
     def __init__(self, opts: Options, log: ServerLogger | None = None) -> None:
+        clustered = opts.cluster is not None and opts.cluster.port != 0
+        if clustered and opts.jetstream:
+            # No silent half-mode: clustered JetStream is not built (docs/CLUSTERING.md).
+            opts.unsupported.setdefault(
+                "jetstream",
+                "JetStream on a clustered server (clustered JetStream; "
+                "run this node with JetStream off and use the JetStream of the reference nodes)",
+            )
         self.server = NatsServer(opts, log)
         core = self.server.internal
         self.monitor: MonitorServer | None = None
         self.jetstream: JetStreamEngine | None = None
+        self.cluster: Cluster | None = None
         # Layers are imported only when enabled: aiohttp and the JetStream stack would
         # otherwise add to every start-up (embedded servers in test suites start often).
         if opts.http_port or opts.https_port:
@@ -47,6 +58,11 @@ class Node:
 
             self.jetstream = JetStreamEngine(core)
             core.add_extension(self.jetstream)
+        if clustered and opts.cluster is not None:
+            from pynatsd.cluster.manager import Cluster
+
+            self.cluster = Cluster(core, opts.cluster)
+            core.add_extension(self.cluster)
 
     def _monitor_ports(self) -> tuple[int, int, dict[str, int]]:
         """The monitoring port as /varz reports it (http, https) and its request counts."""

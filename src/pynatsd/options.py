@@ -165,6 +165,25 @@ class TLSOptions:
 
 
 @dataclass
+class ClusterOptions:
+    """The ``cluster {}`` block (and the ``--cluster*``/``--routes`` flags): routes to other
+    servers of one cluster (pynatsd/cluster). ``port`` 0 with no routes: no cluster."""
+
+    name: str = ""  # "" = a dynamic name, adopted from the first named peer
+    host: str = "0.0.0.0"
+    port: int = 0  # -1 = a random port
+    routes: list[str] = field(default_factory=list)  # nats-route://[user:pass@]host:port URLs
+    advertise: str = ""
+    no_advertise: bool = False
+    connect_retries: int = 0
+    username: str = ""  # authorization { user, password } for routes
+    password: str = ""
+    auth_timeout: float = 0.0  # seconds; 0 = the default
+    pool_size: int = -1  # only -1 (no pooling) is built: see docs/CLUSTERING.md
+    ping_interval: float = 0.0  # seconds; 0 = the server's
+
+
+@dataclass
 class Options:
     """Every option of the core server, named as in the reference's config file."""
 
@@ -262,6 +281,9 @@ class Options:
     # subject mappings of the global account, in configuration order: (source, destinations);
     # None when the config has no mappings block (a reload then keeps the current ones)
     mappings: list[tuple[str, list[MapDest]]] | None = None
+
+    # routes (clusters): None = a single server
+    cluster: ClusterOptions | None = None
 
     # features not built yet: set only to be refused clearly at start
     unsupported: dict[str, str] = field(default_factory=dict)

@@ -92,7 +92,7 @@ def test_check_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "feature"),
-    [(["--routes", "nats://x:1"], "clustering"), (["--profile", "6060"], "profiling")],
+    [(["--profile", "6060"], "profiling")],
 )
 def test_unbuilt_features_fail_at_start(args: list[str], feature: str) -> None:
     out = run_cli("-p", str(free_port()), *args)
@@ -108,7 +108,7 @@ def test_tls_flag_without_certificate_fails_as_the_reference() -> None:
 
 def test_unbuilt_feature_in_config_fails(tmp_path: Path) -> None:
     conf = tmp_path / "c.conf"
-    conf.write_text("cluster { port: 6222 }\n")
+    conf.write_text("cluster { port: -1, compression: s2_fast }\n")
     out = run_cli("-p", str(free_port()), "-c", str(conf))
     assert out.returncode == 1 and "not supported" in out.stderr
 

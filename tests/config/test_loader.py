@@ -258,7 +258,10 @@ def test_unsupported_features_are_recorded(key: str) -> None:
 
 
 def test_unsupported_keep_the_spelling_used() -> None:
-    assert load("Cluster { port: 6222 }\nMQTT {}").unsupported == {"Cluster": "clustering", "MQTT": "MQTT"}
+    assert load("Gateway { port: 6222 }\nMQTT {}").unsupported == {
+        "Gateway": "gateways (super-clusters)",
+        "MQTT": "MQTT",
+    }
 
 
 def test_unsupported_inside_authorization() -> None:
@@ -447,9 +450,9 @@ def test_errors_in_included_files_name_them(tmp_path: Path) -> None:
 
 def test_base_options_are_kept_and_not_mutated() -> None:
     base = Options(server_name="base", port=5000, unsupported={"--x": "x"})
-    opts = load("debug: true\ncluster {}", base)
+    opts = load("debug: true\ngateway {}", base)
     assert (opts.server_name, opts.port, opts.debug) == ("base", 5000, True)
-    assert opts.unsupported == {"--x": "x", "cluster": "clustering"}
+    assert opts.unsupported == {"--x": "x", "gateway": "gateways (super-clusters)"}
     assert base.unsupported == {"--x": "x"} and not base.debug
 
 

@@ -65,9 +65,14 @@ TLS Options:
         --tlsverify                  Enable TLS, verify client certificates
         --tlscacert <file>           Client certificate CA for verification
 
-Cluster Options (not supported yet):
-        --routes, --cluster, --cluster_name, --no_advertise, --cluster_advertise,
-        --connect_retries, --cluster_listen
+Cluster Options:
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
+        --cluster_listen <url>       Cluster url from which members can solicit routes
 
 Common Options:
     -h, --help                       Show this message
@@ -132,13 +137,13 @@ _add("tlscert", "tlscert", "str")
 _add("tlskey", "tlskey", "str")
 _add("tlsverify", "tlsverify", "bool")
 _add("tlscacert", "tlscacert", "str")
-_add("routes", "routes", "str", "clustering")
-_add("cluster", "cluster", "str", "clustering")
-_add("cluster_name", "cluster_name", "str", "clustering")
-_add("no_advertise", "no_advertise", "bool", "clustering")
-_add("cluster_advertise", "cluster_advertise", "str", "clustering")
-_add("connect_retries", "connect_retries", "int", "clustering")
-_add("cluster_listen", "cluster_listen", "str", "clustering")
+_add("routes", "routes", "str")
+_add("cluster", "cluster", "str")
+_add("cluster_name", "cluster_name", "str")
+_add("no_advertise", "no_advertise", "bool")
+_add("cluster_advertise", "cluster_advertise", "str")
+_add("connect_retries", "connect_retries", "int")
+_add("cluster_listen", "cluster_listen", "str")
 _add("profile", "profile", "int", "the profiling port")
 _add("h help", "help", "bool")
 _add("help_tls", "help_tls", "bool")
@@ -210,8 +215,13 @@ def build_options(flags: dict[str, Any], warnings: list[str] | None = None) -> O
     else:
         opts = Options()
     _tls_flags(flags, opts)
+    from pynatsd.config.cluster import apply_cluster_flags
+
+    problem = apply_cluster_flags(flags, opts)
+    if problem:
+        raise ValueError(problem)
     for dest, value in flags.items():
-        if dest in _TLS_DESTS:
+        if dest in _TLS_DESTS or dest in _CLUSTER_DESTS:
             continue
         flag = next(f for f in _FLAGS.values() if f.dest == dest)
         if flag.feature:
@@ -233,6 +243,15 @@ def build_options(flags: dict[str, Any], warnings: list[str] | None = None) -> O
     return opts
 
 
+_CLUSTER_DESTS = (
+    "cluster",
+    "cluster_listen",
+    "cluster_name",
+    "routes",
+    "cluster_advertise",
+    "no_advertise",
+    "connect_retries",
+)
 _TLS_DESTS = ("tls", "tlscert", "tlskey", "tlsverify", "tlscacert")
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pynatsd.config.accounts import parse_accounts
+from pynatsd.config.cluster import parse_cluster
 from pynatsd.config.errors import ConfigError, ConfigIssue, Position
 from pynatsd.config.mappings import parse_mappings
 from pynatsd.config.operator import finish as finish_operator
@@ -56,7 +57,6 @@ _DEFAULT_RESPONSE_EXPIRES = 120.0  # seconds, as the reference
 
 # Top-level keys the reference understands but pynatsd cannot honour yet.
 UNSUPPORTED_FEATURES: dict[str, str] = {
-    "cluster": "clustering",
     "gateway": "gateways (super-clusters)",
     "leaf": "leaf nodes",
     "leafnodes": "leaf nodes",
@@ -266,6 +266,11 @@ class _Loader:
 
     def http_port(self, key: str, node: Node) -> None:
         self.opts.http_port = _port(node, key, _int(node, key))
+
+    # -- routes (config/cluster.py) --------------------------------------------------------
+
+    def cluster(self, key: str, node: Node) -> None:
+        self.errors.extend(parse_cluster(node, self.opts))
 
     # -- TLS (config/tls.py) -------------------------------------------------------------
 
@@ -786,7 +791,13 @@ _TOP_LEVEL: dict[str, _Handler] = {
     "resolver_preload": parse_resolver_preload,
     "resolver_pinned_accounts": parse_pinned_accounts,
     "resolver_tls": _Loader.resolver_tls,
+    "cluster": _Loader.cluster,
 }
+
+
+def listen_address(node: Node) -> tuple[str | None, int]:
+    """``listen``-style ``host:port`` or port (config/cluster.py); raises the loader's issue."""
+    return _listen(node)
 
 
 # -- public API -------------------------------------------------------------------------------

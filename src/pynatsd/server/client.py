@@ -55,7 +55,7 @@ class Subscription:
     ``Internal.subscribe``): routing calls it instead of writing a MSG frame.
     """
 
-    __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "sid", "sid_b", "subject")
+    __slots__ = ("cb", "client", "closed", "delivered", "max_msgs", "queue", "si", "sid", "sid_b", "subject")
 
     def __init__(
         self, client: Client, subject: str, queue: str | None, sid: bytes, cb: MsgCallback | None = None
@@ -69,6 +69,7 @@ class Subscription:
         self.max_msgs = 0
         self.delivered = 0
         self.closed = False
+        self.si = False  # a service import's: local, never announced to other servers
 
 
 class Client(asyncio.Protocol):
@@ -100,6 +101,7 @@ class Client(asyncio.Protocol):
         self.lang = ""
         self.version = ""
         self.user = ""
+        self.protocol = 0  # 1: takes INFO updates (connect_urls)
         self.connect_opts: dict[str, Any] = {}
         # Sent in INFO when NKey users exist (also by the TLS listener, before the
         # handshake); CONNECT's sig signs it.
@@ -362,6 +364,7 @@ class Client(asyncio.Protocol):
         self.lang = str(o.get("lang", self.lang) or "")
         self.version = str(o.get("version", self.version) or "")
         proto = o.get("protocol", 0)
+        self.protocol = proto
         if proto < 0 or proto > 1:
             self.send_err("invalid client protocol")
             self.close("Protocol Violation")

@@ -71,6 +71,8 @@ def _client_info(c: Client, share: bool) -> bytes:
     d["rtt"] = round(c.rtt * 1e9)
     if share:
         d["server"] = c.server.server_name
+        # the cluster a route layer named (JetStream places a stream in the requester's)
+        d["cluster"] = c.server.info_field("cluster")
         d["kind"] = "Client"
         d["client_type"] = "nats"
     return json.dumps({k: v for k, v in d.items() if v}, separators=(",", ":")).encode()
@@ -344,7 +346,7 @@ def add_service_import(server: NatsServer, importer: Account, exporter: Account,
             )
         return route_request(server, importer, exporter, export, target, reply, hdr, msg, lat)
 
-    importer.import_subs.append(server.subscribe_internal(importer, local_s, request))
+    importer.import_subs.append(server.subscribe_internal(importer, local_s, request, si=True))
 
 
 def route_request(

@@ -16,15 +16,17 @@ WebSocket and MQTT listeners, all plug into the core the same way: they never to
 * write ready-made frames to a receiver when routing to it is that simple;
 * add fields to INFO, a port to the ports file, and a start/stop pair to the server's
   life (:class:`Extension`);
-* read the server's identity, options and counters;
-* reach the other accounts, and hear when a reload changed them.
 * read the server's identity, options and counters, and (for monitoring) snapshots of
-  its open connections, its recently closed ones and its accounts.
+  its open connections, its recently closed ones and its accounts;
+* reach the other accounts, and hear when a reload changed them;
+* link to other servers (routes): hear of every local subscription change, hold a remote
+  server's interest as subscriptions of a link, hand over the messages a link brings in
+  (delivered locally only), and tell clients about new servers (INFO updates).
 
 An :class:`Internal` is bound to one account (``$G`` for the core's own; each account has
 its own subject index and internal client), so layers written against this interface
 work per account unchanged. Route, gateway and leaf
-connections will not be clients; they will reach routing through this same interface.
+connections are not clients; they reach routing through this same interface.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pynatsd.server import imports
+from pynatsd.server import imports, remote
 from pynatsd.server.account import Account
 from pynatsd.server.client import Client, MsgCallback, Subscription
 from pynatsd.server.closed import ClosedClient, SubRecord
@@ -61,6 +63,12 @@ __all__ = [
     "StartError",
     "SubRecord",
     "Subscription",
+]
+
+
+#: See :meth:`Internal.link_deliverer`.
+LinkDeliverer = Callable[
+    [bytes, "bytes | None", int, bytes, bytes, "bytes | None", "list[bytes] | None"], bool
 ]
 
 
@@ -92,7 +100,7 @@ class ServerCounters:
 class Internal:
     """A layer's handle on the core, bound to one account's subject space."""
 
-    __slots__ = ("_account", "_client", "_deliver", "_server", "route")
+    __slots__ = ("__weakref__", "_account", "_client", "_deliver", "_server", "route")
 
     def __init__(self, server: NatsServer, account: Account) -> None:
         self._server = server
@@ -107,6 +115,13 @@ class Internal:
         self.route: Callable[[bytes, bytes | None, int, bytes, bytes], bool] = functools.partial(
             server.deliver, account.client
         )
+        server.internals.add(self)
+
+    def rebind(self) -> None:
+        """Take the server's current routing function (it changes once links are on)."""
+        server = self._server
+        self._deliver = server.deliver
+        self.route = functools.partial(server.deliver, self._account.client)
 
     @property
     def msg_trace(self) -> MsgTrace | None:
@@ -218,9 +233,27 @@ class Internal:
         """What a layer offers under ``name``, None when no layer does."""
         return self._server.offers.get(name)
 
+    def import_service(self, exporter: str, subject: str, share: bool = False) -> bool:
+        """A service import into this account of ``subject`` from account ``exporter`` (as
+        a config's ``imports``, undone by a reload, which then calls the reload hooks);
+        False when there is no such account."""
+        from pynatsd.options import ImportConfig
+
+        exp = self._server.accounts.get(exporter)
+        if exp is None:
+            return False
+        imp = ImportConfig(account=exporter, subject=subject, service=True, share=share)
+        imports.add_service_import(self._server, self._account, exp, imp)
+        return True
+
     def add_reload_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` after a reload has applied new options and accounts."""
         self._server.reload_hooks.append(hook)
+
+    def add_lame_duck_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the server enters lame-duck mode, before clients are told
+        (INFO with ``ldm``) and long before they are closed."""
+        self._server.lame_duck_hooks.append(hook)
 
     def remove_reload_hook(self, hook: Callable[[], None]) -> None:
         if hook in self._server.reload_hooks:
@@ -350,3 +383,49 @@ class Internal:
 
     def add_extension(self, ext: Extension) -> None:
         self._server.add_extension(ext)
+
+    async def wait_ready(self) -> None:
+        """Return once the server accepts clients (its client port is known)."""
+        await self._server.ready.wait()
+
+    def send_info_update(self) -> None:
+        """Send the current INFO (after :meth:`set_info_fields`) to every client that takes
+        updates, as the reference tells clients about new cluster members."""
+        self._server.send_async_info()
+
+    # -- links to other servers (server/remote.py) ----------------------------------------
+    def enable_links(self, listener: Callable[[str, Subscription, bool], None]) -> None:
+        """Route every message with remote interest in mind from now on (with no links
+        the core never pays for them), and call ``listener(account, sub, added)`` whenever
+        a local subscription of any account is added or removed."""
+        self._server.enable_links(lambda acc, sub, added: listener(acc.name, sub, added))
+
+    def local_subscriptions(self) -> list[Subscription]:
+        """Every local subscription of this account (what a new link is told about)."""
+        subs = self._account.sublist.overlapping(">")
+        return [s for s in subs if s.__class__ is not remote.RemoteSubscription and not s.closed and not s.si]
+
+    def link_client(self, link: remote.Link, name: str) -> remote.LinkClient:
+        """A link's presence in this account: it owns the link's remote interest and
+        publishes the messages the link brings in."""
+        return remote.LinkClient(self._server, self._account, link, name)
+
+    def add_remote_interest(
+        self, owner: remote.LinkClient, subject: str, queue: str | None, weight: int
+    ) -> remote.RemoteSubscription | None:
+        """Interest of the server behind ``owner`` (a queue group with ``weight`` members
+        there); None for an invalid subject."""
+        sub = remote.RemoteSubscription(owner, subject, queue, weight)
+        return sub if self._account.sublist.insert(sub) else None
+
+    def remove_remote_interest(self, sub: remote.RemoteSubscription) -> None:
+        if not sub.closed:
+            sub.closed = True
+            self._account.sublist.remove(sub)
+
+    def link_deliverer(self, owner: remote.LinkClient) -> LinkDeliverer:
+        """The function that delivers a message ``owner``'s link brought in to local
+        receivers only (a queue group only if ``queues`` names it): called as
+        ``deliver(subject, reply, hdr_len, size, msg, None, queues)``, False when nobody
+        here received it. Bound once per link and account: no lookup per message."""
+        return functools.partial(remote.route_message, self._server, owner)

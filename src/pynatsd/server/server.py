@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import secrets
 import socket
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +25,7 @@ from pynatsd.jwt.keys import CurveKey
 from pynatsd.mapping import Mappings, build_mappings
 from pynatsd.options import AccountConfig, Options, User
 from pynatsd.protocol.frames import info_line, msg_tails
-from pynatsd.server import imports
+from pynatsd.server import imports, remote
 from pynatsd.server.account import GLOBAL_ACCOUNT, SYSTEM_ACCOUNT, Account
 from pynatsd.server.client import (
     Client,
@@ -120,6 +122,7 @@ class NatsServer:
         # Every account by name: $G, the accounts block, the system account (server/account.py).
         self.accounts: dict[str, Account] = {GLOBAL_ACCOUNT: self.global_account}
         self.system_account: Account | None = None
+        self.internals: weakref.WeakSet[Internal] = weakref.WeakSet()  # every Internal handle
         self.internal = Internal(self, self.global_account)
         # Subject mappings of the config file (None without any: publishes pay nothing).
         self.global_account.mappings = _mappings(opts)
@@ -132,8 +135,13 @@ class NatsServer:
         self._claim_roots: dict[bytes, tuple[int, ...]] = {}
         self._claim_verdicts: dict[bytes, tuple[int, int, bool]] = {}
         self._extensions: list[Extension] = []
+        # Links to other servers (routes): when set, deliver() hands every message to
+        # server/remote.py; the listener hears of local interest changes per account.
+        self.linked = False
+        self._link_listener: Callable[[Account, Subscription, bool], None] | None = None
         self.reload_hooks: list[Callable[[], None]] = []  # Internal.add_reload_hook
         self.offers: dict[str, Callable[..., Any]] = {}  # Internal.offer
+        self.lame_duck_hooks: list[Callable[[], None]] = []  # Internal.add_lame_duck_hook
         self._info_fields: dict[str, Any] = {}
         self._ports: dict[str, list[str]] = {}
         self._dirty: list[Client] = []
@@ -310,6 +318,8 @@ class NatsServer:
         self.log.notice("Entering lame duck mode, stop accepting new clients")
         if self._listener is not None:
             self._listener.close()
+        for hook in list(self.lame_duck_hooks):
+            hook()
         for c in list(self.clients.values()):
             c.queue(self.info_line(c, ldm=True))
         self._flush_all()
@@ -445,6 +455,8 @@ class NatsServer:
             if self.auth.operator is not None:  # operator mode: the account JWT's claims
                 jwt_acc = self.auth.operator.accounts.get(name)
                 acc.jwt_claims = jwt_acc.claims if jwt_acc is not None else None
+            if self._link_listener is not None and acc.sublist.listener is None:
+                self._watch_account(acc)
         for name in [n for n in self.accounts if n != GLOBAL_ACCOUNT and n not in names]:
             del self.accounts[name]
         self.system_account = None if opts.no_system_account else self.accounts.get(system)
@@ -462,6 +474,37 @@ class NatsServer:
             return
         delay = max(op.next_activation_expiry - time.time(), 0.0) + 0.05
         self._activation_timer = self.loop.call_later(delay, self._configure_accounts, self.opts)
+
+    # -- links to other servers (server/remote.py) ------------------------------------------
+    def enable_links(self, listener: Callable[[Account, Subscription, bool], None]) -> None:
+        """Route through server/remote.py from now on, and tell ``listener`` of every local
+        subscription added (True) or removed (False) in any account."""
+        self.linked = True
+        self._link_listener = listener
+        for acc in self.accounts.values():
+            self._watch_account(acc)
+        # From now on deliver() is remote.route_message: an instance attribute that shadows
+        # the method, so a server without links pays nothing at all on the publish path.
+        # Callers that bound the method earlier (Internal handles) are re-bound.
+        self.deliver = functools.partial(remote.route_message, self)  # type: ignore[method-assign]
+        for handle in list(self.internals):
+            handle.rebind()
+
+    def _watch_account(self, acc: Account) -> None:
+        listener = self._link_listener
+        assert listener is not None
+
+        def changed(sub: Subscription, added: bool) -> None:
+            if sub.__class__ is not remote.RemoteSubscription and not sub.si:
+                listener(acc, sub, added)
+
+        acc.sublist.listener = changed
+
+    def send_async_info(self) -> None:
+        """Send the current INFO to every client that takes INFO updates (protocol 1)."""
+        for c in list(self.clients.values()):
+            if c.connect_received and c.protocol >= 1 and not c.closed:
+                c.queue(info_line(self.info(c, ldm=self.lame_duck, update=True)))
 
     def bind_account(self, c: Client, name: str) -> bool:
         """Move a client that just authenticated into its account; False (and the client
@@ -538,7 +581,7 @@ class NatsServer:
             "port": self.port,
         }
 
-    def info(self, c: Client | None = None, ldm: bool = False) -> dict[str, Any]:
+    def info(self, c: Client | None = None, ldm: bool = False, update: bool = False) -> dict[str, Any]:
         opts = self.opts
         d = self.identity()
         d["headers"] = not opts.no_header_support
@@ -556,7 +599,8 @@ class NatsServer:
         if c is not None:
             d["client_id"] = c.cid
             d["client_ip"] = c.host
-            if c.nonce and not ldm:  # only the first INFO has it (not lame duck's), as the reference
+            # only the first INFO has it (not lame duck's, not an update), as the reference
+            if c.nonce and not ldm and not update:
                 d["nonce"] = c.nonce.decode("ascii")
         d["api_lvl"] = API_LEVEL  # with or without JetStream, as the reference
         if ldm:
@@ -574,6 +618,10 @@ class NatsServer:
 
     def set_info_fields(self, fields: dict[str, Any]) -> None:
         self._info_fields.update(fields)
+
+    def info_field(self, name: str) -> Any:
+        """A field a layer added to INFO (None if none did)."""
+        return self._info_fields.get(name)
 
     def register_port(self, kind: str, url: str) -> None:
         self._ports.setdefault(kind, []).append(url)
@@ -611,12 +659,14 @@ class NatsServer:
 
     # -- in-process subscriptions (Internal) ------------------------------------------
     def subscribe_internal(
-        self, account: Account, subject: str, cb: MsgCallback, queue: str | None = None
+        self, account: Account, subject: str, cb: MsgCallback, queue: str | None = None, si: bool = False
     ) -> Subscription:
-        """Subscribe an in-process handler; it is called synchronously for each message."""
+        """Subscribe an in-process handler; it is called synchronously for each message.
+        ``si``: a service import's subscription (never announced to routes, as the reference)."""
         owner = account.client
         owner._isid += 1
         sub = Subscription(owner, subject, queue, b"%d" % owner._isid, cb)
+        sub.si = si
         if not account.sublist.insert(sub):
             raise ValueError(f"invalid subject {subject!r}")
         owner.subs[sub.sid_b] = sub

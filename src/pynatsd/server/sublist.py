@@ -9,6 +9,7 @@ one is unaffected by changes made while it delivers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from pynatsd.protocol.subjects import is_valid_subject, subject_matches
@@ -66,6 +67,8 @@ class Sublist(Generic[S]):
         self.removes = 0
         self.matches = 0
         self.cache_hits = 0
+        # Told of every insert (True) and remove (False): routes propagate interest (RS+/RS-).
+        self.listener: Callable[[S, bool], None] | None = None
 
     # -- mutation -----------------------------------------------------------------
     def insert(self, sub: S) -> bool:
@@ -95,6 +98,8 @@ class Sublist(Generic[S]):
         self.count += 1
         self.inserts += 1
         self._invalidate(subject)
+        if self.listener is not None:
+            self.listener(sub, True)
         return True
 
     def remove(self, sub: S) -> bool:
@@ -144,6 +149,8 @@ class Sublist(Generic[S]):
         self.count -= 1
         self.removes += 1
         self._invalidate(subject)
+        if self.listener is not None:
+            self.listener(sub, False)
         return True
 
     def _invalidate(self, subject: str) -> None:

@@ -101,8 +101,12 @@ def _subscriber(
     expected: int,
     size: int,
     name: str,
+    patient: bool = False,
 ) -> dict[str, Any]:
-    """Count frames until ``expected``, then flush with PING/PONG to catch any extras."""
+    """Count frames until ``expected``, then flush with PING/PONG to catch any extras.
+
+    ``patient``: the publishers are on another server (across a route), so their final PONG
+    does not mean everything reached this one: wait for ``expected`` (or the deadline)."""
     deadline = sig.deadline
     conn = RawConn.open(endpoint, name, deadline, subs=((subject, 1),))
     sock = conn.sock
@@ -123,7 +127,7 @@ def _subscriber(
             try:
                 n = counter.recv(sock)
             except TimeoutError:
-                if sig.pubs_done.is_set() or sig.stop.is_set():
+                if (sig.pubs_done.is_set() and not patient) or sig.stop.is_set():
                     break
                 continue
             if not n:
@@ -219,8 +223,13 @@ def run_pubsub(
     subject: str = "bench",
     subjects: int = 1,
     timeout: float = 60.0,
+    sub_endpoint: Endpoint | None = None,
+    before_publish: Callable[[], None] | None = None,
 ) -> BenchResult:
-    """``msgs`` messages split over ``pubs`` publishers; each of ``subs`` subscribers expects all."""
+    """``msgs`` messages split over ``pubs`` publishers; each of ``subs`` subscribers expects all.
+
+    ``sub_endpoint`` puts the subscribers on another server (across a route); then
+    ``before_publish`` runs once they are ready (to wait until their interest got there)."""
     if msgs < 1 or pubs < 1 or subs < 0 or size < 0 or not 1 <= subjects <= MAX_SUBJECTS:
         raise BenchError("invalid parameters")
     pub_subjects, sub_subject = bench_subjects(subject, subjects)
@@ -242,8 +251,20 @@ def run_pubsub(
             sub_keys = [("sub", i) for i in range(subs)]
             pub_keys = [("pub", i) for i in range(pubs)]
             for _, i in sub_keys:
-                co.start("sub", i, _subscriber, endpoint, sub_subject, msgs, size, f"pynats-bench-sub-{i}")
+                co.start(
+                    "sub",
+                    i,
+                    _subscriber,
+                    sub_endpoint or endpoint,
+                    sub_subject,
+                    msgs,
+                    size,
+                    f"pynats-bench-sub-{i}",
+                    sub_endpoint is not None,
+                )
             co.wait("ready", sub_keys)
+            if before_publish is not None:
+                before_publish()
             for (_, i), count in zip(pub_keys, split_evenly(msgs, pubs), strict=True):
                 co.start("pub", i, _publisher, endpoint, pub_subjects, size, count, f"pynats-bench-pub-{i}")
             co.wait("ready", pub_keys)
