@@ -5,9 +5,9 @@ number of streams, ``max_consumers``, the bytes its ``max_bytes`` would reserve 
 and on the server), then its config is checked against ``max_bytes_required`` and the
 per-stream byte caps, and the same byte check runs again once defaults are filled in
 (an unset ``max_bytes`` reserves one byte, so an account already at its limit takes no
-new stream). An update reserves only what its ``max_bytes`` grows by. A consumer create
-counts the stream's consumers against the lower of the stream's and the account's
-``max_consumers``: the reference applies the account's limit per stream.
+new stream). An update reserves only what its ``max_bytes`` grows by. (A consumer create
+counts the stream's consumers against the account's ``max_consumers`` in
+consumer_config.py, per stream as the reference.)
 
 Reservations are the ``max_bytes`` of streams that have one: the account's own for its
 limits, every account's for the server's ``max_memory`` / ``max_store``.
@@ -22,10 +22,8 @@ from pynatsd.jetstream.errors import JSErr, api_error
 if TYPE_CHECKING:
     from pynatsd.jetstream import schemas as S
     from pynatsd.jetstream.manager import JetStream
-    from pynatsd.jetstream.stream import Stream
 
 __all__ = [
-    "check_consumer_count",
     "check_create",
     "check_max_bytes",
     "check_reservation",
@@ -94,14 +92,3 @@ def check_update(js: JetStream, old: S.StreamConfig, new: S.StreamConfig) -> Non
         grow = new.max_bytes
     base = max(new.max_bytes, 0) - grow
     check_reservation(js, new, grow, base if base > 0 else 0)
-
-
-def check_consumer_count(js: JetStream, stream: Stream) -> None:
-    """A new consumer on ``stream``: the stream's ``max_consumers`` or, when lower (or the
-    stream has none), the account's, against the stream's consumers."""
-    limit = stream.config.max_consumers
-    account = js.limits.max_consumers
-    if limit <= 0 or 0 < account < limit:
-        limit = account
-    if limit > 0 and len(stream.consumers) >= limit:
-        raise api_error(JSErr.MAXIMUM_CONSUMERS_LIMIT)

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from pynatsd.gocompat import format_duration, format_time, go_atoi, go_json_escape, go_quote
+from pynatsd.gocompat import format_duration, format_time, go_atoi, go_json_escape, go_parse_bool, go_quote
 
 _U64_MAX = (1 << 64) - 1
 
@@ -80,13 +80,10 @@ class Query:
         s = self.get(name)
         if s == "":
             return False
-        if s in ("1", "t", "T", "TRUE", "true", "True"):
-            return True
-        if s in ("0", "f", "F", "FALSE", "false", "False"):
-            return False
-        raise BadRequest(
-            f"Error decoding boolean for '{name}': strconv.ParseBool: parsing {go_quote(s)}: invalid syntax"
-        )
+        value, err = go_parse_bool(s)
+        if err is not None:
+            raise BadRequest(f"Error decoding boolean for '{name}': {err}")
+        return value
 
     def integer(self, name: str) -> int:
         s = self.get(name)
